@@ -1,0 +1,54 @@
+"""The project's exception types, in one place.
+
+The CLI turns an `IntakeError` into one line on stderr and a non-zero exit; the webhooks
+turn any failure into safe TwiML. Nothing here is raised for a patient's odd input: that
+is data to log, not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IntakeError(Exception):
+    """Something the user can act on; its message is shown as it is."""
+
+    exit_code = 1
+
+
+class ConfigurationError(IntakeError):
+    """A setting in the environment is missing or wrong."""
+
+
+class NoDeskError(IntakeError):
+    """No desk definition has been loaded into the database yet."""
+
+    def __init__(self) -> None:
+        super().__init__("no desk definition loaded yet: run `intake load-config FILE.toml`")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a desk definition, and where it is."""
+
+    where: str  # a path in the definition, e.g. "shift[3].staff"
+    message: str
+    line: int | None = None  # 1-based line in the source file, when known
+
+    def render(self, source: str) -> str:
+        place = f"{source}:{self.line}" if self.line else source
+        return f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+
+
+class DefinitionError(IntakeError):
+    """A desk definition that cannot be used; lists every problem found."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem], source: str = "<desk definition>") -> None:
+        self.problems = problems
+        self.source = source
+        count = len(problems)
+        lines = [f"{source}: {count} problem{'s' if count != 1 else ''}, nothing was loaded:"]
+        lines += ["  " + p.render(source) for p in problems]
+        super().__init__("\n".join(lines))

@@ -1,0 +1,97 @@
+"""Settings from the environment (and a `.env` file when present).
+
+The desk itself (hours, rota, lines) lives in the database, loaded from the TOML
+definition; this module holds only secrets and infrastructure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+DEFAULT_INSTANCE = Path("instance")
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"expected 1 or 0, got {value!r}")
+
+
+def _int(name: str, env: Mapping[str, str], default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _secret_key(instance: Path) -> str:
+    """A key generated once into the instance folder, so sessions survive a restart."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The app's config keys, read from `env` (default: `os.environ` after `.env`)."""
+    if env is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+        env = os.environ
+    instance = Path(env.get("INTAKE_INSTANCE_PATH", str(DEFAULT_INSTANCE))).resolve()
+    database_url = env.get("INTAKE_DATABASE_URL", "").strip()
+    if not database_url:
+        instance.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{instance / 'intake.db'}"
+    public_url = env.get("INTAKE_PUBLIC_URL", "").strip().rstrip("/")
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise ConfigurationError(
+            f"INTAKE_PUBLIC_URL must start with https:// (got {public_url!r})"
+        )
+    try:
+        insecure = _flag(env.get("INTAKE_INSECURE_DEV"), False)
+        imap_ssl = _flag(env.get("INTAKE_IMAP_SSL"), True)
+        smtp_starttls = _flag(env.get("INTAKE_SMTP_STARTTLS"), True)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"a yes/no setting is wrong: {exc}") from None
+    return {
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": env.get("INTAKE_SECRET_KEY") or _secret_key(instance),
+        "PUBLIC_URL": public_url,
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "INSECURE_DEV": insecure,
+        "IMAP_HOST": env.get("INTAKE_IMAP_HOST", ""),
+        "IMAP_PORT": _int("INTAKE_IMAP_PORT", env, 993),
+        "IMAP_USER": env.get("INTAKE_IMAP_USER", ""),
+        "IMAP_PASSWORD": env.get("INTAKE_IMAP_PASSWORD", ""),
+        "IMAP_SSL": imap_ssl,
+        "IMAP_FOLDER": env.get("INTAKE_IMAP_FOLDER", "INBOX"),
+        "SMTP_HOST": env.get("INTAKE_SMTP_HOST", ""),
+        "SMTP_PORT": _int("INTAKE_SMTP_PORT", env, 587),
+        "SMTP_USER": env.get("INTAKE_SMTP_USER", ""),
+        "SMTP_PASSWORD": env.get("INTAKE_SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": smtp_starttls,
+        "SMTP_FROM": env.get("INTAKE_SMTP_FROM", ""),
+        "POLL_SECONDS": _int("INTAKE_POLL_SECONDS", env, 60),
+    }

@@ -1,0 +1,1 @@
+"""Alembic migrations; `intake init` runs them (`upgrade head`)."""

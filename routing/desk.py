@@ -1,0 +1,140 @@
+"""The desk as plain data: what the TOML definition says, validated and normalised.
+
+Everything in `routing/` takes a `Desk` and an instant and returns a decision; nothing here
+reads a file, a database or the clock. Times of day are local to `Desk.timezone`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from functools import cached_property
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+# Index = `date.weekday()`: Monday is 0.
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+STRATEGIES: tuple[str, ...] = ("simultaneous", "sequential")
+LANGUAGES: tuple[str, ...] = ("nl", "en")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open stretch of one day, `start <= t < end`, local time."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        return self.start <= moment < self.end
+
+    def overlaps(self, other: TimeRange) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: str
+    name: str
+    phone: str  # E.164
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A weekly shift: `staff` works `hours` on each of `days` (weekday numbers)."""
+
+    staff: str
+    days: tuple[int, ...]
+    hours: TimeRange
+
+
+@dataclass(frozen=True)
+class Change:
+    """A one-off change on one date.
+
+    `off=True`: an absence, the whole day when `hours` is None, else only within `hours`.
+    `off=False`: an extra shift within `hours` (then `hours` is always set).
+    """
+
+    staff: str
+    date: date
+    off: bool
+    hours: TimeRange | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    number: str  # E.164
+    organisation: str
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    address: str
+    organisation: str
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    strategy: str = "simultaneous"
+    ring_seconds: int = 20
+    screening: bool = True
+    fallback_number: str = ""  # E.164 or ""
+    max_voicemail_seconds: int = 120
+
+
+def _no_hours() -> tuple[tuple[TimeRange, ...], ...]:
+    return ((),) * 7
+
+
+@dataclass(frozen=True, eq=True)
+class Desk:
+    name: str
+    timezone: str = "Europe/Amsterdam"
+    language: str = "nl"
+    email: str = ""
+    website: str = ""
+    # hours[weekday] = sorted, non-overlapping opening ranges of that weekday.
+    hours: tuple[tuple[TimeRange, ...], ...] = field(default_factory=_no_hours)
+    public_holidays: str = "NL"  # a country code for the `holidays` package, or ""
+    closure_dates: frozenset[date] = frozenset()
+    lines: tuple[Line, ...] = ()
+    mailboxes: tuple[Mailbox, ...] = ()
+    staff: tuple[Staff, ...] = ()
+    shifts: tuple[Shift, ...] = ()  # in rota order
+    changes: tuple[Change, ...] = ()
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    # messages[language][key] = text overriding the built-in one.
+    messages: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    retention_days: int = 365
+
+    __hash__ = None  # type: ignore[assignment]  # holds a mapping; compare, don't hash
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def staff_by_id(self) -> Mapping[str, Staff]:
+        return MappingProxyType({s.id: s for s in self.staff})
+
+    def line_for(self, number: str) -> Line | None:
+        for line in self.lines:
+            if line.number == number:
+                return line
+        return None
+
+    def mailbox_for(self, address: str) -> Mailbox | None:
+        wanted = address.casefold()
+        for mailbox in self.mailboxes:
+            if mailbox.address.casefold() == wanted:
+                return mailbox
+        return None

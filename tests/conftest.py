@@ -1,0 +1,206 @@
+"""Fixtures: the app on SQLite and on the real PostgreSQL, an injected clock, and Twilio.
+
+Every test that takes `app` (or anything built on it) runs twice, once per database.
+PostgreSQL comes from INTAKE_TEST_POSTGRES_URL; without it that half is skipped with the
+reason shown, unless INTAKE_REQUIRE_SERVICES=1 (as in CI), which makes it a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy.orm import selectinload
+
+from intake import create_app
+from intake.db import database
+from intake.definition import parse_definition
+from intake.deskstore import store_desk
+from intake.models import Contact, ContactEvent, DeskDefinition
+from intake.schema import upgrade
+from routing.desk import Desk
+from voice.simulator import Reply, SimClock, TwilioSide, new_sid
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_DESK = ROOT / "examples" / "helpdesk.toml"
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+PUBLIC_URL = "https://intake.example.test"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+LINE_NOORD = "+31851234567"
+
+
+def require_services() -> bool:
+    return os.environ.get("INTAKE_REQUIRE_SERVICES") == "1"
+
+
+def missing_service(reason: str) -> None:
+    if require_services():
+        pytest.fail(f"{reason} (INTAKE_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def local(text_: str) -> datetime:
+    """A moment written in Amsterdam wall time: local("2026-11-23 10:15")."""
+    return datetime.fromisoformat(text_).replace(tzinfo=AMSTERDAM)
+
+
+def _postgres_schema_url(base: str, schema: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database of each kind, for the whole session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'intake.db'}"
+        engine = create_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    base = os.environ.get("INTAKE_TEST_POSTGRES_URL", "")
+    if not base:
+        missing_service("PostgreSQL half skipped: INTAKE_TEST_POSTGRES_URL is not set")
+    schema = f"intake_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # the server is not there
+        admin.dispose()
+        missing_service(f"PostgreSQL at INTAKE_TEST_POSTGRES_URL is not reachable: {exc}")
+    url = _postgres_schema_url(base, schema)
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    """The app's clock; tests set and move it. Starts on a Monday morning, desk open."""
+    return SimClock(local("2026-11-23 10:15"))
+
+
+def app_config(database_url: str, clock: SimClock, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test",
+        "INSTANCE_PATH": str(tmp_path),
+        "PUBLIC_URL": PUBLIC_URL,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "INSECURE_DEV": False,
+        "CLOCK": clock,
+        **extra,
+    }
+
+
+@pytest.fixture
+def app(database_url: str, clock: SimClock, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(app_config(database_url, clock, tmp_path))
+    yield app
+    db = database(app)
+    with db.session() as session:
+        session.execute(delete(ContactEvent))
+        session.execute(delete(Contact))
+        session.execute(delete(DeskDefinition))
+        session.commit()
+    db.engine.dispose()
+
+
+def load_desk(app: Flask, desk: Desk) -> Desk:
+    with database(app).session() as session:
+        store_desk(session, desk, source="test", at=app.config["CLOCK"]())
+        session.commit()
+    return desk
+
+
+@pytest.fixture
+def example_desk() -> Desk:
+    return parse_definition(EXAMPLE_DESK.read_text(), source=str(EXAMPLE_DESK))
+
+
+@pytest.fixture
+def desk(app: Flask, example_desk: Desk) -> Desk:
+    """The example desk, loaded into the app's database."""
+    return load_desk(app, example_desk)
+
+
+@dataclass
+class Twilio:
+    """Twilio's side of one call: signed requests, parsed TwiML answers."""
+
+    side: TwilioSide
+    call_sid: str
+    caller: str = "+31612345678"
+    called: str = LINE_NOORD
+
+    def params(self, **fields: str) -> dict[str, str]:
+        return {
+            "AccountSid": "AC" + "1" * 32,
+            "ApiVersion": "2010-04-01",
+            "CallSid": self.call_sid,
+            "From": self.caller,
+            "To": self.called,
+            "Direction": "inbound",
+            "CallStatus": "ringing",
+            **fields,
+        }
+
+    def url(self, endpoint: str, **values: object) -> str:
+        return self.side.url(endpoint, **values)
+
+    def post(self, url: str, fields: Mapping[str, str] | None = None, **kw: Any) -> Reply:
+        return self.side.post(url, fields if fields is not None else self.params(), **kw)
+
+    def call(self, **fields: str) -> ET.Element:
+        """Twilio's first request for this call; the TwiML answer."""
+        return self.twiml(self.url("voice.incoming"), **fields)
+
+    def twiml(self, url: str, **fields: str) -> ET.Element:
+        reply = self.post(url, self.params(**fields))
+        assert reply.status == 200, reply.body
+        assert reply.content_type == "text/xml"
+        assert reply.twiml is not None and reply.twiml.tag == "Response"
+        return reply.twiml
+
+    def leg(self, url: str, leg_sid: str, **fields: str) -> ET.Element:
+        """A request about a colleague's leg (a <Number url> or its <Gather action>)."""
+        return self.twiml(
+            url, CallSid=leg_sid, ParentCallSid=self.call_sid, Direction="outbound-dial", **fields
+        )
+
+
+@pytest.fixture
+def twilio(app: Flask) -> Twilio:
+    return Twilio(TwilioSide(app, AUTH_TOKEN), new_sid("CA"))
+
+
+def new_call(twilio: Twilio, caller: str = "+31687654321") -> Twilio:
+    """Another call on the same line, as Twilio would place it."""
+    return Twilio(twilio.side, new_sid("CA"), caller=caller, called=twilio.called)
+
+
+def contacts(app: Flask) -> list[Contact]:
+    with database(app).session() as session:
+        query = select(Contact).options(selectinload(Contact.events)).order_by(Contact.id)
+        return list(session.scalars(query))

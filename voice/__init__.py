@@ -1,0 +1,9 @@
+"""The Twilio voice webhooks: a Flask blueprint answering with TwiML."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+from . import views  # noqa: E402,F401  (registers the routes on bp)

@@ -1,0 +1,297 @@
+"""Twilio's side of a call, played locally against the real webhooks.
+
+`TwilioSide` signs every request with the `twilio` package's own `RequestValidator`, as
+Twilio does, posts it to the app in-process and parses the TwiML that comes back.
+`simulate_call` follows that TwiML the way Twilio would (say, dial, screen, record, hang
+up) and writes down each step; `intake simulate-call` prints them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from routing.desk import Desk
+
+from .signature import twilio_url
+
+ACCOUNT_SID = "AC" + "5" * 32  # any well-formed sid: the simulation never reaches Twilio
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class SimClock:
+    """A clock the simulation moves forward; the app reads it as its `CLOCK`."""
+
+    moment: datetime
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+@dataclass
+class Reply:
+    status: int
+    content_type: str
+    body: str
+    twiml: ET.Element | None  # the parsed <Response>, when the answer was TwiML
+
+
+class TwilioSide:
+    """Sends signed webhook requests to `app` exactly as Twilio would."""
+
+    def __init__(self, app: Flask, auth_token: str | None = None) -> None:
+        self.app = app
+        self.auth_token = auth_token or app.config["TWILIO_AUTH_TOKEN"]
+        self.validator = RequestValidator(self.auth_token)
+        self.client = app.test_client()
+
+    def url(self, endpoint: str, **values: object) -> str:
+        """The absolute URL a Twilio number would be configured with for `endpoint`."""
+        with self.app.test_request_context():
+            return twilio_url(endpoint, **values)
+
+    def post(
+        self,
+        url: str,
+        params: Mapping[str, str],
+        *,
+        signature: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """POST form `params` to the absolute `url`, signed unless `signature` is given."""
+        if signature is None:
+            signature = self.validator.compute_signature(url, dict(params))
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        all_headers = {"X-Twilio-Signature": signature, **(headers or {})}
+        response = self.client.post(
+            path,
+            data=dict(params),
+            headers=all_headers,
+            base_url=f"{parts.scheme}://{parts.netloc}",
+        )
+        body = response.get_data(as_text=True)
+        tree = ET.fromstring(body) if response.mimetype == "text/xml" else None
+        return Reply(response.status_code, response.mimetype or "", body, tree)
+
+
+@dataclass
+class Step:
+    at: datetime
+    who: str
+    text: str
+
+
+@dataclass
+class CallSimulation:
+    """One inbound call; `answer` is the colleague who presses 1, or None for nobody."""
+
+    twilio: TwilioSide
+    clock: SimClock
+    desk: Desk
+    caller: str
+    called: str
+    answer: str | None
+    talk_seconds: int = 180
+    message_seconds: int = 25
+    call_sid: str = field(default_factory=lambda: new_sid("CA"))
+    steps: list[Step] = field(default_factory=list)
+    started: datetime | None = None
+
+    def note(self, who: str, text: str) -> None:
+        self.steps.append(Step(self.clock(), who, text))
+
+    def base_params(self) -> dict[str, str]:
+        return {
+            "AccountSid": ACCOUNT_SID,
+            "ApiVersion": "2010-04-01",
+            "CallSid": self.call_sid,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "From": self.caller,
+            "Caller": self.caller,
+            "To": self.called,
+            "Called": self.called,
+            "CallerCountry": "NL",
+            "CalledCountry": "NL",
+        }
+
+    def request(self, url: str, extra: Mapping[str, str] | None = None) -> Reply:
+        params = {**self.base_params(), **(extra or {})}
+        reply = self.twilio.post(url, params)
+        self.note("twilio", f"POST {urlsplit(url).path} -> {reply.status} {reply.content_type}")
+        if reply.status >= 400:
+            raise RuntimeError(f"{urlsplit(url).path} answered {reply.status}: {reply.body[:200]}")
+        return reply
+
+    # --- following TwiML as Twilio does ------------------------------------------------
+
+    def run(self) -> list[Step]:
+        self.started = self.clock()
+        self.note("caller", f"{self.caller} calls {self.called}")
+        reply = self.request(self.twilio.url("voice.incoming"))
+        while reply is not None and reply.twiml is not None:
+            reply = self.execute(reply.twiml)
+        self.clock.advance(1)
+        seconds = int((self.clock() - self.started).total_seconds())
+        self.note("caller", "the call ends")
+        self.request(
+            self.twilio.url("voice.status"),
+            {"CallStatus": "completed", "CallDuration": str(seconds)},
+        )
+        return self.steps
+
+    def execute(self, document: ET.Element) -> Reply | None:
+        """Run one TwiML document for the caller; the next document, or None at the end."""
+        for verb in document:
+            if verb.tag == "Say":
+                self.note("caller", f'hears "{(verb.text or "").strip()}"')
+                self.clock.advance(len((verb.text or "").split()) * 0.4)
+            elif verb.tag == "Dial":
+                return self.dial(verb)
+            elif verb.tag == "Record":
+                return self.record(verb)
+            elif verb.tag == "Hangup":
+                self.note("twilio", "hangs up")
+                return None
+            else:
+                self.note("twilio", f"skips <{verb.tag}>")
+        return None
+
+    def who(self, number: str) -> str:
+        for staff in self.desk.staff:
+            if staff.phone == number:
+                return staff.id
+        if number == self.desk.voice.fallback_number:
+            return "fallback number"
+        return number
+
+    def dial(self, dial: ET.Element) -> Reply | None:
+        numbers = [(n.text or "").strip() for n in dial.iter("Number")]
+        ringing = ", ".join(f"{self.who(n)} ({n})" for n in numbers)
+        self.note("twilio", f"rings {ringing}; the caller hears ringing")
+        timeout = int(dial.get("timeout", "30"))
+        bridged: tuple[str, str] | None = None
+        for number_el in dial.iter("Number"):
+            number = (number_el.text or "").strip()
+            person = self.who(number)
+            if self.answer is None or person != self.answer:
+                continue
+            leg_sid = new_sid("CA")
+            self.clock.advance(min(6, timeout - 1))
+            self.note(person, "picks up")
+            if self.leg(number_el, person, leg_sid):
+                bridged = (person, leg_sid)
+                break
+        extra: dict[str, str]
+        if bridged is not None:
+            person, leg_sid = bridged
+            self.note("twilio", f"connects the caller with {person}; the other phones stop")
+            self.clock.advance(self.talk_seconds)
+            self.note(person, f"hangs up after {self.talk_seconds} s")
+            extra = {
+                "DialCallStatus": "completed",
+                "DialCallSid": leg_sid,
+                "DialCallDuration": str(self.talk_seconds),
+            }
+        else:
+            self.clock.advance(timeout)
+            self.note("twilio", f"nobody took the call within {timeout} s")
+            extra = {"DialCallStatus": "no-answer", "DialCallSid": new_sid("CA")}
+        action = dial.get("action")
+        if action is None:
+            return None
+        return self.request(action, extra)
+
+    def leg(self, number_el: ET.Element, person: str, leg_sid: str) -> bool:
+        """A colleague's phone picked up: run its <Number url>. True when bridged."""
+        url = number_el.get("url")
+        if url is None:
+            return True
+        leg_params = {
+            "CallSid": leg_sid,
+            "ParentCallSid": self.call_sid,
+            "Direction": "outbound-dial",
+            "CallStatus": "in-progress",
+            "To": (number_el.text or "").strip(),
+            "Called": (number_el.text or "").strip(),
+        }
+        reply = self.request(url, leg_params)
+        if reply.twiml is None:
+            return False
+        for verb in reply.twiml:
+            if verb.tag == "Gather":
+                for say in verb.iter("Say"):
+                    self.note(person, f'hears "{(say.text or "").strip()}"')
+                self.clock.advance(3)
+                self.note(person, "presses 1")
+                result = self.request(verb.get("action", url), {**leg_params, "Digits": "1"})
+                if result.twiml is None:
+                    return False
+                for after in result.twiml:
+                    if after.tag == "Say":
+                        self.note(person, f'hears "{(after.text or "").strip()}"')
+                    if after.tag == "Hangup":
+                        self.note("twilio", f"ends {person}'s leg")
+                        return False
+                return True
+            if verb.tag == "Say":
+                self.note(person, f'hears "{(verb.text or "").strip()}"')
+            if verb.tag == "Hangup":
+                self.note("twilio", f"ends {person}'s leg")
+                return False
+        return True
+
+    def record(self, record: ET.Element) -> Reply | None:
+        self.note("caller", "hears a beep")
+        recording_sid = new_sid("RE")
+        recording_url = (
+            f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
+        )
+        callback = record.get("recordingStatusCallback")
+        if self.message_seconds <= 0:
+            self.clock.advance(int(record.get("timeout", "5")))
+            self.note("caller", "says nothing")
+            if callback:
+                self.request(
+                    callback,
+                    {
+                        "RecordingSid": recording_sid,
+                        "RecordingStatus": "absent",
+                        "RecordingDuration": "0",
+                        "ErrorCode": "16102",
+                    },
+                )
+            return None  # Twilio goes on with the verbs after <Record>
+        self.clock.advance(self.message_seconds)
+        self.note("caller", f"leaves a message of {self.message_seconds} s and hangs up")
+        fields = {
+            "RecordingSid": recording_sid,
+            "RecordingUrl": recording_url,
+            "RecordingDuration": str(self.message_seconds),
+        }
+        reply: Reply | None = None
+        action = record.get("action")
+        if action:
+            reply = self.request(action, {**fields, "Digits": "hangup"})
+            if reply.twiml is not None:
+                for verb in reply.twiml:
+                    if verb.tag == "Say":
+                        self.note("twilio", f'would say "{(verb.text or "").strip()}" (gone)')
+        if callback:
+            self.request(callback, {**fields, "RecordingStatus": "completed"})
+        return None

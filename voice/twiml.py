@@ -1,0 +1,155 @@
+"""The TwiML documents we answer with, built with the `twilio` package's classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from flask import Response
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from routing.desk import Desk, Staff
+from routing.plan import CallPlan
+from routing.texts import SAY_LANGUAGE, render
+from routing.wording import describe_moment
+
+from .signature import twilio_url
+
+# Seconds of silence that end a voicemail; and how long a colleague has to press 1.
+RECORD_SILENCE_SECONDS = 8
+SCREEN_SECONDS = 8
+
+# What the desk is called when no definition could be read at all.
+UNKNOWN_DESK = Desk(name="de helpdesk")
+
+
+def twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), status=200, mimetype="text/xml")
+
+
+def say(response: VoiceResponse, desk: Desk, key: str, /, **values: str) -> None:
+    text = render(desk, key, **values)
+    if text.strip():
+        response.say(text, language=SAY_LANGUAGE.get(desk.language, "nl-NL"))
+
+
+def message_values(
+    desk: Desk, organisation: str, now: datetime, plan: CallPlan | None = None
+) -> dict[str, str]:
+    values = {
+        "desk": desk.name,
+        "organisation": organisation or desk.name,
+        "email": desk.email,
+        "website": desk.website,
+    }
+    if plan is not None and plan.next_opening is not None:
+        values["next_opening"] = describe_moment(plan.next_opening, now, desk.language)
+    if plan is not None and plan.closure_name:
+        values["closure_name"] = plan.closure_name
+    return values
+
+
+def voicemail(desk: Desk, key: str, values: dict[str, str]) -> VoiceResponse:
+    """The message `key`, the beep, and a recording; a silent caller hears a goodbye."""
+    response = VoiceResponse()
+    say(response, desk, key, **values)
+    response.record(
+        action=twilio_url("voice.voicemail"),
+        method="POST",
+        max_length=desk.voice.max_voicemail_seconds,
+        timeout=RECORD_SILENCE_SECONDS,
+        finish_on_key="#",
+        play_beep=True,
+        recording_status_callback=twilio_url("voice.recording"),
+        recording_status_callback_method="POST",
+        recording_status_callback_event="completed absent",
+    )
+    # Twilio goes on here only when nothing was recorded: never loop back into <Record>.
+    say(response, desk, "no_message", **values)
+    response.hangup()
+    return response
+
+
+def closed_key(plan: CallPlan) -> str:
+    if plan.action != "voicemail":
+        return "unavailable"
+    if plan.reason == "closure" and plan.closure_name:
+        return "closure"
+    if plan.reason in ("closed", "closure"):
+        return "closed" if plan.next_opening is not None else "closed_no_next"
+    return "unavailable"
+
+
+def dial_colleagues(
+    desk: Desk,
+    contact_id: int,
+    targets: Iterable[Staff],
+    *,
+    remaining: Iterable[str] = (),
+    greeting: dict[str, str] | None = None,
+) -> VoiceResponse:
+    """Ring `targets` at once; the caller hears ringing until one of them accepts."""
+    response = VoiceResponse()
+    if greeting is not None:
+        say(response, desk, "greeting", **greeting)
+    rest = ",".join(remaining)
+    action_values: dict[str, object] = {"contact": contact_id}
+    if rest:
+        action_values["remaining"] = rest
+    dial = Dial(
+        action=twilio_url("voice.dial_result", **action_values),
+        method="POST",
+        timeout=desk.voice.ring_seconds,
+        answer_on_bridge=True,
+    )
+    for staff in targets:
+        dial.number(
+            staff.phone,
+            url=twilio_url("voice.screen", contact=contact_id, staff=staff.id),
+            method="POST",
+        )
+    response.append(dial)
+    return response
+
+
+def dial_fallback(desk: Desk, contact_id: int, greeting: dict[str, str]) -> VoiceResponse:
+    response = VoiceResponse()
+    say(response, desk, "greeting", **greeting)
+    dial = Dial(
+        action=twilio_url("voice.dial_result", contact=contact_id, fallback=1),
+        method="POST",
+        timeout=desk.voice.ring_seconds,
+        answer_on_bridge=True,
+    )
+    dial.number(desk.voice.fallback_number)
+    response.append(dial)
+    return response
+
+
+def screen_prompt(desk: Desk, contact_id: int, staff_id: str, organisation: str) -> VoiceResponse:
+    """What a colleague hears on picking up: press 1 to take the call; else this leg ends."""
+    response = VoiceResponse()
+    gather = response.gather(
+        num_digits=1,
+        timeout=SCREEN_SECONDS,
+        action=twilio_url("voice.screen_result", contact=contact_id, staff=staff_id),
+        method="POST",
+    )
+    text = render(desk, "screen_prompt", organisation=organisation, desk=desk.name)
+    gather.say(text, language=SAY_LANGUAGE.get(desk.language, "nl-NL"), loop=2)
+    # No key (a personal voicemail picked up, or nobody listening): drop only this leg.
+    response.hangup()
+    return response
+
+
+def hang_up() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def goodbye(desk: Desk, key: str, values: dict[str, str]) -> VoiceResponse:
+    response = VoiceResponse()
+    say(response, desk, key, **values)
+    response.hangup()
+    return response
