@@ -111,9 +111,7 @@ class Desk:
     changes: tuple[Change, ...] = ()
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     # messages[language][key] = text overriding the built-in one.
-    messages: Mapping[str, Mapping[str, str]] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    messages: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     retention_days: int = 365
 
     __hash__ = None  # type: ignore[assignment]  # holds a mapping; compare, don't hash

@@ -1,0 +1,188 @@
+"""The built-in texts callers hear (and mail replies say), and how a desk overrides them.
+
+Texts are written for patients who are often elderly and often stuck: short sentences, one
+thing at a time, and in Dutch the polite "u".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from string import Formatter
+from types import MappingProxyType
+
+from routing.desk import Desk
+
+SAY_LANGUAGE: Mapping[str, str] = MappingProxyType({"nl": "nl-NL", "en": "en-GB"})
+
+_LEAVE_MESSAGE_NL = "Spreek na de piep uw naam, uw telefoonnummer en uw vraag in."
+_LEAVE_MESSAGE_EN = "After the beep, please say your name, your phone number and your question."
+
+_BUILT_IN: dict[str, dict[str, str]] = {
+    "nl": {
+        "greeting": (
+            "Welkom bij {desk}. U wordt doorverbonden met een medewerker. "
+            "Een moment geduld alstublieft."
+        ),
+        "closed": (
+            "Welkom bij {desk}. Wij zijn nu gesloten. Wij zijn {next_opening} weer bereikbaar. "
+            "U kunt ons ook mailen: {email}. Of laat een bericht achter. "
+            f"{_LEAVE_MESSAGE_NL} Wij bellen u dan terug."
+        ),
+        "closed_no_next": (
+            "Welkom bij {desk}. Wij zijn nu gesloten. U kunt ons mailen: {email}. "
+            f"Of laat een bericht achter. {_LEAVE_MESSAGE_NL} Wij bellen u dan terug."
+        ),
+        "closure": (
+            "Welkom bij {desk}. Vanwege {closure_name} is de helpdesk vandaag gesloten. "
+            "Wij zijn {next_opening} weer bereikbaar. U kunt ons ook mailen: {email}. "
+            f"Of laat een bericht achter. {_LEAVE_MESSAGE_NL} Wij bellen u dan terug."
+        ),
+        "unavailable": (
+            "Op dit moment kan helaas geen medewerker uw gesprek aannemen. "
+            f"{_LEAVE_MESSAGE_NL} Wij bellen u vandaag nog terug. "
+            "U kunt ons ook mailen: {email}."
+        ),
+        "voicemail_thanks": (
+            "Dank u wel. Wij hebben uw bericht ontvangen. Wij bellen u zo snel mogelijk terug. "
+            "Tot ziens."
+        ),
+        "no_message": (
+            "Wij hebben geen bericht ontvangen. Belt u gerust nog een keer, "
+            "of mail ons: {email}. Tot ziens."
+        ),
+        "screen_prompt": (
+            "Helpdeskgesprek voor {organisation}. Druk op 1 om het gesprek aan te nemen."
+        ),
+        "taken": "Een collega heeft dit helpdeskgesprek al aangenomen. Dank u wel.",
+        "technical_trouble": (
+            "Het spijt ons. Wij kunnen u op dit moment niet doorverbinden. "
+            f"{_LEAVE_MESSAGE_NL} Wij bellen u dan terug."
+        ),
+    },
+    "en": {
+        "greeting": (
+            "Welcome to {desk}. We are putting you through to one of our team. "
+            "Please hold on a moment."
+        ),
+        "closed": (
+            "Welcome to {desk}. We are closed at the moment. "
+            "We are available again {next_opening}. You can also email us at {email}. "
+            f"Or leave us a message. {_LEAVE_MESSAGE_EN} We will call you back."
+        ),
+        "closed_no_next": (
+            "Welcome to {desk}. We are closed at the moment. You can email us at {email}. "
+            f"Or leave us a message. {_LEAVE_MESSAGE_EN} We will call you back."
+        ),
+        "closure": (
+            "Welcome to {desk}. Because of {closure_name}, the helpdesk is closed today. "
+            "We are available again {next_opening}. You can also email us at {email}. "
+            f"Or leave us a message. {_LEAVE_MESSAGE_EN} We will call you back."
+        ),
+        "unavailable": (
+            "We are sorry, no one can take your call right now. "
+            f"{_LEAVE_MESSAGE_EN} We will call you back today. "
+            "You can also email us at {email}."
+        ),
+        "voicemail_thanks": (
+            "Thank you. We have received your message. We will call you back as soon as we "
+            "can. Goodbye."
+        ),
+        "no_message": (
+            "We did not receive a message. Please call again, or email us at {email}. Goodbye."
+        ),
+        "screen_prompt": "Helpdesk call for {organisation}. Press 1 to take the call.",
+        "taken": "A colleague has already taken this helpdesk call. Thank you.",
+        "technical_trouble": (
+            "We are sorry, we cannot put you through right now. "
+            f"{_LEAVE_MESSAGE_EN} We will call you back."
+        ),
+    },
+}
+
+TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {language: MappingProxyType(texts) for language, texts in _BUILT_IN.items()}
+)
+
+MESSAGE_KEYS: tuple[str, ...] = (
+    "greeting",
+    "closed",
+    "closed_no_next",
+    "closure",
+    "unavailable",
+    "voicemail_thanks",
+    "no_message",
+    "screen_prompt",
+    "taken",
+    "technical_trouble",
+)
+
+_WELCOME = frozenset({"desk", "organisation", "email", "website"})
+
+PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "greeting": frozenset({"desk", "organisation"}),
+        "closed": _WELCOME | {"next_opening"},
+        "closed_no_next": _WELCOME,
+        "closure": _WELCOME | {"closure_name", "next_opening"},
+        "unavailable": frozenset({"desk", "organisation", "email"}),
+        "voicemail_thanks": frozenset({"desk"}),
+        "no_message": frozenset({"email"}),
+        "screen_prompt": frozenset({"organisation", "desk"}),
+        # What a colleague hears who pressed 1 just after another colleague did.
+        "taken": frozenset({"desk"}),
+        "technical_trouble": frozenset({"desk"}),
+    }
+)
+
+
+def placeholders_in(text: str) -> frozenset[str]:
+    """The {names} a text uses. Raises ValueError on broken braces or `{0}`/`{a.b}` fields.
+
+    For the desk definition validator: a text passes when this does not raise and the
+    result is a subset of `PLACEHOLDERS[key]`.
+    """
+    names: set[str] = set()
+    for _literal, field, _spec, _conversion in Formatter().parse(text):
+        if field is None:
+            continue
+        if not field.isidentifier():
+            raise ValueError(f"placeholder {{{field}}} is not a plain name")
+        names.add(field)
+    return frozenset(names)
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    # Only plain names are replaced (no attribute or index look-ups, no format specs), and a
+    # missing value is "", so a text can never make a caller hear an error.
+    parts: list[str] = []
+    for literal, field, _spec, _conversion in Formatter().parse(text):
+        parts.append(literal)
+        if field is not None:
+            parts.append(values.get(field, ""))
+    return "".join(parts)
+
+
+def _language(desk: Desk, language: str | None) -> str:
+    chosen = (language or desk.language).replace("_", "-").split("-")[0].lower()
+    return chosen if chosen in TEXTS else "en"
+
+
+def render(desk: Desk, key: str, /, language: str | None = None, **values: str) -> str:
+    """The text for `key`: the desk's override if it has one, else the built-in text.
+
+    `language` defaults to the desk's. {desk}, {email} and {website} default to the desk's
+    name, address and website; other placeholders without a value come out empty.
+    """
+    if key not in PLACEHOLDERS:
+        raise KeyError(f"unknown message key {key!r}")
+    chosen = _language(desk, language)
+    filled = {"desk": desk.name, "email": desk.email, "website": desk.website, **values}
+    override = desk.messages.get(chosen, {}).get(key)
+    if override is not None:
+        try:
+            placeholders_in(override)
+        except ValueError:
+            pass  # a broken override slipped past validation: the built-in text still works
+        else:
+            return _fill(override, filled)
+    return _fill(TEXTS[chosen][key], filled)
