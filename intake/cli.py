@@ -32,11 +32,13 @@ log = logging.getLogger(__name__)
 
 def _app(ctx: click.Context) -> Flask:
     """The app, made once per command, in the entry point (never at import time)."""
-    obj = ctx.find_root().ensure_object(dict)
+    root = ctx.find_root()
+    obj = root.ensure_object(dict)
     if "app" not in obj:
         from . import create_app
 
-        obj["app"] = create_app()
+        made = obj["app"] = create_app()
+        root.call_on_close(lambda: database(made).engine.dispose())
     app: Flask = obj["app"]
     return app
 
@@ -54,9 +56,7 @@ def _parse_moment(text: str | None, desk: Desk, app: Flask) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise IntakeError(
-            f"--at {text!r} is not an ISO time such as 2026-11-23T10:15"
-        ) from None
+        raise IntakeError(f"--at {text!r} is not an ISO time such as 2026-11-23T10:15") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=desk.tz)
     return parsed.astimezone(desk.tz)
@@ -166,19 +166,20 @@ def who(ctx: click.Context, at_text: str | None, as_json: bool) -> None:
     click.echo(f"{desk.name}, {at:%A %d %B %Y %H:%M %Z}")
     if open_now:
         closing = closes_at(desk, at)
-        click.echo(f"open" + (f" until {closing:%H:%M}" if closing else ""))
+        click.echo("open" + (f" until {closing:%H:%M}" if closing else ""))
         if staff:
             for s in staff:
                 click.echo(f"  on shift: {s.name} ({s.id}) {s.phone}")
         else:
-            click.echo("  nobody on shift: calls go to " + (
-                desk.voice.fallback_number or "voicemail"))
+            click.echo(
+                "  nobody on shift: calls go to " + (desk.voice.fallback_number or "voicemail")
+            )
     else:
         click.echo("closed")
         if following is not None:
             click.echo(
                 f"  opens {following:%A %d %B %H:%M} "
-                f"(callers hear: \"{describe_moment(following, at, desk.language)}\")"
+                f'(callers hear: "{describe_moment(following, at, desk.language)}")'
             )
 
 
@@ -207,7 +208,9 @@ def simulate_call(
     if answer is not None and answer != "none" and answer not in desk.staff_by_id:
         known = ", ".join(desk.staff_by_id) or "none"
         raise IntakeError(f"--answer {answer!r} is not a colleague (known: {known})")
-    line_number = caller_identity(called) if called else (desk.lines[0].number if desk.lines else "")
+    line_number = (
+        caller_identity(called) if called else (desk.lines[0].number if desk.lines else "")
+    )
     if not line_number:
         raise IntakeError("the desk has no [[line]]: give --to NUMBER")
     clock = SimClock(at)
@@ -246,7 +249,9 @@ def simulate_call(
         click.echo("")
         click.echo(_describe_contact(contact, desk))
         for event in contact.events:
-            detail = ", ".join(f"{k}={v}" for k, v in event.detail.items() if v not in (None, [], ""))
+            detail = ", ".join(
+                f"{k}={v}" for k, v in event.detail.items() if v not in (None, [], "")
+            )
             click.echo(f"  {event.at.astimezone(desk.tz):%H:%M:%S} {event.kind} {detail}".rstrip())
 
 
@@ -334,8 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="intake",
-                 standalone_mode=False)
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="intake", standalone_mode=False
+        )
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -356,8 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the promise: no traceback for a user
         if os.environ.get("INTAKE_DEBUG"):
             raise
-        click.echo(f"intake: unexpected error: {exc.__class__.__name__}: {exc} "
-                   "(set INTAKE_DEBUG=1 for details)", err=True)
+        click.echo(
+            f"intake: unexpected error: {exc.__class__.__name__}: {exc} "
+            "(set INTAKE_DEBUG=1 for details)",
+            err=True,
+        )
         return 1
     return 0
 

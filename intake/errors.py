@@ -37,7 +37,9 @@ class Problem:
 
     def render(self, source: str) -> str:
         place = f"{source}:{self.line}" if self.line else source
-        return f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+        return (
+            f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+        )
 
 
 class DefinitionError(IntakeError):

@@ -64,9 +64,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         database_url = f"sqlite:///{instance / 'intake.db'}"
     public_url = env.get("INTAKE_PUBLIC_URL", "").strip().rstrip("/")
     if public_url and not public_url.startswith(("https://", "http://")):
-        raise ConfigurationError(
-            f"INTAKE_PUBLIC_URL must start with https:// (got {public_url!r})"
-        )
+        raise ConfigurationError(f"INTAKE_PUBLIC_URL must start with https:// (got {public_url!r})")
     try:
         insecure = _flag(env.get("INTAKE_INSECURE_DEV"), False)
         imap_ssl = _flag(env.get("INTAKE_IMAP_SSL"), True)

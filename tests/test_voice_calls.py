@@ -89,11 +89,15 @@ def test_pressing_1_connects_and_logs_who_answered(
 
     clock.advance(240)
     ended = twilio.twiml(
-        dial.attrib["action"], DialCallStatus="completed", DialCallSid=new_sid("CA"),
+        dial.attrib["action"],
+        DialCallStatus="completed",
+        DialCallSid=new_sid("CA"),
         DialCallDuration="230",
     )
     assert tags(ended) == ["Hangup"]
-    twilio.post(twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="250"))
+    twilio.post(
+        twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="250")
+    )
 
     [contact] = contacts(app)
     assert contact.outcome == "answered"
@@ -128,7 +132,9 @@ def test_personal_voicemail_picking_up_does_not_count_as_answered(
     anna = next(n for n in dial.iter("Number") if n.text == ANNA)
     twilio.leg(anna.attrib["url"], new_sid("CA"), To=ANNA)  # gather times out, Hangup
 
-    after = twilio.twiml(dial.attrib["action"], DialCallStatus="completed", DialCallSid=new_sid("CA"))
+    after = twilio.twiml(
+        dial.attrib["action"], DialCallStatus="completed", DialCallSid=new_sid("CA")
+    )
 
     assert "Record" in tags(after)
     [contact] = contacts(app)
@@ -169,7 +175,9 @@ def test_nobody_answering_ends_in_voicemail_and_is_logged(
     assert contact.recording_seconds == 31
 
 
-def test_silent_caller_hears_goodbye_and_never_loops(app: Flask, desk: Desk, twilio: Twilio) -> None:
+def test_silent_caller_hears_goodbye_and_never_loops(
+    app: Flask, desk: Desk, twilio: Twilio
+) -> None:
     """With no audio Twilio skips the action and goes on after <Record>."""
     dial = only(twilio.call(), "Dial")
     document = twilio.twiml(dial.attrib["action"], DialCallStatus="no-answer")
@@ -347,9 +355,7 @@ def test_english_desk_speaks_english(
     assert "tomorrow" in said(document)
 
 
-def test_screening_off_connects_on_pick_up(
-    app: Flask, example_desk: Desk, twilio: Twilio
-) -> None:
+def test_screening_off_connects_on_pick_up(app: Flask, example_desk: Desk, twilio: Twilio) -> None:
     desk = dataclasses.replace(example_desk, voice=VoiceSettings(screening=False))
     load_desk(app, desk)
     dial = only(twilio.call(), "Dial")
@@ -365,7 +371,9 @@ def test_the_caller_hanging_up_while_ringing_is_a_missed_call(
 ) -> None:
     twilio.call()
 
-    reply = twilio.post(twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="9"))
+    reply = twilio.post(
+        twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="9")
+    )
 
     assert reply.status == 204
     [contact] = contacts(app)

@@ -57,8 +57,11 @@ def test_a_field_added_after_signing_is_refused(app: Flask, desk: Desk, twilio: 
     signature = signed(INCOMING, form)
 
     response = post_raw(
-        app, "/voice/incoming", {**form, "From": "+31699999999", "Extra": "1"},
-        {"X-Twilio-Signature": signature}, PUBLIC_URL,
+        app,
+        "/voice/incoming",
+        {**form, "From": "+31699999999", "Extra": "1"},
+        {"X-Twilio-Signature": signature},
+        PUBLIC_URL,
     )
 
     assert response.status_code == 403
@@ -82,8 +85,11 @@ def test_tampering_with_the_query_string_is_refused(app: Flask, desk: Desk, twil
     assert forged != url
 
     response = post_raw(
-        app, forged.removeprefix(PUBLIC_URL), form,
-        {"X-Twilio-Signature": signed(url, form)}, PUBLIC_URL,
+        app,
+        forged.removeprefix(PUBLIC_URL),
+        form,
+        {"X-Twilio-Signature": signed(url, form)},
+        PUBLIC_URL,
     )
 
     assert response.status_code == 403
@@ -96,7 +102,10 @@ def test_behind_a_tls_proxy_the_public_url_is_what_counts(
 
     # The proxy reaches the app over plain http on an internal address.
     response = post_raw(
-        app, "/voice/incoming", form, {"X-Twilio-Signature": signed(INCOMING, form)},
+        app,
+        "/voice/incoming",
+        form,
+        {"X-Twilio-Signature": signed(INCOMING, form)},
         "http://10.1.2.3:8000",
     )
 
@@ -111,7 +120,9 @@ def test_forwarded_headers_cannot_choose_the_url_we_check(
     evil = "https://evil.example/voice/incoming"
 
     response = post_raw(
-        app, "/voice/incoming", form,
+        app,
+        "/voice/incoming",
+        form,
         {
             "X-Twilio-Signature": signed(evil, form),
             "X-Forwarded-Host": "evil.example",
@@ -131,10 +142,12 @@ def test_sha256_signatures_are_accepted_when_announced(
     digest = hmac.new(AUTH_TOKEN.encode(), payload.encode(), hashlib.sha256).digest()
 
     response = post_raw(
-        app, "/voice/incoming", form,
+        app,
+        "/voice/incoming",
+        form,
         {
             "X-Twilio-Signature": base64.b64encode(digest).decode(),
-            "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256",
+            "X-Twilio-Webhooks-Signature-Settings": "key=sharedkey_1,algorithm=HMAC_SHA256",
         },
         PUBLIC_URL,
     )
@@ -331,7 +344,9 @@ def test_callbacks_before_the_call_was_logged_open_the_contact(
         RecordingStatus="completed",
     )
     assert twilio.post(twilio.url("voice.recording"), fields).status == 204
-    assert twilio.post(twilio.url("voice.status"), twilio.params(CallStatus="completed")).status == 204
+    assert (
+        twilio.post(twilio.url("voice.status"), twilio.params(CallStatus="completed")).status == 204
+    )
     twilio.call()  # a late /voice/incoming changes nothing
 
     [contact] = contacts(app)

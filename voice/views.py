@@ -62,7 +62,9 @@ def require_twilio_signature() -> Response | None:
     if is_signed_by_twilio():
         return None
     log.warning("refused %s: missing or wrong X-Twilio-Signature", request.path)
-    return Response("Forbidden: this request is not signed by Twilio.\n", 403, mimetype="text/plain")
+    return Response(
+        "Forbidden: this request is not signed by Twilio.\n", 403, mimetype="text/plain"
+    )
 
 
 def webhook(
@@ -444,4 +446,3 @@ def fallback() -> VoiceResponse:
         _form("ErrorUrl") or "-",
     )
     return _safe_voicemail()
-

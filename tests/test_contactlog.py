@@ -1,0 +1,60 @@
+"""The contact log's own rules: retention and who counts as busy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from intake import contactlog
+from intake.db import database
+from intake.jobs import purge_expired
+from routing.desk import Desk
+from voice.simulator import SimClock
+
+from .conftest import contacts, local
+
+
+def log_call(app: Flask, sid: str, at_text: str, answered_by: str | None = None) -> None:
+    with database(app).session() as session:
+        contact, _ = contactlog.open_call(
+            session,
+            call_sid=sid,
+            at=local(at_text),
+            caller="+31612345678",
+            via="+31851234567",
+            organisation="Ziekenhuis Noord",
+        )
+        contactlog.add_event(session, contact, "incoming", local(at_text), key="incoming")
+        if answered_by:
+            contact.answered_by = answered_by
+            contact.outcome = contactlog.ANSWERED
+        session.commit()
+
+
+def test_retention_removes_contacts_older_than_the_desks_period(
+    app: Flask, desk: Desk, clock: SimClock
+) -> None:
+    clock.moment = local("2026-11-23 10:00")
+    log_call(app, "CA-old", "2025-11-20 10:00")  # 368 days before
+    log_call(app, "CA-edge", "2025-11-24 10:00")  # 364 days before
+    log_call(app, "CA-new", "2026-11-23 09:00")
+
+    assert purge_expired(app) == 1
+
+    assert [c.call_sid for c in contacts(app)] == ["CA-edge", "CA-new"]
+
+
+def test_an_answered_call_keeps_its_colleague_busy_until_it_ends(app: Flask, desk: Desk) -> None:
+    log_call(app, "CA-1", "2026-11-23 10:00", answered_by="anna")
+    at = local("2026-11-23 10:05")
+
+    with database(app).session() as session:
+        assert contactlog.busy_staff(session, at) == {"anna"}
+        # Should Twilio's end-of-call report never arrive, she is free again after a while.
+        assert contactlog.busy_staff(session, at + contactlog.BUSY_WINDOW) == set()
+        contact = contactlog.find_call(session, "CA-1")
+        assert contact is not None
+        contactlog.end_call(contact, at, 300)
+        session.commit()
+        assert contactlog.busy_staff(session, at + timedelta(seconds=1)) == set()
