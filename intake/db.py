@@ -45,7 +45,9 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-    kwargs: dict[str, Any] = {"future": True}
+    # Failed statements are logged with their exception; their parameters are patient data
+    # (phone numbers), so they stay out of exception messages and logs.
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if url.startswith("sqlite"):
         # Flask serves requests from several threads; SQLite then needs these, and WAL lets
         # readers go on while a webhook writes.

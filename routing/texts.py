@@ -39,7 +39,7 @@ _BUILT_IN: dict[str, dict[str, str]] = {
         ),
         "unavailable": (
             "Op dit moment kan helaas geen medewerker uw gesprek aannemen. "
-            f"{_LEAVE_MESSAGE_NL} Wij bellen u vandaag nog terug. "
+            f"{_LEAVE_MESSAGE_NL} Wij bellen u zo snel mogelijk terug. "
             "U kunt ons ook mailen: {email}."
         ),
         "voicemail_thanks": (
@@ -80,7 +80,7 @@ _BUILT_IN: dict[str, dict[str, str]] = {
         ),
         "unavailable": (
             "We are sorry, no one can take your call right now. "
-            f"{_LEAVE_MESSAGE_EN} We will call you back today. "
+            f"{_LEAVE_MESSAGE_EN} We will call you back as soon as we can. "
             "You can also email us at {email}."
         ),
         "voicemail_thanks": (

@@ -13,7 +13,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from intake import create_app
-from intake.db import EXTENSION, Database
+from intake.db import EXTENSION, Database, database
 from routing.desk import Desk
 from voice.simulator import SimClock, TwilioSide, new_sid
 
@@ -215,6 +215,35 @@ def test_without_a_database_callbacks_are_acknowledged(broken_app: Flask, endpoi
     reply = twilio.post(twilio.url(endpoint), twilio.params(CallStatus="completed"))
 
     assert reply.status == 204
+
+
+def test_a_lost_recording_callback_stays_in_the_log_without_phone_numbers(
+    broken_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    twilio = Twilio(TwilioSide(broken_app, AUTH_TOKEN), new_sid("CA"))
+    fields = twilio.params(
+        RecordingSid="RE" + "d" * 32,
+        RecordingUrl="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE4",
+        RecordingStatus="completed",
+        ForwardedFrom="+31201234567",
+    )
+
+    assert twilio.post(twilio.url("voice.recording"), fields).status == 204
+
+    assert "RE" + "d" * 32 in caplog.text
+    assert "Recordings/RE4" in caplog.text
+    for number in ("+31612345678", "+31851234567", "+31201234567"):
+        assert number not in caplog.text
+
+
+def test_failed_statements_keep_their_parameters_out_of_errors(app: Flask) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError) as failure, database(app).session() as session:
+        session.execute(text("SELECT * FROM no_such_table WHERE x = :n"), {"n": "+31612345678"})
+
+    assert "+31612345678" not in str(failure.value)
 
 
 def test_database_failing_mid_service_still_gives_voicemail_in_the_desks_words(

@@ -388,9 +388,21 @@ def _log_recording(session: Session, contact: Contact, now: Any) -> None:
         contact.outcome = contactlog.VOICEMAIL
 
 
+# What a failed callback leaves in the log: Twilio's ids and statuses, no phone numbers.
+LOGGED_CALLBACK_FIELDS = (
+    "CallSid",
+    "CallStatus",
+    "CallDuration",
+    "RecordingSid",
+    "RecordingUrl",
+    "RecordingStatus",
+    "RecordingDuration",
+)
+
+
 def _log_callback_failure() -> Response:
     # Twilio does not retry these; keep what it told us in the log so nothing is lost.
-    fields = {k: v for k, v in request.form.items() if k not in ("From", "Caller", "To", "Called")}
+    fields = {k: request.form[k] for k in LOGGED_CALLBACK_FIELDS if k in request.form}
     log.error("could not record %s callback: %s", request.path, fields)
     return no_content()
 
