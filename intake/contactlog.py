@@ -7,13 +7,16 @@ Twilio repeats its requests, so everything here is idempotent on Twilio's ids.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Contact, ContactEvent
+from .db import UTCDateTime
+from .models import Contact, ContactEvent, DeskDefinition
 
 # Outcomes of a call, from first ring to the end.
 IN_PROGRESS = "in-progress"
@@ -25,6 +28,104 @@ VOICEMAIL = "voicemail"
 # A call that has been answered is "open" (its colleague busy) until Twilio reports its end;
 # should that report never come, the colleague counts as free again after this long.
 BUSY_WINDOW = timedelta(hours=3)
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    """What a new call needs to know from the database, read in one round trip."""
+
+    desk_version: int | None  # the newest desk definition's id
+    busy: frozenset[str]  # colleagues on an answered call that has not ended
+
+
+def _open_answered(now: datetime) -> ColumnElement[bool]:
+    return (
+        Contact.answered_by.is_not(None)
+        & Contact.ended_at.is_(None)
+        & (Contact.started_at >= now - BUSY_WINDOW)
+        & (Contact.channel == "call")
+    )
+
+
+# The statements of every call's first request, built once: constructing SQLAlchemy
+# expressions per request costs more than running them. They run on the Core tables, past
+# the ORM's unit of work, with bound parameters.
+_contacts = Contact.__table__
+_events = ContactEvent.__table__
+_desks = DeskDefinition.__table__
+
+SNAPSHOT = select(
+    select(_desks.c.id).order_by(_desks.c.id.desc()).limit(1).scalar_subquery(),
+    select(func.aggregate_strings(_contacts.c.answered_by, ","))
+    .where(
+        _contacts.c.answered_by.is_not(None),
+        _contacts.c.ended_at.is_(None),
+        _contacts.c.started_at >= bindparam("since", type_=UTCDateTime),
+        _contacts.c.channel == "call",
+    )
+    .scalar_subquery(),
+)
+_CALL_COLUMNS = ("channel", "via", "organisation", "caller", "started_at", "outcome", "call_sid")
+_CALL_VALUES = {name: bindparam(name, type_=_contacts.c[name].type) for name in _CALL_COLUMNS}
+START_CALL = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_contacts)
+    .values(_CALL_VALUES)
+    .on_conflict_do_nothing(index_elements=[_contacts.c.call_sid])
+    .returning(_contacts.c.id)
+    for dialect in (postgresql, sqlite)
+}
+START_CALL_WITHOUT_SID = insert(_contacts).values(_CALL_VALUES).returning(_contacts.c.id)
+CALL_ID = select(_contacts.c.id).where(_contacts.c.call_sid == bindparam("call_sid"))
+INCOMING_EVENT = insert(_events).values(
+    contact_id=bindparam("contact_id"),
+    at=bindparam("at", type_=UTCDateTime),
+    kind="incoming",
+    key="incoming",
+    detail=bindparam("detail", type_=_events.c.detail.type),
+)
+
+
+def call_snapshot(session: Session, now: datetime) -> CallSnapshot:
+    version, names = session.connection().execute(SNAPSHOT, {"since": now - BUSY_WINDOW}).one()
+    return CallSnapshot(version, frozenset(n for n in (names or "").split(",") if n))
+
+
+def start_call(
+    session: Session,
+    *,
+    call_sid: str,
+    at: datetime,
+    caller: str,
+    via: str,
+    organisation: str,
+    **detail: Any,
+) -> tuple[int, bool]:
+    """Log a call's first request: its contact, once per CallSid, and the "incoming" event.
+
+    Two statements on the hot path of every call. Returns (contact id, created); a repeated
+    request for the same call finds the contact and adds nothing.
+    """
+    connection = session.connection()
+    values = {
+        "channel": "call",
+        "via": via,
+        "organisation": organisation,
+        "caller": caller,
+        "started_at": at,
+        "outcome": IN_PROGRESS,
+        "call_sid": call_sid or None,
+    }
+    if call_sid:
+        new_id = connection.execute(START_CALL[connection.dialect.name], values).scalar()
+        if new_id is None:
+            existing = connection.execute(CALL_ID, {"call_sid": call_sid}).scalar()
+            if existing is None:  # removed in between: let the shell retry the request
+                raise LookupError(f"call {call_sid} vanished while being logged")
+            return int(existing), False
+    else:
+        new_id = connection.execute(START_CALL_WITHOUT_SID, values).scalar_one()
+    connection.execute(INCOMING_EVENT, {"contact_id": new_id, "at": at, "detail": detail})
+    return int(new_id), True
 
 
 def find_call(session: Session, call_sid: str) -> Contact | None:
@@ -81,20 +182,14 @@ def add_event(
         )
         if seen is not None:
             return False
-    contact.events.append(ContactEvent(at=at, kind=kind, key=key, detail=detail))
+    # Added by id rather than through `contact.events`, which would load the whole timeline.
+    session.add(ContactEvent(contact_id=contact.id, at=at, kind=kind, key=key, detail=detail))
     return True
 
 
 def busy_staff(session: Session, now: datetime) -> set[str]:
     """Colleagues on an answered helpdesk call that has not ended yet."""
-    rows = session.scalars(
-        select(Contact.answered_by).where(
-            Contact.channel == "call",
-            Contact.answered_by.is_not(None),
-            Contact.ended_at.is_(None),
-            Contact.started_at >= now - BUSY_WINDOW,
-        )
-    )
+    rows = session.scalars(select(Contact.answered_by).where(_open_answered(now)))
     return {row for row in rows if row}
 
 

@@ -39,7 +39,13 @@ class DeskCache:
         self.version: _Version | None = None
 
     def desk(self, session: Session) -> Desk:
-        latest = session.scalar(select(DeskDefinition.id).order_by(DeskDefinition.id.desc()))
+        latest = session.scalar(
+            select(DeskDefinition.id).order_by(DeskDefinition.id.desc()).limit(1)
+        )
+        return self.desk_at(session, latest)
+
+    def desk_at(self, session: Session, latest: int | None) -> Desk:
+        """The desk of version `latest` (the newest id, read by the caller)."""
         if latest is None:
             raise NoDeskError()
         version = self.version
@@ -62,6 +68,11 @@ def _cache(app: Flask | None = None) -> DeskCache:
 def current_desk(session: Session, app: Flask | None = None) -> Desk:
     """The desk in force now; raises NoDeskError when none was ever loaded."""
     return _cache(app).desk(session)
+
+
+def desk_version(session: Session, version: int | None, app: Flask | None = None) -> Desk:
+    """The desk of a version id the caller already read (see `contactlog.call_snapshot`)."""
+    return _cache(app).desk_at(session, version)
 
 
 def last_known_desk(app: Flask | None = None) -> Desk | None:

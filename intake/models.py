@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime
 
 REFERENCE_PREFIX = "HD-"
+
+
+def reference_for(contact_id: int) -> str:
+    return f"{REFERENCE_PREFIX}{contact_id:06d}"
 
 
 class Contact(Base):
@@ -45,12 +49,19 @@ class Contact(Base):
 
     __table_args__ = (
         Index("ix_contact_started_at", "started_at"),
-        Index("ix_contact_answered_open", "answered_by", "ended_at"),
+        # Calls answered and not yet ended (whose colleague is busy): a handful of rows at
+        # any time, found without reading the day's other calls.
+        Index(
+            "ix_contact_answered_open",
+            "started_at",
+            sqlite_where=text("answered_by IS NOT NULL AND ended_at IS NULL"),
+            postgresql_where=text("answered_by IS NOT NULL AND ended_at IS NULL"),
+        ),
     )
 
     @property
     def reference(self) -> str:
-        return f"{REFERENCE_PREFIX}{self.id:06d}"
+        return reference_for(self.id)
 
     @staticmethod
     def id_from_reference(reference: str) -> int | None:

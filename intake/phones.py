@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 DEFAULT_REGION = "NL"
@@ -21,6 +23,7 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)
 def caller_identity(raw: str | None, region: str = DEFAULT_REGION) -> str:
     """What we record as the caller: E.164 when it is a real number, else the raw text.
 

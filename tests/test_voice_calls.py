@@ -379,3 +379,26 @@ def test_the_caller_hanging_up_while_ringing_is_a_missed_call(
     [contact] = contacts(app)
     assert contact.outcome == "missed"
     assert contact.ended_at is not None
+
+
+def test_a_crowded_rota_rings_ten_at_a_time(app: Flask, example_desk: Desk, twilio: Twilio) -> None:
+    """Twilio dials at most ten numbers at once; the others ring in the next round."""
+    from datetime import time
+
+    from routing.desk import Shift, Staff, TimeRange
+
+    staff = tuple(
+        Staff(id=f"s{i:02d}", name=f"Colleague {i}", phone=f"+316100000{i:02d}") for i in range(14)
+    )
+    shifts = tuple(
+        Shift(staff=s.id, days=(0,), hours=TimeRange(time(8, 30), time(17))) for s in staff
+    )
+    load_desk(app, dataclasses.replace(example_desk, staff=staff, shifts=shifts, changes=()))
+
+    first = twilio.call()
+    assert dialled(first) == [s.phone for s in staff[:10]]
+
+    second = twilio.twiml(only(first, "Dial").attrib["action"], DialCallStatus="no-answer")
+    assert dialled(second) == [s.phone for s in staff[10:]]
+    third = twilio.twiml(only(second, "Dial").attrib["action"], DialCallStatus="no-answer")
+    assert "Record" in tags(third)

@@ -402,3 +402,28 @@ def test_no_desk_loaded_still_answers_with_voicemail(app: Flask, twilio: Twilio)
     document = twilio.call()
 
     assert is_voicemail(document)
+
+
+def test_a_connection_the_server_closed_costs_no_caller_their_colleague(
+    app: Flask, desk: Desk, twilio: Twilio, database_url: str
+) -> None:
+    """PostgreSQL restarted or dropped an idle connection: the call still rings colleagues."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only a database server can close a pooled connection")
+    from sqlalchemy import create_engine, text
+
+    twilio.call()  # the pool now holds one connection
+    engine = database(app).engine
+    with engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(database_url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
+
+    document = Twilio(twilio.side, new_sid("CA")).call()
+
+    assert document.find("Dial") is not None
+    assert len(contacts(app)) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 
 from flask import Response
@@ -18,6 +18,9 @@ from .signature import twilio_url
 # Seconds of silence that end a voicemail; and how long a colleague has to press 1.
 RECORD_SILENCE_SECONDS = 8
 SCREEN_SECONDS = 8
+
+# Twilio rings at most ten <Number>s of one <Dial> at once.
+MAX_NUMBERS_PER_DIAL = 10
 
 # What the desk is called when no definition could be read at all.
 UNKNOWN_DESK = Desk(name="de helpdesk")
@@ -83,16 +86,21 @@ def closed_key(plan: CallPlan) -> str:
 def dial_colleagues(
     desk: Desk,
     contact_id: int,
-    targets: Iterable[Staff],
+    staff: Sequence[Staff],
     *,
-    remaining: Iterable[str] = (),
     greeting: dict[str, str] | None = None,
 ) -> VoiceResponse:
-    """Ring `targets` at once; the caller hears ringing until one of them accepts."""
+    """Ring the first round of `staff`; the rest wait in the <Dial action> for the next round.
+
+    A round is one colleague (sequential) or up to ten at once (simultaneous). The caller
+    hears ringing until a colleague accepts.
+    """
+    size = 1 if desk.voice.strategy == "sequential" else MAX_NUMBERS_PER_DIAL
+    targets, remaining = staff[:size], staff[size:]
     response = VoiceResponse()
     if greeting is not None:
         say(response, desk, "greeting", **greeting)
-    rest = ",".join(remaining)
+    rest = ",".join(s.id for s in remaining)
     action_values: dict[str, object] = {"contact": contact_id}
     if rest:
         action_values["remaining"] = rest

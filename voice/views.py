@@ -13,15 +13,15 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from intake import contactlog
 from intake.clock import now as clock_now
 from intake.db import get_session
-from intake.deskstore import current_desk, last_known_desk
-from intake.models import Contact
+from intake.deskstore import current_desk, desk_version, last_known_desk
+from intake.models import Contact, reference_for
 from intake.phones import caller_identity, mask
 from routing.desk import Desk
 from routing.plan import plan_call
@@ -91,18 +91,24 @@ def webhook(
     return decorate
 
 
+def _worth_retrying(exc: DBAPIError) -> bool:
+    # Twilio may send the same request twice at once: the loser of that race hits a unique
+    # constraint, and its second run finds what the winner wrote. A pooled connection the
+    # server closed (a restart, an idle timeout) fails once, then the pool has a fresh one.
+    return isinstance(exc, IntegrityError) or exc.connection_invalidated
+
+
 def _run_committed(view: Callable[[], VoiceResponse | Response]) -> VoiceResponse | Response:
-    # Twilio may send the same request twice at once; the loser of that race hits a unique
-    # constraint, and its second run finds what the winner wrote.
     for attempt in (1, 2):
         try:
             result = view()
             get_session().commit()
             return result
-        except IntegrityError:
+        except DBAPIError as exc:
             get_session().rollback()
-            if attempt == 2:
+            if attempt == 2 or not _worth_retrying(exc):
                 raise
+            log.warning("retrying %s once: %s", request.path, exc.__class__.__name__)
     raise AssertionError("unreachable")
 
 
@@ -187,49 +193,41 @@ def _safe_voicemail() -> VoiceResponse:
 @bp.post("/incoming")
 @webhook(safe=_safe_voicemail)
 def incoming() -> VoiceResponse:
+    # The hot path of every call: one read, two inserts, the commit. Everything is read and
+    # decided before the first write, so SQLite's write lock is held only briefly.
     session = get_session()
-    desk = current_desk(session)
     now = clock_now()
+    snapshot = contactlog.call_snapshot(session, now)
+    desk = desk_version(session, snapshot.desk_version)
     called = _form("To") or _form("Called")
     organisation = _organisation(desk, called)
-    contact, created = contactlog.open_call(
+    plan = plan_call(desk, now, busy=snapshot.busy)
+    caller = caller_identity(_form("From") or _form("Caller"))
+    contact_id, created = contactlog.start_call(
         session,
         call_sid=_form("CallSid"),
         at=now,
-        caller=caller_identity(_form("From") or _form("Caller")),
+        caller=caller,
         via=caller_identity(called) if called else "",
         organisation=organisation,
-    )
-    plan = plan_call(desk, now, busy=contactlog.busy_staff(session, now))
-    if created:
-        log.info(
-            "call %s from %s to %s: %s (%s)",
-            contact.reference,
-            mask(contact.caller),
-            organisation,
-            plan.action,
-            plan.reason,
-        )
-    contactlog.add_event(
-        session,
-        contact,
-        "incoming",
-        now,
-        key="incoming",
         action=plan.action,
         reason=plan.reason,
         ringing=[staff.id for staff in plan.targets],
     )
+    if created:
+        log.info(
+            "call %s from %s to %s: %s (%s)",
+            reference_for(contact_id),
+            mask(caller),
+            organisation,
+            plan.action,
+            plan.reason,
+        )
     values = message_values(desk, organisation, now, plan)
     if plan.action == "dial":
-        if plan.strategy == "sequential":
-            first, *rest = plan.targets
-            return dial_colleagues(
-                desk, contact.id, [first], remaining=[s.id for s in rest], greeting=values
-            )
-        return dial_colleagues(desk, contact.id, plan.targets, greeting=values)
+        return dial_colleagues(desk, contact_id, plan.targets, greeting=values)
     if plan.action == "fallback":
-        return dial_fallback(desk, contact.id, values)
+        return dial_fallback(desk, contact_id, values)
     return voicemail(desk, closed_key(plan), values)
 
 
@@ -335,8 +333,7 @@ def dial_result() -> VoiceResponse:
     busy = contactlog.busy_staff(session, now)
     staff = [desk.staff_by_id[s] for s in remaining if s in desk.staff_by_id and s not in busy]
     if staff:
-        first, *rest = staff
-        return dial_colleagues(desk, contact.id, [first], remaining=[s.id for s in rest])
+        return dial_colleagues(desk, contact.id, staff)
     return voicemail(desk, "unavailable", message_values(desk, contact.organisation, now))
 
 

@@ -45,7 +45,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("recording_sid"),
     )
     with op.batch_alter_table("contact", schema=None) as batch_op:
-        batch_op.create_index("ix_contact_answered_open", ["answered_by", "ended_at"], unique=False)
+        batch_op.create_index(
+            "ix_contact_answered_open",
+            ["started_at"],
+            unique=False,
+            sqlite_where=sa.text("answered_by IS NOT NULL AND ended_at IS NULL"),
+            postgresql_where=sa.text("answered_by IS NOT NULL AND ended_at IS NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_contact_message_id"), ["message_id"], unique=False)
         batch_op.create_index("ix_contact_started_at", ["started_at"], unique=False)
 
