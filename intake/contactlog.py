@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -50,9 +50,9 @@ def _open_answered(now: datetime) -> ColumnElement[bool]:
 # The statements of every call's first request, built once: constructing SQLAlchemy
 # expressions per request costs more than running them. They run on the Core tables, past
 # the ORM's unit of work, with bound parameters.
-_contacts = Contact.__table__
-_events = ContactEvent.__table__
-_desks = DeskDefinition.__table__
+_contacts = cast(Table, Contact.__table__)
+_events = cast(Table, ContactEvent.__table__)
+_desks = cast(Table, DeskDefinition.__table__)
 
 SNAPSHOT = select(
     select(_desks.c.id).order_by(_desks.c.id.desc()).limit(1).scalar_subquery(),

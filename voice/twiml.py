@@ -110,10 +110,10 @@ def dial_colleagues(
         timeout=desk.voice.ring_seconds,
         answer_on_bridge=True,
     )
-    for staff in targets:
+    for colleague in targets:
         dial.number(
-            staff.phone,
-            url=twilio_url("voice.screen", contact=contact_id, staff=staff.id),
+            colleague.phone,
+            url=twilio_url("voice.screen", contact=contact_id, staff=colleague.id),
             method="POST",
         )
     response.append(dial)
