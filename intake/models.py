@@ -5,8 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from .db import Base, UTCDateTime
 
@@ -39,6 +51,13 @@ class Contact(Base):
     recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     recording_url: Mapped[str | None] = mapped_column(String(500))
     recording_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Mail: the first message's subject; a person must look when the mail could not be read.
+    subject: Mapped[str] = mapped_column(String(998), default="", server_default="")
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The colleague a mail went to (a follow-up goes to the same one when on shift).
+    forwarded_to: Mapped[str | None] = mapped_column(String(100))
+    # Received while closed: acknowledged now, forwarded when the next shift starts.
+    forward_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     events: Mapped[list[ContactEvent]] = relationship(
         back_populates="contact",
@@ -102,3 +121,91 @@ class DeskDefinition(Base):
     document: Mapped[str] = mapped_column(Text)  # canonical JSON of the TOML document
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(500), default="")
+
+
+class MailMessage(Base):
+    """One message fetched from a helpdesk mailbox, kept with its contact."""
+
+    __tablename__ = "mail_message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    mailbox: Mapped[str] = mapped_column(String(320))  # the account: user@host/folder
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    # Message-ID, or "sha256:…" of the headers when there is none: a message seen again
+    # (re-sync after a UIDVALIDITY change, a double delivery) is recognised by it.
+    dedupe_key: Mapped[str] = mapped_column(String(998))
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    from_name: Mapped[str] = mapped_column(String(320), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    automatic: Mapped[list[str]] = mapped_column(JSON, default=list)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+    __table_args__ = (
+        UniqueConstraint("mailbox", "dedupe_key", name="uq_mail_message_dedupe"),
+        Index("ix_mail_message_contact", "contact_id"),
+    )
+
+
+class OutboxMessage(Base):
+    """A message to send: a forward, an acknowledgement or a voicemail notice.
+
+    Sent by the worker with retries; `message_id` is fixed when the row is made, so a
+    message sent again after a crash is recognisable as the same one.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))  # forward | acknowledgement | voicemail-notice
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    # For acknowledgements: whom we auto-replied to (at most one a day per sender).
+    auto_reply_to: Mapped[str | None] = mapped_column(String(320), index=True)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # refused for good
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
+
+
+class MailboxState(Base):
+    """How far the poller got in one folder: its UIDVALIDITY and the last UID finished."""
+
+    __tablename__ = "mailbox_state"
+
+    mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """A named lock with an expiry, for databases without advisory locks (SQLite)."""
+
+    __tablename__ = "lease"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

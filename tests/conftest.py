@@ -23,10 +23,10 @@ from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import selectinload
 
 from intake import create_app
-from intake.db import database
+from intake.db import Base, database
 from intake.definition import parse_definition
 from intake.deskstore import store_desk
-from intake.models import Contact, ContactEvent, DeskDefinition
+from intake.models import Contact
 from intake.schema import upgrade
 from routing.desk import Desk
 from voice.simulator import Reply, SimClock, TwilioSide, new_sid
@@ -120,9 +120,8 @@ def app(database_url: str, clock: SimClock, tmp_path: Path) -> Iterator[Flask]:
     yield app
     db = database(app)
     with db.session() as session:
-        session.execute(delete(ContactEvent))
-        session.execute(delete(Contact))
-        session.execute(delete(DeskDefinition))
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(delete(table))
         session.commit()
     db.engine.dispose()
 
