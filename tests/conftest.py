@@ -31,6 +31,9 @@ from intake.schema import upgrade
 from routing.desk import Desk
 from voice.simulator import Reply, SimClock, TwilioSide, new_sid
 
+# Real mail servers (Dovecot, aiosmtpd), started by the suite itself.
+pytest_plugins = ["tests.mailservers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DESK = ROOT / "examples" / "helpdesk.toml"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
