@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -133,6 +134,69 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         scheduler.shutdown(wait=False)
+
+
+@cli.command(help="The scheduler alone: mail polling, outbox, backlog, retention.")
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    import signal
+
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from .jobs import schedule
+
+    if "INTAKE_LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(logging.INFO)
+    app = _app(ctx)
+    _require_schema(app)
+    scheduler = schedule(BlockingScheduler(), app)
+
+    def stop(_signum: int, _frame: object) -> None:
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo("worker running: mail polling, outbox, backlog and retention jobs")
+    with contextlib.suppress(KeyboardInterrupt):
+        scheduler.start()
+
+
+@cli.command("poll-once", help="One mail poll and one outbox flush, then exit (cron, tests).")
+@click.pass_context
+def poll_once(ctx: click.Context) -> None:
+    import imaplib
+
+    from imapclient.exceptions import IMAPClientError
+
+    from mail.poller import poll
+
+    from .jobs import flush_outbox, release_backlog
+
+    app = _app(ctx)
+    _require_schema(app)
+    try:
+        result = poll(app)
+    except (OSError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        host = app.config.get("IMAP_HOST")
+        raise IntakeError(f"mail server {host}: {exc.__class__.__name__}: {exc}") from None
+    if result.disabled:
+        click.echo("mail polling is off: INTAKE_IMAP_HOST is not set")
+    elif result.locked:
+        click.echo("another process is polling this mailbox right now; nothing done")
+    else:
+        click.echo(
+            f"polled: {result.fetched} fetched, {result.logged} logged, "
+            f"{result.duplicates} seen before, {len(result.attention)} left for a person"
+        )
+    released = release_backlog(app)
+    if released:
+        click.echo(f"forwarded {released} mails held for the shift")
+    flushed = flush_outbox(app)
+    if flushed is None:
+        click.echo("sending is off: INTAKE_SMTP_HOST is not set")
+    else:
+        click.echo(
+            f"outbox: {flushed.sent} sent, {flushed.postponed} postponed, {flushed.failed} failed"
+        )
 
 
 @cli.command(help="Whether the desk is open, and who is on shift.")

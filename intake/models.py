@@ -56,6 +56,7 @@ class Contact(Base):
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The colleague a mail went to (a follow-up goes to the same one when on shift).
     forwarded_to: Mapped[str | None] = mapped_column(String(100))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Received while closed: acknowledged now, forwarded when the next shift starts.
     forward_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
@@ -148,9 +149,13 @@ class MailMessage(Base):
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     size: Mapped[int] = mapped_column(Integer, default=0)
     raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    # Forwarded to a colleague (None while held for the next shift, or never: automatic).
+    forwarded_to: Mapped[str | None] = mapped_column(String(100))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("mailbox", "dedupe_key", name="uq_mail_message_dedupe"),
+        Index("ix_mail_message_forwarded", "forwarded_to", "forwarded_at"),
         Index("ix_mail_message_contact", "contact_id"),
     )
 

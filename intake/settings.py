@@ -68,6 +68,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     try:
         insecure = _flag(env.get("INTAKE_INSECURE_DEV"), False)
         imap_ssl = _flag(env.get("INTAKE_IMAP_SSL"), True)
+        imap_starttls = _flag(env.get("INTAKE_IMAP_STARTTLS"), True)
         smtp_starttls = _flag(env.get("INTAKE_SMTP_STARTTLS"), True)
     except ConfigurationError as exc:
         raise ConfigurationError(f"a yes/no setting is wrong: {exc}") from None
@@ -85,6 +86,9 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "IMAP_PASSWORD": env.get("INTAKE_IMAP_PASSWORD", ""),
         "IMAP_SSL": imap_ssl,
         "IMAP_FOLDER": env.get("INTAKE_IMAP_FOLDER", "INBOX"),
+        "IMAP_STARTTLS": imap_starttls,
+        "IMAP_CAFILE": env.get("INTAKE_IMAP_CAFILE", ""),
+        "IMAP_PROCESSED_FOLDER": env.get("INTAKE_IMAP_PROCESSED_FOLDER", ""),
         "SMTP_HOST": env.get("INTAKE_SMTP_HOST", ""),
         "SMTP_PORT": _int("INTAKE_SMTP_PORT", env, 587),
         "SMTP_USER": env.get("INTAKE_SMTP_USER", ""),

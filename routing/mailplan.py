@@ -24,13 +24,15 @@ def plan_mail(
     at: datetime,
     *,
     previous: str | None = None,
-    last_forwarded: Mapping[str, datetime] | None = None,
+    last_forwarded: Mapping[str, int] | None = None,
 ) -> MailPlan:
     """Decide what to do with a mail arriving (or waiting) at `at`.
 
     While the desk is open, the mail goes to a colleague on shift who has an address: the
-    one who had the patient's earlier mail (`previous`) when on shift, else round-robin, the
-    colleague whose last forward (`last_forwarded`) is oldest, rota order breaking ties.
+    one who had the patient's earlier mail (`previous`) when on shift, else round-robin: the
+    colleague whose last forward came first. `last_forwarded` numbers each colleague's most
+    recent forward in the order they were made (mail fetched together is forwarded at one
+    instant, so times would tie); rota order breaks ties among those who had none.
     Otherwise it is held: acknowledged now, forwarded when a shift starts.
     """
     require_aware(at)
@@ -44,7 +46,6 @@ def plan_mail(
         if staff.id == previous:
             return MailPlan(action="forward", reason="open", colleague=staff)
     last = last_forwarded or {}
-    never = datetime.min.replace(tzinfo=at.tzinfo)
     order = {staff.id: n for n, staff in enumerate(reachable)}
-    chosen = min(reachable, key=lambda s: (last.get(s.id, never), order[s.id]))
+    chosen = min(reachable, key=lambda s: (last.get(s.id, -1), order[s.id]))
     return MailPlan(action="forward", reason="open", colleague=chosen)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
@@ -22,6 +22,7 @@ from intake.clock import now as clock_now
 from intake.db import get_session
 from intake.deskstore import current_desk, desk_version, last_known_desk
 from intake.models import Contact, reference_for
+from intake.notices import voicemail_left
 from intake.phones import caller_identity, mask
 from routing.desk import Desk
 from routing.plan import plan_call
@@ -355,11 +356,11 @@ def voicemail_done() -> VoiceResponse:
     if not _form("RecordingUrl") or seconds == 0:
         contactlog.add_event(session, contact, "no-message", now, key="no-message")
         return goodbye(desk, "no_message", values)
-    _log_recording(session, contact, now)
+    _log_recording(session, desk, contact, now)
     return goodbye(desk, "voicemail_thanks", values)
 
 
-def _log_recording(session: Session, contact: Contact, now: Any) -> None:
+def _log_recording(session: Session, desk: Desk, contact: Contact, now: Any) -> None:
     sid = _form("RecordingSid")
     status = _form("RecordingStatus") or "completed"
     seconds = _int_form("RecordingDuration")
@@ -375,14 +376,20 @@ def _log_recording(session: Session, contact: Contact, now: Any) -> None:
     )
     if status != "completed" or not _form("RecordingUrl"):
         return
-    if contact.recording_sid and contact.recording_sid != sid:
-        log.warning("call %s has a second recording %s", contact.reference, sid)
-        return
+    if contact.recording_sid:
+        if contact.recording_sid != sid:
+            log.warning("call %s has a second recording %s", contact.reference, sid)
+        return  # Twilio told us twice (the <Record> action and the status callback)
     contact.recording_sid = sid or None
     contact.recording_url = _form("RecordingUrl")
     contact.recording_seconds = seconds
     if contact.outcome in (contactlog.IN_PROGRESS, contactlog.MISSED):
         contact.outcome = contactlog.VOICEMAIL
+    try:
+        voicemail_left(session, current_app, desk, contact, now)
+    except Exception:
+        # The voicemail itself is logged either way; only the mail about it is missing.
+        log.exception("could not queue the notice for the voicemail of %s", contact.reference)
 
 
 # What a failed callback leaves in the log: Twilio's ids and statuses, no phone numbers.
@@ -411,7 +418,7 @@ def recording() -> Response:
     session = get_session()
     desk = current_desk(session)
     contact = _call_contact(session, desk)
-    _log_recording(session, contact, clock_now())
+    _log_recording(session, desk, contact, clock_now())
     return no_content()
 
 

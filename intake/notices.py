@@ -1,0 +1,49 @@
+"""Telling colleagues about a voicemail, through the outbox.
+
+Sent to the colleagues on shift; a voicemail left while the desk is closed goes to those
+on shift when it opens next, and waits in the outbox until then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from routing.desk import Desk
+from routing.hours import is_open, next_opening
+from routing.rota import on_shift
+
+from .models import Contact
+
+
+def voicemail_left(
+    session: Session, app: Flask, desk: Desk, contact: Contact, now: datetime
+) -> bool:
+    """Queue the notice for `contact`'s voicemail; False when there is nobody to tell."""
+    from mail.compose import new_message_id, voicemail_notice
+    from mail.outbox import enqueue
+
+    send_at = now if is_open(desk, now) else (next_opening(desk, now) or now)
+    recipients = [s.email for s in on_shift(desk, send_at) if s.email]
+    if not recipients:
+        recipients = [s.email for s in desk.staff if s.email][:10]
+    if not recipients:
+        return False
+    sender = app.config.get("SMTP_FROM") or desk.email
+    domain = sender.rpartition("@")[2] or "localhost"
+    notice = voicemail_notice(
+        desk=desk,
+        reference=contact.reference,
+        caller=contact.caller,
+        organisation=contact.organisation,
+        started_at=contact.started_at,
+        seconds=contact.recording_seconds,
+        recipients=recipients,
+        sender=sender,
+        message_id=new_message_id("voicemail", contact.reference, domain),
+    )
+    row = enqueue(session, notice, kind="voicemail-notice", contact_id=contact.id, now=now)
+    row.next_attempt_at = max(send_at, now)
+    return True

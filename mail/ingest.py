@@ -1,0 +1,289 @@
+"""One fetched message into the contact log, and what follows from it.
+
+`ingest` adds rows (the contact or a follow-up on it, the stored message, its timeline)
+and queues outgoing mail in the outbox; the poller commits all of it together with the
+mailbox position, so a message is finished exactly when its contact is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from intake import contactlog
+from intake.models import Contact, MailMessage, OutboxMessage
+from intake.phones import mask
+from routing.desk import Desk
+from routing.mailplan import plan_mail
+
+from .autoreply import no_reply_reasons, reply_address
+from .compose import acknowledgement, forward, new_message_id
+from .outbox import enqueue, replied_today
+from .parsing import ParsedMail
+
+log = logging.getLogger(__name__)
+
+RECEIVED = "received"  # logged; not forwarded yet
+FORWARDED = "forwarded"
+ACKNOWLEDGED = "acknowledged"  # closed: the patient was told when we answer
+AUTOMATIC = "automatic"  # an out-of-office, a bounce, a list: logged, nothing sent
+
+REFERENCE_IN_SUBJECT = re.compile(r"\bHD-(\d{6,})\b", re.IGNORECASE)
+ROUND_ROBIN_MEMORY = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Where our own mail comes from: the envelope and header sender, and its domain."""
+
+    sender: str
+    own_addresses: frozenset[str]
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] or "localhost"
+
+
+@dataclass(frozen=True)
+class Ingested:
+    contact_id: int
+    new_contact: bool
+    duplicate: bool = False
+
+
+def dedupe_key(mail: ParsedMail) -> str:
+    return mail.message_id or f"sha256:{mail.sha256}"
+
+
+def find_thread(session: Session, mail: ParsedMail) -> Contact | None:
+    """The contact an answer belongs to: by its references, or the reference in its subject."""
+    ids = [*mail.in_reply_to, *reversed(mail.references)]
+    if ids:
+        known = session.scalars(
+            select(MailMessage.contact_id).where(MailMessage.message_id.in_(ids)).limit(1)
+        ).first()
+        if known is None:
+            known = session.scalars(
+                select(OutboxMessage.contact_id)
+                .where(OutboxMessage.message_id.in_(ids), OutboxMessage.contact_id.is_not(None))
+                .limit(1)
+            ).first()
+        if known is not None:
+            return session.get(Contact, known)
+    for match in REFERENCE_IN_SUBJECT.finditer(mail.subject):
+        contact = session.get(Contact, int(match.group(1)))
+        if contact is not None and contact.channel == "mail":
+            return contact
+    return None
+
+
+def last_forwards(session: Session, now: datetime) -> dict[str, int]:
+    """Per colleague, the newest message forwarded to them (ids grow with each message)."""
+    rows = session.execute(
+        select(MailMessage.forwarded_to, func.max(MailMessage.id))
+        .where(
+            MailMessage.forwarded_to.is_not(None),
+            MailMessage.forwarded_at >= now - ROUND_ROBIN_MEMORY,
+        )
+        .group_by(MailMessage.forwarded_to)
+    )
+    return {staff: int(newest) for staff, newest in rows if staff and newest is not None}
+
+
+def ingest(
+    session: Session,
+    *,
+    desk: Desk,
+    account: str,
+    mailbox_address: str,
+    uidvalidity: int,
+    uid: int,
+    raw: bytes,
+    mail: ParsedMail,
+    now: datetime,
+    outgoing: Outgoing,
+) -> Ingested:
+    key = dedupe_key(mail)
+    seen = session.scalars(
+        select(MailMessage).where(MailMessage.mailbox == account, MailMessage.dedupe_key == key)
+    ).first()
+    if seen is not None:
+        # The same message again (a re-sync after UIDVALIDITY changed): note where it is now.
+        seen.uidvalidity, seen.uid = uidvalidity, uid
+        return Ingested(seen.contact_id, new_contact=False, duplicate=True)
+
+    contact = find_thread(session, mail)
+    new_contact = contact is None
+    if contact is None:
+        mailbox = desk.mailbox_for(mailbox_address)
+        contact = Contact(
+            channel="mail",
+            via=mailbox_address,
+            organisation=mailbox.organisation if mailbox else desk.name,
+            caller=mail.from_address or mail.from_name[:320] or "unknown",
+            started_at=now,
+            outcome=AUTOMATIC if mail.automatic else RECEIVED,
+            message_id=mail.message_id,
+            subject=mail.subject[:998],
+        )
+        session.add(contact)
+    if mail.needs_attention:
+        contact.needs_attention = True
+    stored = MailMessage(
+        mailbox=account,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        dedupe_key=key,
+        message_id=mail.message_id,
+        received_at=now,
+        subject=mail.subject[:998],
+        from_address=mail.from_address,
+        from_name=mail.from_name[:320],
+        text=mail.text,
+        attachments=[
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in mail.attachments
+        ],
+        automatic=list(mail.automatic),
+        problems=list(mail.problems),
+        needs_attention=mail.needs_attention,
+        size=mail.size,
+        raw=raw,
+    )
+    session.flush()  # the contact's id, for the reference and the stored message
+    stored.contact_id = contact.id
+    session.add(stored)
+    session.flush()
+    contactlog.add_event(
+        session,
+        contact,
+        "mail" if new_contact else "follow-up",
+        now,
+        subject=mail.subject[:200],
+        attachments=len(mail.attachments),
+        needs_attention=mail.needs_attention,
+        problems=list(mail.problems)[:5],
+    )
+    log.info(
+        "mail %s from %s: %s",
+        contact.reference,
+        mask(mail.from_address or "unknown"),
+        "automatic" if mail.automatic else ("new" if new_contact else "follow-up"),
+    )
+    if mail.automatic:
+        contactlog.add_event(session, contact, "automatic", now, reasons=list(mail.automatic))
+        return Ingested(contact.id, new_contact)
+    route(
+        session, desk=desk, contact=contact, stored=[stored], mail=mail, now=now, outgoing=outgoing
+    )
+    return Ingested(contact.id, new_contact)
+
+
+def route(
+    session: Session,
+    *,
+    desk: Desk,
+    contact: Contact,
+    stored: Collection[MailMessage],
+    mail: ParsedMail | None,
+    now: datetime,
+    outgoing: Outgoing,
+) -> bool:
+    """Forward `stored` to a colleague on shift, or hold them (acknowledging `mail`).
+
+    True when forwarded. Held mail is routed again by `release_held` when a shift starts.
+    """
+    from .parsing import parse_message
+
+    plan = plan_mail(
+        desk, now, previous=contact.forwarded_to, last_forwarded=last_forwards(session, now)
+    )
+    if plan.action == "forward" and plan.colleague is not None:
+        colleague = plan.colleague
+        for message in stored:
+            parsed = mail if mail is not None else parse_message(message.raw)
+            outgoing_mail = forward(
+                desk=desk,
+                reference=contact.reference,
+                mail=parsed,
+                raw=message.raw,
+                colleague=colleague,
+                sender=outgoing.sender,
+                message_id=new_message_id("forward", contact.reference, outgoing.domain),
+                at=now,
+                received_at=message.received_at,
+                mailbox=contact.via,
+            )
+            enqueue(session, outgoing_mail, kind="forward", contact_id=contact.id, now=now)
+            message.forwarded_to, message.forwarded_at = colleague.id, now
+        contact.forwarded_to, contact.forwarded_at = colleague.id, now
+        contact.forward_pending = False
+        if contact.outcome in (RECEIVED, ACKNOWLEDGED):
+            contact.outcome = FORWARDED
+        contactlog.add_event(session, contact, "forwarded", now, staff=colleague.id)
+        return True
+
+    contact.forward_pending = True
+    if mail is None:
+        return False
+    reasons = list(no_reply_reasons(mail, outgoing.own_addresses))
+    to = reply_address(mail)
+    if not reasons and to is not None and replied_today(session, to, now, desk.tz):
+        reasons.append("already acknowledged today")
+    if reasons or to is None:
+        contactlog.add_event(session, contact, "not-acknowledged", now, reasons=reasons)
+        return False
+    ack = acknowledgement(
+        desk=desk,
+        reference=contact.reference,
+        mail=mail,
+        to=to,
+        sender=outgoing.sender,
+        message_id=new_message_id("ack", contact.reference, outgoing.domain),
+        now=now,
+        # Nobody on shift while open: no promise of an hour, only that we answer.
+        next_opening=plan.next_opening if plan.reason == "closed" else None,
+    )
+    enqueue(session, ack, kind="acknowledgement", contact_id=contact.id, now=now, auto_reply_to=to)
+    if contact.outcome == RECEIVED:
+        contact.outcome = ACKNOWLEDGED
+    contactlog.add_event(session, contact, "acknowledged", now, reason=plan.reason)
+    return False
+
+
+def release_held(session: Session, desk: Desk, now: datetime, outgoing: Outgoing) -> int:
+    """Forward the mail held while closed, now that a colleague is on shift. How many."""
+    forwarded = 0
+    held = session.scalars(
+        select(Contact)
+        .where(Contact.channel == "mail", Contact.forward_pending.is_(True))
+        .order_by(Contact.started_at, Contact.id)
+    ).all()
+    for contact in held:
+        unsent = session.scalars(
+            select(MailMessage)
+            .where(MailMessage.contact_id == contact.id, MailMessage.forwarded_to.is_(None))
+            .order_by(MailMessage.id)
+        ).all()
+        waiting = [m for m in unsent if not m.automatic]
+        if not waiting:
+            contact.forward_pending = False
+            continue
+        if not route(
+            session,
+            desk=desk,
+            contact=contact,
+            stored=waiting,
+            mail=None,
+            now=now,
+            outgoing=outgoing,
+        ):
+            break  # nobody on shift (any more): the rest waits too
+        forwarded += len(waiting)
+    return forwarded

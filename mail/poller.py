@@ -1,0 +1,346 @@
+"""The IMAP poller: every message in the helpdesk folder becomes a contact, exactly once.
+
+Per folder the database keeps its UIDVALIDITY and the last UID finished. Messages are
+fetched with BODY.PEEK[] (nothing is marked read before it is processed), in batches
+bounded by size, and each is finished in one transaction together with the new last UID.
+Only then is it flagged (and moved, when a processed folder is set); a crash between the
+two is mended at the next poll. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from imapclient import IMAPClient
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+
+from intake import contactlog
+from intake.db import database
+from intake.deskstore import current_desk
+from intake.locks import ExclusiveLock
+from intake.models import Contact, MailboxState, MailMessage
+from routing.desk import Desk
+
+from .ingest import Outgoing, dedupe_key, ingest
+from .parsing import ParsedMail, parse_message
+
+log = logging.getLogger(__name__)
+
+LOGGED_KEYWORD = "$HelpdeskLogged"
+FETCH_BYTES = 16 * 1024 * 1024  # one FETCH of bodies carries at most about this much
+FETCH_COUNT = 50
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    user: str
+    password: str
+    port: int = 993
+    ssl: bool = True
+    starttls: bool = True  # when not ssl: upgrade the plain connection (0 for plain only)
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    cafile: str = ""
+    timeout: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ImapSettings | None:
+        if not config.get("IMAP_HOST"):
+            return None
+        return cls(
+            host=config["IMAP_HOST"],
+            user=config.get("IMAP_USER", ""),
+            password=config.get("IMAP_PASSWORD", ""),
+            port=int(config.get("IMAP_PORT", 993)),
+            ssl=bool(config.get("IMAP_SSL", True)),
+            starttls=bool(config.get("IMAP_STARTTLS", True)),
+            folder=config.get("IMAP_FOLDER", "INBOX") or "INBOX",
+            processed_folder=config.get("IMAP_PROCESSED_FOLDER", ""),
+            cafile=config.get("IMAP_CAFILE", ""),
+        )
+
+    @property
+    def account(self) -> str:
+        """The key of this folder's position in the database."""
+        return f"{self.user}@{self.host}:{self.port}/{self.folder}"[:320]
+
+
+def connect(settings: ImapSettings) -> IMAPClient:
+    context = ssl.create_default_context(cafile=settings.cafile or None)
+    if settings.ssl:
+        client = IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=True,
+            ssl_context=context,
+            timeout=settings.timeout,
+        )
+    else:
+        client = IMAPClient(settings.host, port=settings.port, ssl=False, timeout=settings.timeout)
+        if settings.starttls:
+            client.starttls(context)
+    client.login(settings.user, settings.password)
+    return client
+
+
+@dataclass
+class PollResult:
+    fetched: int = 0
+    logged: int = 0  # new contacts and follow-ups
+    duplicates: int = 0  # seen before (a re-sync)
+    locked: bool = False  # another process is polling
+    disabled: bool = False  # no IMAP host configured
+    attention: list[int] = field(default_factory=list)  # UIDs left in the folder for a person
+
+
+def outgoing_for(app: Flask, desk: Desk, settings: ImapSettings) -> Outgoing:
+    sender = app.config.get("SMTP_FROM") or desk.email or settings.user
+    own = {sender, desk.email, settings.user, *(m.address for m in desk.mailboxes)}
+    return Outgoing(sender=sender, own_addresses=frozenset(a.casefold() for a in own if a))
+
+
+def poll(
+    app: Flask,
+    *,
+    settings: ImapSettings | None = None,
+    connector: Callable[[ImapSettings], IMAPClient] = connect,
+) -> PollResult:
+    """One pass over the folder. Raises on IMAP or database trouble (the job retries)."""
+    settings = settings or ImapSettings.from_config(app.config)
+    if settings is None:
+        return PollResult(disabled=True)
+    clock: Callable[[], datetime] = app.config["CLOCK"]
+    db = database(app)
+    lock = ExclusiveLock(db.engine, f"mail-poller:{settings.account}", clock)
+    if not lock.acquire():
+        log.info("another process is polling %s", settings.account)
+        return PollResult(locked=True)
+    try:
+        client = connector(settings)
+        try:
+            return _poll_folder(app, client, settings, lock)
+        finally:
+            try:
+                client.logout()
+            except Exception:  # the connection may be gone already
+                log.debug("IMAP logout failed", exc_info=True)
+    finally:
+        lock.release()
+
+
+def _poll_folder(
+    app: Flask, client: IMAPClient, settings: ImapSettings, lock: ExclusiveLock
+) -> PollResult:
+    clock: Callable[[], datetime] = app.config["CLOCK"]
+    db = database(app)
+    result = PollResult()
+    info = client.select_folder(settings.folder)
+    uidvalidity = int(info[b"UIDVALIDITY"])
+    with db.session() as session:
+        state = session.get(MailboxState, settings.account)
+        if state is None:
+            state = MailboxState(
+                mailbox=settings.account, uidvalidity=uidvalidity, last_uid=0, updated_at=clock()
+            )
+            session.add(state)
+        elif state.uidvalidity != uidvalidity:
+            # The server renumbered the folder: read it all again; messages already logged
+            # are recognised by their Message-ID (or content hash) and not logged twice.
+            log.warning(
+                "UIDVALIDITY of %s changed from %s to %s: re-syncing",
+                settings.account,
+                state.uidvalidity,
+                uidvalidity,
+            )
+            state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, clock()
+        last_uid = state.last_uid
+        session.commit()
+
+    _mend_marks(app, client, settings, uidvalidity, last_uid)
+    uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+    for batch in _batches(client, uids):
+        bodies = client.fetch(batch, ["BODY.PEEK[]"])
+        done: list[int] = []
+        attention: list[int] = []
+        for uid in batch:
+            raw = bodies.get(uid, {}).get(b"BODY[]")
+            if raw is None:
+                log.warning("message %s of %s vanished before it was read", uid, settings.account)
+                _set_last_uid(app, settings, uid)
+            else:
+                result.fetched += 1
+                mail = parse_message(raw)
+                duplicate = _finish(app, settings, uidvalidity, uid, raw, mail)
+                if duplicate:
+                    result.duplicates += 1
+                else:
+                    result.logged += 1
+                if mail.needs_attention:
+                    attention.append(uid)
+            done.append(uid)
+            if not lock.renew():
+                raise RuntimeError("lost the poller lock; stopping this poll")
+        _mark(client, settings, done, attention)
+        result.attention.extend(attention)
+    return result
+
+
+def _finish(
+    app: Flask, settings: ImapSettings, uidvalidity: int, uid: int, raw: bytes, mail: ParsedMail
+) -> bool:
+    """Log one message and move the folder position past it, in one transaction."""
+    clock: Callable[[], datetime] = app.config["CLOCK"]
+    db = database(app)
+    with db.session() as session:
+        desk = current_desk(session, app)
+        now = clock()
+        try:
+            done = ingest(
+                session,
+                desk=desk,
+                account=settings.account,
+                mailbox_address=_mailbox_address(settings, desk),
+                uidvalidity=uidvalidity,
+                uid=uid,
+                raw=raw,
+                mail=mail,
+                now=now,
+                outgoing=outgoing_for(app, desk, settings),
+            )
+            duplicate = done.duplicate
+        except DBAPIError:
+            raise  # the database is in trouble: stop, this message is tried again next poll
+        except Exception:
+            # Whatever this message does to us, it must not block the mailbox or be lost:
+            # log it bare, for a person to look at.
+            log.exception("could not process message %s of %s", uid, settings.account)
+            session.rollback()
+            _log_unprocessable(session, settings, desk, uidvalidity, uid, raw, mail, now)
+            duplicate = False
+        session.execute(
+            update(MailboxState)
+            .where(MailboxState.mailbox == settings.account)
+            .values(last_uid=uid, updated_at=now)
+        )
+        session.commit()
+    return duplicate
+
+
+def _log_unprocessable(
+    session: Any,
+    settings: ImapSettings,
+    desk: Desk,
+    uidvalidity: int,
+    uid: int,
+    raw: bytes,
+    mail: ParsedMail,
+    now: datetime,
+) -> None:
+    contact = Contact(
+        channel="mail",
+        via=_mailbox_address(settings, desk),
+        organisation=desk.name,
+        caller=mail.from_address or "unknown",
+        started_at=now,
+        outcome="received",
+        message_id=mail.message_id,
+        subject=mail.subject[:998],
+        needs_attention=True,
+    )
+    session.add(contact)
+    session.flush()
+    session.add(
+        MailMessage(
+            contact_id=contact.id,
+            mailbox=settings.account,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            dedupe_key=dedupe_key(mail),
+            message_id=mail.message_id,
+            received_at=now,
+            subject=mail.subject[:998],
+            from_address=mail.from_address,
+            text=mail.text,
+            needs_attention=True,
+            size=len(raw),
+            raw=raw,
+            problems=[*mail.problems, "could not be processed; see the log"],
+        )
+    )
+    contactlog.add_event(session, contact, "mail", now, needs_attention=True, error=True)
+
+
+def _set_last_uid(app: Flask, settings: ImapSettings, uid: int) -> None:
+    with database(app).session() as session:
+        session.execute(
+            update(MailboxState)
+            .where(MailboxState.mailbox == settings.account, MailboxState.last_uid < uid)
+            .values(last_uid=uid, updated_at=app.config["CLOCK"]())
+        )
+        session.commit()
+
+
+def _mailbox_address(settings: ImapSettings, desk: Desk) -> str:
+    return settings.user if "@" in settings.user else desk.email
+
+
+def _batches(client: IMAPClient, uids: Sequence[int]) -> Iterator[list[int]]:
+    """UIDs in groups whose bodies together stay near FETCH_BYTES (or FETCH_COUNT)."""
+    for start in range(0, len(uids), 500):
+        window = list(uids[start : start + 500])
+        sizes = client.fetch(window, ["RFC822.SIZE"])
+        batch: list[int] = []
+        total = 0
+        for uid in window:
+            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+            if batch and (total + size > FETCH_BYTES or len(batch) >= FETCH_COUNT):
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += size
+        if batch:
+            yield batch
+
+
+def _mark(client: IMAPClient, settings: ImapSettings, done: list[int], keep: list[int]) -> None:
+    """Flag finished messages; move them to the processed folder unless a person must look."""
+    if not done:
+        return
+    client.add_flags(done, [b"\\Seen", LOGGED_KEYWORD.encode()], silent=True)
+    movable = [uid for uid in done if uid not in set(keep)]
+    if settings.processed_folder and movable:
+        if not client.folder_exists(settings.processed_folder):
+            client.create_folder(settings.processed_folder)
+        if client.has_capability("MOVE"):
+            client.move(movable, settings.processed_folder)
+        else:  # copy only: never delete a patient's mail
+            client.copy(movable, settings.processed_folder)
+
+
+def _mend_marks(
+    app: Flask, client: IMAPClient, settings: ImapSettings, uidvalidity: int, last_uid: int
+) -> None:
+    """Flag (and move) messages finished in a poll that stopped before it could mark them."""
+    if last_uid <= 0:
+        return
+    unmarked = client.search(["UID", f"1:{last_uid}", "UNKEYWORD", LOGGED_KEYWORD])
+    if not unmarked:
+        return
+    with database(app).session() as session:
+        keep = session.scalars(
+            select(MailMessage.uid).where(
+                MailMessage.mailbox == settings.account,
+                MailMessage.uidvalidity == uidvalidity,
+                MailMessage.uid.in_(unmarked),
+                MailMessage.needs_attention.is_(True),
+            )
+        ).all()
+    _mark(client, settings, sorted(unmarked), list(keep))

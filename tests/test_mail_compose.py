@@ -1,0 +1,551 @@
+"""What our messages carry, checked where it counts: in what a real SMTP server received.
+
+Messages go through the outbox (both databases, the `app` fixture) to the test SMTP server
+of tests/mailservers.py, and the assertions read the message as the server parsed it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from flask import Flask
+
+from intake.db import database
+from mail.compose import (
+    POLICY,
+    acknowledgement,
+    as_bytes,
+    forward,
+    header_text,
+    new_message_id,
+    voicemail_notice,
+)
+from mail.outbox import FlushResult, SmtpSettings, enqueue, flush
+from mail.parsing import ParsedMail, parse_message
+from routing.desk import Desk, Staff
+from tests.conftest import local
+from voice.simulator import SimClock
+
+if TYPE_CHECKING:  # imported at run time by pytest, as a plugin
+    from tests.mailservers import ReceivedMail, SmtpSink
+
+CORPUS = Path(__file__).parent / "mail_corpus"
+REFERENCE = "HD-000123"
+SENDER = "helpdesk@example.org"
+NOW = local("2026-11-23 10:15")
+
+
+def corpus(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+def deliver(
+    app: Flask, clock: SimClock, sink: SmtpSink, *messages: EmailMessage
+) -> list[ReceivedMail]:
+    """Through the outbox to the test SMTP server; what it received."""
+    with database(app).session() as session:
+        for message in messages:
+            enqueue(session, message, kind="test", contact_id=None, now=clock())
+        session.commit()
+    settings = SmtpSettings(host=sink.host, port=sink.port, starttls=False, timeout=5.0)
+    assert flush(database(app), settings, clock) == FlushResult(len(messages), 0, 0)
+    return sink.wait_for(len(messages))
+
+
+def colleague(desk: Desk) -> Staff:
+    return desk.staff_by_id["anna"]
+
+
+def forward_of(
+    desk: Desk, raw: bytes, mail: ParsedMail | None = None, **extra: object
+) -> EmailMessage:
+    return forward(
+        desk=desk,
+        reference=REFERENCE,
+        mail=mail or parse_message(raw),
+        raw=raw,
+        colleague=colleague(desk),
+        sender=SENDER,
+        message_id=new_message_id("forward", REFERENCE, "example.org"),
+        at=NOW,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def acknowledgement_of(
+    desk: Desk, mail: ParsedMail, now: datetime = NOW, next_opening: datetime | None = None
+) -> EmailMessage:
+    return acknowledgement(
+        desk=desk,
+        reference=REFERENCE,
+        mail=mail,
+        to=mail.return_path or mail.from_address or "",
+        sender=SENDER,
+        message_id=new_message_id("ack", REFERENCE, "example.org"),
+        now=now,
+        next_opening=next_opening,
+    )
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert isinstance(body, EmailMessage)
+    content = body.get_content()
+    assert isinstance(content, str)
+    return content
+
+
+def header_names(received: ReceivedMail) -> list[str]:
+    return [name.lower() for name, _value in received.message.items()]
+
+
+def pdf_with_every_byte() -> bytes:
+    return b"%PDF-1.4\n" + bytes(range(256)) * 800 + b"\n%%EOF\r\n\x00\xff"
+
+
+def patient_mail_with_pdf(pdf: bytes) -> bytes:
+    original = EmailMessage()
+    original["From"] = "Jan de Vries <jan.devries@example.nl>"
+    original["To"] = "helpdesk@example.org"
+    original["Subject"] = "Mijn verwijsbrief"
+    original["Message-ID"] = "<with-pdf@example.nl>"
+    original["Date"] = "Mon, 23 Nov 2026 09:58:00 +0100"
+    original.set_content("Goedemorgen,\n\nHierbij mijn verwijsbrief.\n.\nJan\n")
+    original.add_attachment(pdf, maintype="application", subtype="pdf", filename="verwijsbrief.pdf")
+    return original.as_bytes(policy=policy.SMTP)
+
+
+def attachments_of(message: EmailMessage) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for part in message.iter_attachments():
+        assert isinstance(part, EmailMessage)
+        content = part.get_content()
+        if isinstance(content, bytes):
+            found[part.get_filename() or ""] = content
+    return found
+
+
+def attached_original(received: ReceivedMail) -> EmailMessage:
+    [part] = list(received.message.iter_attachments())
+    assert part.get_content_type() == "message/rfc822"
+    inner = part.get_content()
+    assert isinstance(inner, EmailMessage)
+    return inner
+
+
+# --- header_text and Message-IDs ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Inloggen lukt niet", "Inloggen lukt niet"),
+        ("  Hi\r\nBcc: victim@example.org ", "Hi Bcc: victim@example.org"),
+        ("tab\there\x00nul\x1bescape\x7fdel\x85nel", "tab here nul escape del nel"),
+        ("line\u2028separator\u2029para", "line separator para"),
+        ("lone \udcff surrogate", "lone surrogate"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),  # bidi override removed
+        ("=?utf-8?q?Hi=0D=0ABcc:_victim@example.org?=", "Hi Bcc: victim@example.org"),
+        ("=?utf-8?b?SGkNCkJjYzogdkBleGFtcGxlLm9yZw==?=", "Hi Bcc: v@example.org"),
+        ("=?x-unknown?q?abc?= rest", "= ?x-unknown?q?abc?= rest"),
+        ("1+1=?", "1+1= ?"),
+        ("Ünïcødé — prima", "Ünïcødé — prima"),
+    ],
+)
+def test_header_text_makes_patient_text_one_safe_line(value: str, expected: str) -> None:
+    assert header_text(value) == expected
+
+
+def test_header_text_cuts_long_text_with_an_ellipsis() -> None:
+    assert header_text("a" * 300) == "a" * 199 + "…"
+    assert header_text("word " * 10, limit=12) == "word word w…"
+    assert len(header_text("x" * 50, limit=20)) == 20
+
+
+def test_message_ids_are_unique_and_carry_kind_and_reference() -> None:
+    ids = {new_message_id("forward", REFERENCE, "example.org") for _ in range(100)}
+    assert len(ids) == 100
+    assert all(re.fullmatch(r"<forward\.HD-000123\.[0-9a-f]{24}@example\.org>", i) for i in ids)
+    with pytest.raises(ValueError):
+        new_message_id("forward", REFERENCE, "example.org>\r\nBcc: x@y.z")
+    with pytest.raises(ValueError):
+        new_message_id("forward", "HD-1 2", "example.org")
+
+
+# --- forwards -----------------------------------------------------------------------------
+
+
+def test_a_forward_arrives_with_reply_to_the_patient_and_the_original_whole(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    raw = corpus("alternative_with_attachments.eml").replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    message = forward_of(example_desk, raw, mailbox="helpdesk@example.org")
+    [received] = deliver(app, clock, smtp, message)
+    got = received.message
+
+    assert received.rcpt_tos == ("anna@example.org",)
+    assert received.mail_from == SENDER
+    assert str(got["To"]) == "Anna de Vries <anna@example.org>"
+    assert str(got["From"]) == "Helpdesk Digitale Zorg <helpdesk@example.org>"
+    assert str(got["Subject"]) == "[HD-000123] Verwijsbrief en foto van de foutmelding"
+    [reply_to] = got["Reply-To"].addresses
+    assert (reply_to.display_name, reply_to.addr_spec) == ("Lotte Dekker", "l.dekker@example.nl")
+    assert got["X-Auto-Response-Suppress"] == "All"
+    assert got["Auto-Submitted"] == "auto-generated"
+    assert got["In-Reply-To"] == "<alt-attach-3@example.nl>"
+    assert got["References"] == "<alt-attach-3@example.nl>"
+    assert got["Message-ID"] == message["Message-ID"]
+    assert got["Date"].datetime == NOW
+
+    note = text_of(got)
+    for expected in (
+        REFERENCE,
+        "Ziekenhuis Noord (helpdesk@example.org)",
+        "Lotte Dekker <l.dekker@example.nl>",
+        "maandag 23 november 2026 om 10.15 uur",
+        "verwijsbrief.pdf (308 bytes)",
+        "foutmelding röntgen.jpg (227 bytes)",
+        "> Hierbij de verwijsbrief en een foto van de foutmelding bij het uploaden.",
+    ):
+        assert expected in note
+
+    # The original travels byte for byte, and so do its attachments.
+    assert raw in received.raw
+    inner = attached_original(received)
+    assert inner["Message-ID"] == "<alt-attach-3@example.nl>"
+    original = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(original, EmailMessage)
+    assert attachments_of(inner) == attachments_of(original)
+
+
+def test_a_pdf_in_the_original_arrives_byte_identical(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    pdf = pdf_with_every_byte()
+    raw = patient_mail_with_pdf(pdf)
+    [received] = deliver(app, clock, smtp, forward_of(example_desk, raw))
+    assert attachments_of(attached_original(received)) == {"verwijsbrief.pdf": pdf}
+    assert raw in received.raw  # a line "." in the patient's text survived dot-stuffing
+
+
+def test_an_8bit_original_is_attached_unchanged(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    raw = corpus("windows1252_body.eml")
+    assert not raw.isascii()
+    [received] = deliver(app, clock, smtp, forward_of(example_desk, raw))
+    assert raw in received.raw
+    assert "Factuur parkeren" in str(received.message["Subject"])
+
+
+def test_as_bytes_writes_what_the_email_package_writes(example_desk: Desk) -> None:
+    """`as_bytes` only saves copies; the message is the same however it is written."""
+    raw = corpus("windows1252_body.eml")
+    message = forward_of(example_desk, raw)
+    data = as_bytes(message)
+    assert data == message.as_bytes(policy=POLICY) == message.as_bytes()
+    assert data == as_bytes(copy.deepcopy(message))
+    assert raw in data and data.count(raw) == 1
+
+
+def test_an_original_that_cannot_travel_as_a_message_is_attached_as_a_file(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    raw = b"this is no mail\x00" + b"x" * 5000 + b"\r\n"
+    [received] = deliver(app, clock, smtp, forward_of(example_desk, raw))
+    [part] = list(received.message.iter_attachments())
+    assert part.get_content_type() == "application/octet-stream"
+    assert part.get_filename() == "original.eml"
+    assert part.get_content() == raw
+
+
+def test_a_forward_without_a_readable_sender_has_no_reply_to_and_says_so(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    raw = corpus("ambiguous_from.eml")
+    mail = parse_message(raw)
+    assert mail.from_address is None
+    [received] = deliver(app, clock, smtp, forward_of(example_desk, raw, mail))
+    assert received.message["Reply-To"] is None
+    note = text_of(received.message)
+    assert "Let op: een medewerker moet deze mail zelf bekijken." in note
+    assert "het adres van de afzender is niet eenduidig te lezen" in note
+
+
+def test_a_forward_lists_what_needs_attention(example_desk: Desk) -> None:
+    raw = corpus("broken_boundary.eml")
+    mail = dataclasses.replace(
+        parse_message(raw), needs_attention=True, problems=("the MIME boundary was never found",)
+    )
+    note = text_of(forward_of(example_desk, raw, mail))
+    assert "Let op: een medewerker moet deze mail zelf bekijken.\n- the MIME boundary" in note
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "expected"),
+    [
+        ("nl", "", "[HD-000123] (geen onderwerp)"),
+        ("en", "", "[HD-000123] (no subject)"),
+        ("nl", "Re: [HD-000123] Inloggen lukt niet", "[HD-000123] Re: Inloggen lukt niet"),
+        ("en", "Re: [hd-000123]", "[HD-000123] Re:"),
+    ],
+)
+def test_a_forward_subject_carries_the_reference_once(
+    example_desk: Desk, language: str, subject: str, expected: str
+) -> None:
+    desk = dataclasses.replace(example_desk, language=language)
+    raw = corpus("plain_patient.eml")
+    mail = dataclasses.replace(parse_message(raw), subject=subject)
+    assert str(forward_of(desk, raw, mail)["Subject"]) == expected
+
+
+def test_a_forward_in_english_for_an_english_desk(example_desk: Desk) -> None:
+    desk = dataclasses.replace(example_desk, language="en")
+    raw = corpus("plain_patient.eml")
+    note = text_of(forward_of(desk, raw, received_at=local("2026-11-21 22:05")))
+    assert "Received:     Saturday 21 November 2026 at 22:05" in note
+    assert "Reply, and your answer goes to the patient. Keep [HD-000123] in the subject." in note
+
+
+def test_a_long_patient_message_id_stays_intact_for_threading(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    # As Outlook writes them: longer than a header line may be before it is folded.
+    long_id = (
+        "<AM0PR01MB1234567890ABCDEF1234567890ABCDEF12345678901"
+        "@AM0PR01MB1234.eurprd01.prod.exchangelabs.com>"
+    )
+    raw = corpus("plain_patient.eml")
+    mail = dataclasses.replace(parse_message(raw), message_id=long_id, references=(long_id,))
+    [received] = deliver(app, clock, smtp, acknowledgement_of(example_desk, mail))
+    assert received.message["In-Reply-To"] == long_id
+    assert received.message["References"] == long_id
+    assert b"=?utf-8?" not in received.raw.split(b"\r\n\r\n", 1)[0]
+
+
+# --- acknowledgements ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "nl",
+            [
+                "[HD-000123] Ontvangen: Inloggen lukt niet",
+                "Dank u wel voor uw e-mail aan Helpdesk Digitale Zorg.",
+                "Uw bericht heeft het nummer HD-000123.",
+                "Laat dit nummer dan in het onderwerp staan.",
+                "Wij zijn morgen om 8.30 uur weer open.",
+                "Onze openingstijden: maandag en dinsdag van 8.30 tot 17.00 uur;",
+                "Op https://example.org/hulp vindt u hulp",
+                "Dit is een automatisch antwoord",
+            ],
+        ),
+        (
+            "en",
+            [
+                "[HD-000123] Received: Inloggen lukt niet",
+                "Thank you for your email to Helpdesk Digitale Zorg.",
+                "Your message has the reference number HD-000123.",
+                "please keep this number in the subject line",
+                "We are open again tomorrow at 8:30 am.",
+                "Our opening hours: Monday and Tuesday from 8:30 am to 5:00 pm;",
+                "at https://example.org/hulp",
+                "This is an automatic reply",
+            ],
+        ),
+    ],
+)
+def test_an_acknowledgement_arrives_in_the_desks_language(
+    app: Flask,
+    example_desk: Desk,
+    clock: SimClock,
+    smtp: SmtpSink,
+    language: str,
+    expected: list[str],
+) -> None:
+    desk = dataclasses.replace(example_desk, language=language)
+    mail = dataclasses.replace(
+        parse_message(corpus("plain_patient.eml")),
+        references=("<first@example.nl>", "<second@example.nl>"),
+    )
+    now = local("2026-11-23 18:05")
+    message = acknowledgement_of(desk, mail, now, next_opening=local("2026-11-24 08:30"))
+    [received] = deliver(app, clock, smtp, message)
+    got = received.message
+
+    assert received.rcpt_tos == ("jan.devries@example.nl",)
+    assert str(got["To"]) == "jan.devries@example.nl"
+    assert got["Auto-Submitted"] == "auto-replied"
+    assert got["X-Auto-Response-Suppress"] == "All"
+    assert got["In-Reply-To"] == "<CAF3x9pQ2-plain@mail.example.nl>"
+    assert got["References"] == (
+        "<first@example.nl> <second@example.nl> <CAF3x9pQ2-plain@mail.example.nl>"
+    )
+    assert got["Date"].datetime == now
+    assert got.get_content_type() == "text/plain" and got.get_content_charset() == "utf-8"
+    subject, *sentences = expected
+    assert str(got["Subject"]) == subject
+    text = text_of(got)
+    for sentence in sentences:
+        assert sentence in text
+
+
+def test_an_acknowledgement_without_a_next_opening_promises_no_hour(example_desk: Desk) -> None:
+    mail = parse_message(corpus("plain_patient.eml"))
+    text = text_of(acknowledgement_of(example_desk, mail, next_opening=None))
+    assert "Een medewerker leest het zo snel mogelijk." in text
+    assert "weer open" not in text
+
+
+def test_an_acknowledgement_to_mail_without_message_id_has_no_thread_headers(
+    example_desk: Desk,
+) -> None:
+    mail = parse_message(corpus("no_message_id.eml"))
+    assert mail.message_id is None
+    message = acknowledgement_of(example_desk, mail)
+    assert message["In-Reply-To"] is None and message["References"] is None
+    assert message["Auto-Submitted"] == "auto-replied"
+
+
+def test_an_acknowledgement_repeats_nothing_but_the_subject(example_desk: Desk) -> None:
+    mail = dataclasses.replace(
+        parse_message(corpus("plain_patient.eml")), from_name="Buy now at spam.example", text="spam"
+    )
+    data = acknowledgement_of(example_desk, mail).as_bytes(policy=POLICY)
+    assert b"spam" not in data
+
+
+# --- header injection -----------------------------------------------------------------------
+
+INJECTIONS = [
+    pytest.param("Hi\r\nBcc: victim@example.org", "Eve\r\nBcc: victim@example.org", id="crlf"),
+    pytest.param("Hi\nBcc: victim@example.org", "Eve\rBcc: victim@example.org", id="lf-cr"),
+    pytest.param(
+        "=?utf-8?q?Hi=0D=0ABcc:_victim@example.org?=",
+        "=?utf-8?q?Eve=0D=0ABcc:_victim@example.org?=",
+        id="encoded-word-q",
+    ),
+    pytest.param(
+        "x =?utf-8?b?DQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?= y",
+        '"=?utf-8?b?DQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?="',
+        id="encoded-word-b-quoted",
+    ),
+    pytest.param(
+        "=?utf-8?q?=3D=3Futf-8=3Fq=3FHi=3D0D=3D0ABcc:_victim@example.org=3F=3D?=",
+        "Eve\u2028Bcc: victim@example.org",
+        id="double-encoded",
+    ),
+]
+
+
+@pytest.mark.parametrize(("subject", "name"), INJECTIONS)
+def test_injection_through_subject_or_name_adds_no_header_at_the_receiver(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink, subject: str, name: str
+) -> None:
+    raw = corpus("plain_patient.eml")
+    mail = dataclasses.replace(parse_message(raw), subject=subject, from_name=name)
+    messages = forward_of(example_desk, raw, mail), acknowledgement_of(example_desk, mail)
+    forwarded, acknowledged = deliver(app, clock, smtp, *messages)
+    for received in (forwarded, acknowledged):
+        assert "bcc" not in header_names(received)
+        assert not re.search(rb"(?im)^bcc:", received.raw.split(b"\r\n\r\n", 1)[0])
+        assert "victim" not in " ".join(received.rcpt_tos)
+        assert str(received.message["Subject"]).startswith("[HD-000123] ")
+        assert "\n" not in str(received.message["Subject"])
+    assert header_names(forwarded).count("reply-to") == 1
+    [reply_to] = forwarded.message["Reply-To"].addresses
+    assert reply_to.addr_spec == "jan.devries@example.nl"
+    assert "\n" not in reply_to.display_name and "\r" not in reply_to.display_name
+    assert forwarded.rcpt_tos == ("anna@example.org",)
+    assert acknowledged.rcpt_tos == ("jan.devries@example.nl",)
+
+
+def test_the_injection_corpus_mail_is_forwarded_harmlessly(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    raw = corpus("header_injection.eml")
+    [received] = deliver(app, clock, smtp, forward_of(example_desk, raw))
+    assert "bcc" not in header_names(received)
+    assert str(received.message["Subject"]) == "[HD-000123] Hallo Bcc: victim@example.com nep tekst"
+    assert received.rcpt_tos == ("anna@example.org",)
+
+
+# --- voicemail notices ----------------------------------------------------------------------
+
+
+def test_a_voicemail_notice_tells_colleagues_where_to_listen(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    message = voicemail_notice(
+        desk=example_desk,
+        reference=REFERENCE,
+        caller="+31612345678",
+        organisation="Ziekenhuis Noord",
+        started_at=local("2026-11-23 18:05"),
+        seconds=65,
+        recipients=["anna@example.org", "bram@example.org"],
+        sender=SENDER,
+        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
+    )
+    [received] = deliver(app, clock, smtp, message)
+    got = received.message
+    assert received.rcpt_tos == ("anna@example.org", "bram@example.org")
+    assert str(got["Subject"]) == "Voicemail HD-000123 van +31612345678 voor Ziekenhuis Noord"
+    assert got["Auto-Submitted"] == "auto-generated"
+    assert got["X-Auto-Response-Suppress"] == "All"
+    assert got["Date"].datetime == local("2026-11-23 18:05")
+    text = text_of(got)
+    assert "maandag 23 november 2026 om 18.05 uur" in text
+    assert "1 minuut en 5 seconden" in text
+    assert "dashboard" in text
+    assert "http" not in text  # no recording URL: it needs Twilio credentials
+
+
+@pytest.mark.parametrize(
+    ("language", "seconds", "expected"),
+    [
+        ("nl", None, "onbekend"),
+        ("nl", 1, "1 seconde"),
+        ("nl", 120, "2 minuten"),
+        ("en", 45, "45 seconds"),
+        ("en", 61, "1 minute 1 second"),
+    ],
+)
+def test_a_voicemail_notice_says_how_long_the_message_is(
+    example_desk: Desk, language: str, seconds: int | None, expected: str
+) -> None:
+    message = voicemail_notice(
+        desk=dataclasses.replace(example_desk, language=language),
+        reference=REFERENCE,
+        caller="",
+        organisation="",
+        started_at=NOW,
+        seconds=seconds,
+        recipients=["anna@example.org"],
+        sender=SENDER,
+        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
+    )
+    assert re.search(rf"^(Lengte|Length): +{re.escape(expected)}$", text_of(message), re.M)
+    unknown = "onbekend nummer" if language == "nl" else "unknown number"
+    assert unknown in str(message["Subject"])
+
+
+def test_every_message_refuses_a_naive_time_or_a_bad_message_id(example_desk: Desk) -> None:
+    mail = parse_message(corpus("plain_patient.eml"))
+    with pytest.raises(ValueError):
+        acknowledgement_of(example_desk, mail, now=datetime(2026, 11, 23, 10, 15))
+    with pytest.raises(ValueError):
+        acknowledgement(
+            desk=example_desk, reference=REFERENCE, mail=mail, to="jan.devries@example.nl",
+            sender=SENDER, message_id="<a@b>\r\nBcc: x@y.z", now=NOW, next_opening=None,
+        )
