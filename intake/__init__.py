@@ -30,16 +30,26 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import db, deskstore
+    from . import auth, db, deskstore, i18n
 
     db.init_app(app)
     deskstore.init_app(app)
+    auth.init_app(app)
+    i18n.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
     from voice import bp as voice_bp
 
+    from .dashboard import bp as dashboard_bp
+
+    csrf = CSRFProtect(app)
+    # Twilio posts to the webhooks; they are guarded by its signature, not by a form token.
+    csrf.exempt(voice_bp)
     app.register_blueprint(voice_bp)
+    app.register_blueprint(dashboard_bp)
 
 
 def register_routes(app: Flask) -> None:

@@ -199,6 +199,33 @@ def poll_once(ctx: click.Context) -> None:
         )
 
 
+@cli.command("create-user", help="A dashboard login (made, or its password and role changed).")
+@click.argument("email")
+@click.option(
+    "--role", type=click.Choice(["staff", "coordinator"]), default="staff", show_default=True
+)
+@click.option("--language", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def create_user_command(
+    ctx: click.Context, email: str, role: str, language: str, password_stdin: bool
+) -> None:
+    from .auth import create_user
+
+    app = _app(ctx)
+    _require_schema(app)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with database(app).session() as session:
+        user = create_user(
+            session, email, password, role=role, language=language, now=app.config["CLOCK"]()
+        )
+        session.commit()
+        click.echo(f"{user.email} can log in as {user.role}")
+
+
 @cli.command(help="Whether the desk is open, and who is on shift.")
 @click.option("--at", "at_text", metavar="ISO-TIME", help="another moment (desk time if no offset)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON object")

@@ -59,6 +59,11 @@ class Contact(Base):
     forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Received while closed: acknowledged now, forwarded when the next shift starts.
     forward_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Handled by a colleague in the dashboard, with what it was about.
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(320))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    topic: Mapped[str | None] = mapped_column(String(100))
 
     events: Mapped[list[ContactEvent]] = relationship(
         back_populates="contact",
@@ -214,3 +219,46 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A dashboard login: desk staff, or the coordinator who keeps the rota."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20), default="staff")  # staff | coordinator
+    language: Mapped[str] = mapped_column(String(5), default="nl")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == "coordinator"
+
+
+class ContactView(Base):
+    """Who opened a contact's page, and when: patient data is looked at on the record."""
+
+    __tablename__ = "contact_view"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_contact_view_contact", "contact_id", "at"),)
+
+
+class Topic(Base):
+    """What contacts are about; the coordinator keeps the list."""
+
+    __tablename__ = "topic"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

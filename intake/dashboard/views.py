@@ -1,0 +1,126 @@
+"""Login, logout and the Now page; every other page of the dashboard builds on these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from routing.hours import closes_at, is_open, next_opening
+from routing.rota import on_shift
+from routing.wording import describe_moment
+
+from ..auth import LoginUser, attempt_login, login_required
+from ..clock import now as clock_now
+from ..db import get_session
+from ..deskstore import current_desk
+from ..errors import NoDeskError
+from ..models import Contact, ContactView, User
+from . import bp
+
+# Work waiting for someone: voicemails, missed calls, mail not handled yet.
+WAITING_OUTCOMES = ("voicemail", "missed", "received", "acknowledged", "forwarded")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site; never an open redirect to somewhere else."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("dashboard.now")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | BaseResponse:
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.now"))
+    if request.method == "POST":
+        session = get_session()
+        outcome = attempt_login(
+            session,
+            request.form.get("email", ""),
+            request.form.get("password", ""),
+            clock_now(),
+        )
+        session.commit()
+        if isinstance(outcome, User):
+            login_user(LoginUser(outcome))
+            return redirect(_safe_next(request.args.get("next")))
+        if isinstance(outcome, timedelta):
+            seconds = int(outcome.total_seconds()) + 1
+            flash(
+                _("Too many failed attempts. Try again in %(seconds)d seconds.", seconds=seconds),
+                "error",
+            )
+        else:
+            flash(_("That e-mail address and password do not match."), "error")
+        return Response(render_template("login.html"), status=401)
+    return render_template("login.html")
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> BaseResponse:
+    logout_user()
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.get("/")
+@login_required
+def now() -> str | Response:
+    session = get_session()
+    moment = clock_now()
+    try:
+        desk = current_desk(session)
+    except NoDeskError:
+        return render_template("no_desk.html")
+    local = moment.astimezone(desk.tz)
+    open_now = is_open(desk, local)
+    following = None if open_now else next_opening(desk, local)
+    waiting = session.scalars(
+        select(Contact)
+        .where(Contact.handled_at.is_(None), Contact.outcome.in_(WAITING_OUTCOMES))
+        .order_by(Contact.started_at, Contact.id)
+        .limit(200)
+    ).all()
+    context: dict[str, Any] = {
+        "desk": desk,
+        "local": local,
+        "open_now": open_now,
+        "closes": closes_at(desk, local) if open_now else None,
+        "on_shift": on_shift(desk, local) if open_now else (),
+        "following": following,
+        "following_words": describe_moment(following, local, current_user.language)
+        if following
+        else None,
+        "waiting": waiting,
+        "tz": desk.tz,
+    }
+    return render_template("now.html", **context)
+
+
+@bp.get("/contacts/<int:contact_id>")
+@login_required
+def contact(contact_id: int) -> str:
+    session = get_session()
+    row = session.get(Contact, contact_id)
+    if row is None:
+        abort(404)
+    session.add(ContactView(contact_id=row.id, user_id=current_user.id, at=clock_now()))
+    session.commit()
+    try:
+        tz: Any = current_desk(session).tz
+    except NoDeskError:
+        tz = UTC
+    return render_template("contact.html", contact=row, events=row.events, tz=tz)
+
+
+def local_time(value: datetime | None, tz: Any, fmt: str = "%d-%m-%Y %H:%M") -> str:
+    return value.astimezone(tz).strftime(fmt) if value else ""
