@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
+from flask_babel import lazy_gettext as _l
 
 bp = Blueprint("dashboard", __name__, template_folder="../templates")
+
+# The menu, in order: (endpoint, label, coordinator only). A page shows up in the menu
+# once its view exists, so each page can be added on its own.
+NAV = (
+    ("dashboard.now", _l("Now"), False),
+    ("dashboard.contacts", _l("Contacts"), False),
+    ("dashboard.walk_in", _l("Walk-in"), False),
+    ("dashboard.rota", _l("Rota"), True),
+    ("dashboard.demand", _l("Demand"), True),
+)
+
+
+@bp.app_context_processor
+def menu() -> dict[str, object]:
+    def nav_pages() -> list[tuple[str, object, bool]]:
+        return [entry for entry in NAV if entry[0] in current_app.view_functions]
+
+    return {"nav_pages": nav_pages}
+
 
 from . import views as views  # noqa: E402  (registers the routes on bp)
