@@ -31,6 +31,10 @@ from intake.schema import upgrade
 from routing.desk import Desk
 from voice.simulator import Reply, SimClock, TwilioSide, new_sid
 
+from .services import missing_service, require_services
+
+__all__ = ["missing_service", "require_services"]
+
 # Real mail servers (Dovecot, aiosmtpd), started by the suite itself.
 pytest_plugins = ["tests.mailservers"]
 
@@ -40,16 +44,6 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 PUBLIC_URL = "https://intake.example.test"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 LINE_NOORD = "+31851234567"
-
-
-def require_services() -> bool:
-    return os.environ.get("INTAKE_REQUIRE_SERVICES") == "1"
-
-
-def missing_service(reason: str) -> None:
-    if require_services():
-        pytest.fail(f"{reason} (INTAKE_REQUIRE_SERVICES=1 makes this a failure)")
-    pytest.skip(reason)
 
 
 def local(text_: str) -> datetime:

@@ -47,6 +47,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
 
+from tests.services import missing_service
+
 __all__ = [
     "Dovecot",
     "ReceivedMail",
@@ -72,17 +74,6 @@ Security = Literal["plain", "starttls", "ssl"]
 
 class ServiceUnavailable(RuntimeError):
     """A test server is not installed or could not be started."""
-
-
-def require_services() -> bool:
-    return os.environ.get("INTAKE_REQUIRE_SERVICES") == "1"
-
-
-def missing_service(reason: str) -> None:
-    """Skip, or fail under INTAKE_REQUIRE_SERVICES=1 (the same rule as tests/conftest.py)."""
-    if require_services():
-        pytest.fail(f"{reason} (INTAKE_REQUIRE_SERVICES=1 makes this a failure)")
-    pytest.skip(reason)
 
 
 def find_program(name: str) -> str | None:
