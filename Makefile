@@ -29,6 +29,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/voice.py
+	$(BIN)/python bench/mail.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
