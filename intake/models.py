@@ -82,6 +82,18 @@ class Contact(Base):
             sqlite_where=text("answered_by IS NOT NULL AND ended_at IS NULL"),
             postgresql_where=text("answered_by IS NOT NULL AND ended_at IS NULL"),
         ),
+        # The Contacts page: each filter, newest first, without reading the rest of the log.
+        Index("ix_contact_channel_started", "channel", "started_at"),
+        Index("ix_contact_organisation_started", "organisation", "started_at"),
+        Index("ix_contact_outcome_started", "outcome", "started_at"),
+        Index(
+            "ix_contact_unhandled",
+            "started_at",
+            sqlite_where=text("handled_at IS NULL"),
+            postgresql_where=text("handled_at IS NULL"),
+        ),
+        # A number or address searched for in full.
+        Index("ix_contact_caller", "caller"),
     )
 
     @property

@@ -11,10 +11,13 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
 DEFAULT_INSTANCE = Path("instance")
+# Twilio's REST API, where voicemail recordings are fetched from (tests use a local server).
+TWILIO_API_BASE = "https://api.twilio.com"
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -36,6 +39,17 @@ def _int(name: str, env: Mapping[str, str], default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _api_base(raw: str) -> str:
+    """A scheme and host ("https://api.twilio.com"), nothing after it."""
+    base = raw.strip().rstrip("/") or TWILIO_API_BASE
+    parts = urlsplit(base)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.path or parts.query:
+        raise ConfigurationError(
+            f"TWILIO_API_BASE must be a scheme and host such as {TWILIO_API_BASE}, got {raw!r}"
+        )
+    return base
 
 
 def _secret_key(instance: Path) -> str:
@@ -79,6 +93,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PUBLIC_URL": public_url,
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_API_BASE": _api_base(env.get("TWILIO_API_BASE", "")),
         "INSECURE_DEV": insecure,
         "IMAP_HOST": env.get("INTAKE_IMAP_HOST", ""),
         "IMAP_PORT": _int("INTAKE_IMAP_PORT", env, 993),

@@ -26,4 +26,5 @@ def menu() -> dict[str, object]:
     return {"nav_pages": nav_pages}
 
 
+from . import contacts as contacts  # noqa: E402
 from . import views as views  # noqa: E402  (registers the routes on bp)

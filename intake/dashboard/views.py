@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from ..clock import now as clock_now
 from ..db import get_session
 from ..deskstore import current_desk
 from ..errors import NoDeskError
-from ..models import Contact, ContactView, User
+from ..models import Contact, User
 from . import bp
 
 # Work waiting for someone: voicemails, missed calls, mail not handled yet.
@@ -104,22 +104,6 @@ def now() -> str | Response:
         "tz": desk.tz,
     }
     return render_template("now.html", **context)
-
-
-@bp.get("/contacts/<int:contact_id>")
-@login_required
-def contact(contact_id: int) -> str:
-    session = get_session()
-    row = session.get(Contact, contact_id)
-    if row is None:
-        abort(404)
-    session.add(ContactView(contact_id=row.id, user_id=current_user.id, at=clock_now()))
-    session.commit()
-    try:
-        tz: Any = current_desk(session).tz
-    except NoDeskError:
-        tz = UTC
-    return render_template("contact.html", contact=row, events=row.events, tz=tz)
 
 
 def local_time(value: datetime | None, tz: Any, fmt: str = "%d-%m-%Y %H:%M") -> str:

@@ -1,0 +1,597 @@
+"""The contact log in the dashboard: the list, one contact's page, walk-ins, voicemail audio.
+
+Everything here that came from a patient (numbers, names, subjects, mail text, file names)
+reaches the page through Jinja's autoescaping only; nothing is marked safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import logging
+import re
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import IO, Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from routing.desk import Desk
+
+from .. import contactlog
+from ..auth import login_required
+from ..clock import now as clock_now
+from ..db import get_session
+from ..deskstore import current_desk
+from ..errors import NoDeskError
+from ..models import Contact, ContactView, MailMessage, Topic, User
+from ..settings import TWILIO_API_BASE
+from . import bp
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 50
+NOTE_LENGTH = 4000  # a note is a few lines; this only stops a runaway paste
+VIEWS_SHOWN = 200  # the newest views of a contact a coordinator sees on its page
+
+CHANNEL_LABELS: Mapping[str, Any] = {
+    "call": _l("Call"),
+    "mail": _l("Mail"),
+    contactlog.WALK_IN: _l("Walk-in"),
+}
+OUTCOME_LABELS: Mapping[str, Any] = {
+    contactlog.IN_PROGRESS: _l("In progress"),
+    contactlog.ANSWERED: _l("Answered"),
+    contactlog.FALLBACK: _l("Answered on the fallback number"),
+    contactlog.MISSED: _l("Missed"),
+    contactlog.VOICEMAIL: _l("Voicemail"),
+    "received": _l("Received"),
+    "forwarded": _l("Forwarded"),
+    "acknowledged": _l("Acknowledged"),
+    "automatic": _l("Automatic mail"),
+    contactlog.HANDLED: _l("Handled"),
+}
+EVENT_LABELS: Mapping[str, Any] = {
+    "incoming": _l("Call came in"),
+    "picked-up": _l("A colleague's phone picked up"),
+    "accepted": _l("Colleague took the call"),
+    "declined": _l("Colleague declined the call"),
+    "dial-ended": _l("Ringing or conversation ended"),
+    "no-message": _l("Caller left no message"),
+    "recording": _l("Voicemail recorded"),
+    "status": _l("Call ended"),
+    "mail": _l("Mail received"),
+    "follow-up": _l("Follow-up mail received"),
+    "automatic": _l("Automatic mail: nothing sent back"),
+    "forwarded": _l("Forwarded to a colleague"),
+    "not-acknowledged": _l("No acknowledgement sent"),
+    "acknowledged": _l("Acknowledgement sent"),
+    "walk-in": _l("Walk-in logged"),
+    "handled": _l("Marked handled"),
+    "reopened": _l("Re-opened"),
+}
+DETAIL_LABELS: Mapping[str, Any] = {
+    "action": _l("action"),
+    "reason": _l("reason"),
+    "reasons": _l("reasons"),
+    "ringing": _l("ringing"),
+    "staff": _l("colleague"),
+    "status": _l("status"),
+    "seconds": _l("seconds"),
+    "fallback": _l("fallback number"),
+    "recording_sid": _l("recording"),
+    "subject": _l("subject"),
+    "attachments": _l("attachments"),
+    "needs_attention": _l("needs attention"),
+    "problems": _l("problems"),
+    "error": _l("could not be read"),
+    "by": _l("by"),
+    "topic": _l("topic"),
+}
+STAFF_DETAILS = ("staff", "ringing")  # detail keys holding colleagues' ids
+ACTION_LABELS: Mapping[str, Any] = {  # what a call's first answer did (routing.plan)
+    "dial": _l("ring colleagues"),
+    "fallback": _l("put through to the fallback number"),
+    "voicemail": _l("voicemail"),
+}
+
+# --- shared helpers -------------------------------------------------------------------------
+
+
+def _desk_or_none(session: Session) -> Desk | None:
+    try:
+        return current_desk(session)
+    except NoDeskError:
+        return None
+
+
+def _contact_or_404(session: Session, contact_id: int) -> Contact:
+    row = session.get(Contact, contact_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+def active_topics(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(Topic.name).where(Topic.active.is_(True)).order_by(Topic.position, Topic.name)
+        )
+    )
+
+
+def desk_organisations(desk: Desk) -> list[str]:
+    """The organisations of the desk's lines and mailboxes, in the definition's order."""
+    names = [line.organisation for line in desk.lines] + [m.organisation for m in desk.mailboxes]
+    return list(dict.fromkeys(name for name in names if name)) or [desk.name]
+
+
+def staff_name(desk: Desk | None, staff_id: str | None) -> str:
+    if not staff_id:
+        return ""
+    staff = desk.staff_by_id.get(staff_id) if desk else None
+    return staff.name if staff else staff_id
+
+
+def is_phone_number(caller: str) -> bool:
+    """An E.164 number, which a `tel:` link can call back."""
+    return re.fullmatch(r"\+[1-9]\d{5,14}", caller) is not None
+
+
+def file_size(size: object) -> str:
+    if not isinstance(size, int) or size < 0:
+        return ""
+    if size < 1024:
+        return str(_("%(n)d bytes", n=size))
+    if size < 1024 * 1024:
+        return str(_("%(n).0f KB", n=size / 1024))
+    return str(_("%(n).1f MB", n=size / (1024 * 1024)))
+
+
+@bp.app_template_filter("channel_label")
+def channel_label(channel: str) -> str:
+    return str(CHANNEL_LABELS.get(channel, channel))
+
+
+@bp.app_template_filter("outcome_label")
+def outcome_label(outcome: str) -> str:
+    return str(OUTCOME_LABELS.get(outcome, outcome))
+
+
+# --- Contacts: the log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The Contacts page's filters as they came in the URL, and what they mean."""
+
+    args: dict[str, str]  # the recognised, non-empty parameters, for links that keep them
+    query: contactlog.ContactQuery
+    errors: list[str]
+
+
+FILTER_KEYS = ("channel", "organisation", "outcome", "handled", "from", "to", "q")
+
+
+# Dates a person may filter on; the far ends of `date` overflow once moved to UTC.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def _parse_day(raw: str, errors: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        errors.append(_("%(value)s is not a date such as 2026-11-23.", value=raw))
+        return None
+    return day
+
+
+def parse_filters(args: Mapping[str, str], tz: tzinfo) -> Filters:
+    """Read the filters; a value that makes no sense is reported and left out."""
+    raw = {key: args.get(key, "").strip() for key in FILTER_KEYS}
+    errors: list[str] = []
+    if raw["channel"] not in ("", *contactlog.CHANNELS):
+        raw["channel"] = ""
+    if raw["outcome"] not in ("", *contactlog.OUTCOMES):
+        raw["outcome"] = ""
+    if raw["handled"] not in ("", "yes", "no"):
+        raw["handled"] = ""
+    first = _parse_day(raw["from"], errors)
+    last = _parse_day(raw["to"], errors)
+    if first is not None and last is not None and first > last:
+        errors.append(_("The first date is after the last date."))
+    if first is None:
+        raw["from"] = ""
+    if last is None:
+        raw["to"] = ""
+    query = contactlog.ContactQuery(
+        channel=raw["channel"],
+        organisation=raw["organisation"],
+        outcome=raw["outcome"],
+        handled={"yes": True, "no": False}.get(raw["handled"]),
+        # Dates are the desk's: a day runs from local midnight to local midnight.
+        since=datetime.combine(first, time.min, tzinfo=tz) if first else None,
+        before=datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz) if last else None,
+        text=raw["q"][:200],
+    )
+    return Filters({k: v for k, v in raw.items() if v}, query, errors)
+
+
+def _page_number(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+
+
+@bp.get("/contacts")
+@login_required
+def contacts() -> str:
+    session = get_session()
+    desk = _desk_or_none(session)
+    tz: tzinfo = desk.tz if desk else UTC
+    filters = parse_filters(request.args, tz)
+    page = _page_number(request.args.get("page"))
+    result = contactlog.search_contacts(session, filters.query, page=page, per_page=PER_PAGE)
+    organisations = desk_organisations(desk) if desk else []
+    organisations += [o for o in contactlog.organisations_seen(session) if o not in organisations]
+    if filters.args.get("organisation") and filters.args["organisation"] not in organisations:
+        organisations.append(filters.args["organisation"])
+    return render_template(
+        "contacts.html",
+        result=result,
+        filters=filters,
+        organisations=organisations,
+        channels=CHANNEL_LABELS,
+        outcomes=OUTCOME_LABELS,
+        retention_days=desk.retention_days if desk else None,
+        tz=tz,
+    )
+
+
+# --- one contact ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    label: str
+    details: list[tuple[str, str]]
+
+
+def _detail_value(key: str, value: object, desk: Desk | None) -> str:
+    if key in STAFF_DETAILS:
+        ids = value if isinstance(value, list) else [value]
+        return ", ".join(staff_name(desk, str(v)) for v in ids)
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if key == "action":
+        return str(ACTION_LABELS.get(str(value), value))
+    return str(value)
+
+
+def timeline(contact: Contact, desk: Desk | None) -> list[TimelineEntry]:
+    """The contact's events as a person reads them: what happened, and the particulars."""
+    entries = []
+    for event in contact.events:
+        details = [
+            (str(DETAIL_LABELS.get(key, key)), _detail_value(key, value, desk))
+            for key, value in (event.detail or {}).items()
+            if not (value is None or value is False or value == "" or value == [])
+        ]
+        entries.append(
+            TimelineEntry(event.at, str(EVENT_LABELS.get(event.kind, event.kind)), details)
+        )
+    return entries
+
+
+def _contact_page(
+    session: Session,
+    row: Contact,
+    *,
+    form: Mapping[str, str] | None = None,
+    errors: Sequence[str] = (),
+    status: int = 200,
+) -> tuple[str, int]:
+    desk = _desk_or_none(session)
+    messages = session.scalars(
+        select(MailMessage)
+        .where(MailMessage.contact_id == row.id)
+        .order_by(MailMessage.received_at, MailMessage.id)
+    ).all()
+    views: Sequence[Any] = ()
+    if current_user.is_coordinator:
+        views = session.execute(
+            select(ContactView.at, User.email)
+            .join(User, User.id == ContactView.user_id)
+            .where(ContactView.contact_id == row.id)
+            .order_by(ContactView.at.desc(), ContactView.id.desc())
+            .limit(VIEWS_SHOWN)
+        ).all()
+    page = render_template(
+        "contact.html",
+        contact=row,
+        desk=desk,
+        tz=desk.tz if desk else UTC,
+        events=timeline(row, desk),
+        messages=messages,
+        topics=active_topics(session),
+        views=views,
+        views_shown=VIEWS_SHOWN,
+        answered_by=staff_name(desk, row.answered_by),
+        forwarded_to=staff_name(desk, row.forwarded_to),
+        callable=is_phone_number(row.caller),
+        playable=recording_media_url(row.recording_url, _api_base()) is not None,
+        file_size=file_size,
+        form=form or {"topic": row.topic or "", "note": row.note},
+        errors=errors,
+    )
+    return page, status
+
+
+@bp.get("/contacts/<int:contact_id>")
+@login_required
+def contact(contact_id: int) -> tuple[str, int]:
+    session = get_session()
+    row = _contact_or_404(session, contact_id)
+    # Patient data is looked at on the record: who opened this page, and when.
+    session.add(ContactView(contact_id=row.id, user_id=current_user.id, at=clock_now()))
+    session.commit()
+    return _contact_page(session, row)
+
+
+@bp.post("/contacts/<int:contact_id>/handled")
+@login_required
+def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
+    """Mark the contact handled (with a topic and a note), or re-open it."""
+    session = get_session()
+    row = _contact_or_404(session, contact_id)
+    now = clock_now()
+    action = request.form.get("action", "handled")
+    if action == "reopen":
+        if row.handled_at is not None:
+            row.handled_at = None
+            row.handled_by = None
+            contactlog.add_event(session, row, "reopened", now, by=current_user.email)
+            session.commit()
+            flash(_("%(reference)s is open again.", reference=row.reference), "info")
+        return redirect(url_for("dashboard.contact", contact_id=row.id))
+    if action != "handled":
+        abort(400)
+    if row.handled_at is not None:
+        # Someone was first (or this is the form sent twice): theirs stands.
+        flash(
+            _(
+                "%(reference)s was already handled by %(who)s.",
+                reference=row.reference,
+                who=row.handled_by or "?",
+            ),
+            "info",
+        )
+        return redirect(url_for("dashboard.contact", contact_id=row.id))
+    topic = request.form.get("topic", "").strip()
+    note = request.form.get("note", "").strip()
+    errors = []
+    if topic not in active_topics(session):
+        errors.append(_("Choose what the contact was about."))
+    if len(note) > NOTE_LENGTH:
+        errors.append(_("The note is too long (at most %(n)d characters).", n=NOTE_LENGTH))
+    if errors:
+        return _contact_page(
+            session, row, form={"topic": topic, "note": note}, errors=errors, status=400
+        )
+    row.handled_at = now
+    row.handled_by = current_user.email
+    row.topic = topic
+    row.note = note
+    contactlog.add_event(session, row, "handled", now, by=current_user.email, topic=topic)
+    session.commit()
+    flash(_("%(reference)s is marked handled.", reference=row.reference), "info")
+    return redirect(url_for("dashboard.contact", contact_id=row.id))
+
+
+# --- walk-ins ---------------------------------------------------------------------------------
+
+
+@bp.route("/walk-in", methods=["GET", "POST"])
+@login_required
+def walk_in() -> BaseResponse | tuple[str, int]:
+    """Log a visit to the service point: a handled contact, made in a few seconds."""
+    session = get_session()
+    desk = _desk_or_none(session)
+    if desk is None:
+        return render_template("no_desk.html"), 200
+    organisations = desk_organisations(desk)
+    topics = active_topics(session)
+    form = {"organisation": organisations[0], "topic": "", "note": ""}
+    errors: list[str] = []
+    if request.method == "POST":
+        form = {key: request.form.get(key, "").strip() for key in form}
+        if form["topic"] not in topics:
+            errors.append(_("Choose what the visit was about."))
+        if form["organisation"] not in organisations:
+            errors.append(_("Choose one of the desk's organisations."))
+        if len(form["note"]) > NOTE_LENGTH:
+            errors.append(_("The note is too long (at most %(n)d characters).", n=NOTE_LENGTH))
+        if not errors:
+            reference = _log_walk_in(session, form)
+            flash(_("Walk-in logged as %(reference)s.", reference=reference), "info")
+            return redirect(url_for("dashboard.walk_in"))
+    page = render_template(
+        "walk_in.html", organisations=organisations, topics=topics, form=form, errors=errors
+    )
+    return page, 400 if errors else 200
+
+
+def _log_walk_in(session: Session, form: Mapping[str, str]) -> str:
+    now = clock_now()
+    row = Contact(
+        channel=contactlog.WALK_IN,
+        via="",
+        organisation=form["organisation"],
+        caller="",  # a visitor is not identified in the log
+        started_at=now,
+        ended_at=now,
+        outcome=contactlog.HANDLED,
+        handled_at=now,
+        handled_by=current_user.email,
+        topic=form["topic"],
+        note=form["note"],
+    )
+    session.add(row)
+    session.flush()
+    contactlog.add_event(session, row, "walk-in", now, by=current_user.email, topic=form["topic"])
+    session.commit()
+    return row.reference
+
+
+# --- voicemail audio --------------------------------------------------------------------------
+
+# Where Twilio keeps a recording: its API host, then this path (Twilio gives it without an
+# extension; ".mp3" asks for the MP3 rendering).
+RECORDING_PATH = re.compile(
+    r"/\d{4}-\d{2}-\d{2}/Accounts/AC[0-9a-fA-F]{32}/Recordings/RE[0-9a-fA-F]{32}"
+)
+CHUNK = 64 * 1024
+FETCH_TIMEOUT = 10.0  # seconds, for connecting and for each read
+
+
+class RecordingUnavailable(Exception):
+    """Twilio did not give the recording (refused, down, slow, or not audio)."""
+
+
+def _api_base() -> str:
+    return str(current_app.config.get("TWILIO_API_BASE") or TWILIO_API_BASE)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def recording_media_url(recording_url: str | None, api_base: str) -> str | None:
+    """The MP3 of a Twilio recording URL, or None for anything not on Twilio's API host.
+
+    Only a recording path on exactly `api_base`'s scheme and host passes, whatever the
+    database holds: the account's credentials go nowhere else.
+    """
+    if not recording_url or not recording_url.isascii() or not recording_url.isprintable():
+        return None
+    if any(ch.isspace() for ch in recording_url):
+        return None
+    parts = urlsplit(recording_url)
+    if (parts.scheme, parts.netloc) != _origin(api_base) or parts.query or parts.fragment:
+        return None
+    if parts.scheme not in ("https", "http") or not RECORDING_PATH.fullmatch(parts.path):
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path + ".mp3", "", ""))
+
+
+class _StayOnApiHost(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only on the API host itself, so the credentials never leave it."""
+
+    def __init__(self, api_base: str) -> None:
+        super().__init__()
+        self.origin = _origin(api_base)
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if _origin(newurl) != self.origin:
+            log.warning("recording fetch redirected off the API host; not followed")
+            return None  # urllib then raises the 3xx as an HTTPError
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def open_recording(
+    media_url: str,
+    *,
+    api_base: str,
+    account_sid: str,
+    auth_token: str,
+    timeout: float = FETCH_TIMEOUT,
+    opener: urllib.request.OpenerDirector | None = None,
+) -> tuple[http.client.HTTPResponse, str]:
+    """The upstream response for `media_url` (checked by `recording_media_url`) and its type."""
+    if not account_sid or not auth_token:
+        raise RecordingUnavailable("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed")
+    opener = opener or urllib.request.build_opener(_StayOnApiHost(api_base))
+    credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+    upstream_request = urllib.request.Request(  # noqa: S310  (the URL was checked above)
+        media_url, headers={"Authorization": f"Basic {credentials}", "Accept": "audio/mpeg"}
+    )
+    try:
+        upstream: http.client.HTTPResponse = opener.open(upstream_request, timeout=timeout)
+    except HTTPError as exc:
+        exc.close()
+        raise RecordingUnavailable(f"Twilio answered {exc.code}") from None
+    except (URLError, OSError, http.client.HTTPException) as exc:
+        raise RecordingUnavailable(f"Twilio could not be reached: {exc}") from None
+    content_type = upstream.headers.get_content_type()
+    if not content_type.startswith("audio/"):
+        upstream.close()
+        raise RecordingUnavailable(f"Twilio sent {content_type}, not audio")
+    return upstream, upstream.headers.get("Content-Type", content_type)
+
+
+def _chunks(upstream: http.client.HTTPResponse, reference: str) -> Iterator[bytes]:
+    try:
+        while chunk := upstream.read(CHUNK):
+            yield chunk
+    except (OSError, http.client.HTTPException) as exc:
+        # The headers are sent by now; the player stops where the audio broke off.
+        log.warning("recording of %s broke off: %s", reference, exc)
+    finally:
+        upstream.close()
+
+
+@bp.get("/contacts/<int:contact_id>/recording")
+@login_required
+def contact_recording(contact_id: int) -> Response:
+    """The voicemail's audio, fetched from Twilio with the account's credentials."""
+    session = get_session()
+    row = _contact_or_404(session, contact_id)
+    api_base = _api_base()
+    media_url = recording_media_url(row.recording_url, api_base)
+    reference = row.reference
+    session.close()  # no database connection held while the audio streams
+    if media_url is None:
+        abort(404)
+    try:
+        upstream, content_type = open_recording(
+            media_url,
+            api_base=api_base,
+            account_sid=current_app.config.get("TWILIO_ACCOUNT_SID", ""),
+            auth_token=current_app.config.get("TWILIO_AUTH_TOKEN", ""),
+            timeout=float(current_app.config.get("TWILIO_MEDIA_TIMEOUT", FETCH_TIMEOUT)),
+        )
+    except RecordingUnavailable as exc:
+        log.warning("recording of %s not available: %s", reference, exc)
+        abort(502)
+    response = Response(_chunks(upstream, reference), content_type=content_type)
+    length = upstream.headers.get("Content-Length", "")
+    if length.isdigit():
+        response.headers["Content-Length"] = length
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = f'inline; filename="{reference}.mp3"'
+    return response
