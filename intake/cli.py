@@ -173,12 +173,18 @@ def poll_once(ctx: click.Context) -> None:
 
     app = _app(ctx)
     _require_schema(app)
+    failure: str | None = None
     try:
         result = poll(app)
     except (OSError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        # Still send what waits in the outbox (voicemail notices, held forwards): the
+        # mailbox being down is no reason to keep those back. The error is reported last.
         host = app.config.get("IMAP_HOST")
-        raise IntakeError(f"mail server {host}: {exc.__class__.__name__}: {exc}") from None
-    if result.disabled:
+        failure = f"mail server {host}: {exc.__class__.__name__}: {exc}"
+        result = None
+    if result is None:
+        pass
+    elif result.disabled:
         click.echo("mail polling is off: INTAKE_IMAP_HOST is not set")
     elif result.locked:
         click.echo("another process is polling this mailbox right now; nothing done")
@@ -197,6 +203,8 @@ def poll_once(ctx: click.Context) -> None:
         click.echo(
             f"outbox: {flushed.sent} sent, {flushed.postponed} postponed, {flushed.failed} failed"
         )
+    if failure is not None:
+        raise IntakeError(failure)
 
 
 @cli.command("create-user", help="A dashboard login (made, or its password and role changed).")

@@ -7,6 +7,8 @@ build step is needed before serving.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -29,10 +31,11 @@ def compile_catalogs(target: Path) -> Path:
         mo.parent.mkdir(parents=True, exist_ok=True)
         with po.open("rb") as source:
             catalog = read_po(source, locale=po.parent.parent.name)
-        partial = mo.with_suffix(".tmp")
-        with partial.open("wb") as out:
+        # Several workers may start at once: each writes its own file, then swaps it in.
+        handle, partial = tempfile.mkstemp(dir=mo.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
             write_mo(out, catalog)
-        partial.replace(mo)
+        os.replace(partial, mo)
     return target
 
 

@@ -18,7 +18,7 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
@@ -31,6 +31,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from intake.db import Database
+from intake.locks import ExclusiveLock
 from intake.models import OutboxMessage
 from mail.compose import as_bytes
 
@@ -202,6 +203,32 @@ def flush(
     """Send the due messages, oldest first, over one connection. Never raises for SMTP
     trouble: it is logged, and the rows say what happened. Database errors do raise."""
     sessions = session_factory.session if isinstance(session_factory, Database) else session_factory
+    # One sender at a time across processes: SQLite has no SKIP LOCKED, and two flushes
+    # side by side would send the same rows twice.
+    lock = (
+        ExclusiveLock(session_factory.engine, "outbox", now)
+        if isinstance(session_factory, Database)
+        else None
+    )
+    if lock is not None and not lock.acquire():
+        log.info("outbox: another process is sending")
+        return FlushResult(0, 0, 0)
+    try:
+        return _flush(sessions, settings, now, connect=connect, limit=limit, lock=lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _flush(
+    sessions: SessionFactory,
+    settings: SmtpSettings,
+    now: Callable[[], datetime],
+    *,
+    connect: Callable[[SmtpSettings], smtplib.SMTP] | None,
+    limit: int,
+    lock: ExclusiveLock | None,
+) -> FlushResult:
     with sessions() as session:
         due = list(
             session.scalars(
@@ -222,7 +249,7 @@ def flush(
         smtp = _open(connect or _connect, settings)
     except _ConnectionTrouble as trouble:
         log.log(trouble.level, "outbox: cannot send: %s", trouble.summary)
-        _charge(sessions, due[0], str(trouble), now)
+        _charge(sessions, due[0], str(trouble), now, rest=due[1:])
         return FlushResult(0, len(due), 0)
     try:
         for position, row_id in enumerate(due):
@@ -231,11 +258,15 @@ def flush(
             except _ConnectionTrouble as trouble:
                 left = len(due) - position
                 log.warning("outbox: connection lost (%s); %d for later", trouble.summary, left)
-                _charge(sessions, row_id, str(trouble), now)
+                _charge(sessions, row_id, str(trouble), now, rest=due[position + 1 :])
                 counts["postponed"] += left
                 break
             if outcome is not None:
                 counts[outcome] += 1
+            if lock is not None and not lock.renew():
+                log.error("outbox: lost the sending lock; stopping this flush")
+                counts["postponed"] += len(due) - position - 1
+                break
     finally:
         _close(smtp)
     result = FlushResult(**counts)
@@ -385,8 +416,20 @@ def _record_refusal(
     session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row_id).values(**values))
 
 
-def _charge(sessions: SessionFactory, row_id: int, error: str, now: Callable[[], datetime]) -> None:
-    """Count a failed try against the row that was in flight, and wait before the next."""
+def _charge(
+    sessions: SessionFactory,
+    row_id: int,
+    error: str,
+    now: Callable[[], datetime],
+    *,
+    rest: Sequence[int] = (),
+) -> None:
+    """Count a failed try against the row that was in flight, and wait before the next.
+
+    The connection failed, not the other messages: `rest` wait as long as the row in
+    flight, without an attempt counted against them, so an outage backs off however much
+    mail is waiting.
+    """
     with sessions() as session:
         row = session.get(OutboxMessage, row_id, with_for_update={"skip_locked": True})
         if row is None or row.sent_at is not None or row.failed_at is not None:
@@ -394,6 +437,16 @@ def _charge(sessions: SessionFactory, row_id: int, error: str, now: Callable[[],
         row.attempts += 1
         row.next_attempt_at = now() + backoff(row.attempts)
         row.last_error = error[:2000]
+        if rest:
+            session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(list(rest)),
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.next_attempt_at < row.next_attempt_at,
+                )
+                .values(next_attempt_at=row.next_attempt_at)
+            )
         session.commit()
 
 

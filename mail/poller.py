@@ -9,6 +9,7 @@ two is mended at the next poll. Nothing is ever deleted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -85,10 +86,24 @@ def connect(settings: ImapSettings) -> IMAPClient:
         )
     else:
         client = IMAPClient(settings.host, port=settings.port, ssl=False, timeout=settings.timeout)
-        if settings.starttls:
+    try:
+        if not settings.ssl and settings.starttls:
             client.starttls(context)
-    client.login(settings.user, settings.password)
+        client.login(settings.user, settings.password)
+    except BaseException:
+        _close(client)
+        raise
     return client
+
+
+def _close(client: IMAPClient) -> None:
+    """Log out politely; when the connection is already gone, close the socket anyway."""
+    try:
+        client.logout()
+    except Exception:
+        log.debug("IMAP logout failed; closing the socket", exc_info=True)
+        with contextlib.suppress(Exception):
+            client.shutdown()
 
 
 @dataclass
@@ -128,10 +143,7 @@ def poll(
         try:
             return _poll_folder(app, client, settings, lock)
         finally:
-            try:
-                client.logout()
-            except Exception:  # the connection may be gone already
-                log.debug("IMAP logout failed", exc_info=True)
+            _close(client)
     finally:
         lock.release()
 
