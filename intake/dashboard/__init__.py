@@ -27,4 +27,6 @@ def menu() -> dict[str, object]:
 
 
 from . import contacts as contacts  # noqa: E402
+from . import demand as demand  # noqa: E402
+from . import rota as rota  # noqa: E402
 from . import views as views  # noqa: E402  (registers the routes on bp)

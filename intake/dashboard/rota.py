@@ -1,0 +1,370 @@
+"""The rota page (coordinator): weekly shifts, one-off changes, opening hours and closures.
+
+Every edit is a small change to the desk definition as a document: the document of the
+desk in force (`desk_to_document`), changed, then checked by `desk_from_document`, the very
+checks `intake load-config` runs. A document with problems is refused whole, with every
+problem shown, and nothing is stored; a good one is stored as a new version, which the next
+call already follows (and `intake export-config` prints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from routing.desk import WEEKDAYS, Change, Desk, Shift
+from routing.hours import closure_name
+
+from ..auth import coordinator_required, login_required
+from ..clock import now as clock_now
+from ..db import get_session
+from ..definition import desk_from_document, desk_to_document, export_toml
+from ..deskstore import current_desk, store_desk
+from ..errors import DefinitionError, NoDeskError, Problem
+from ..models import DeskDefinition
+from . import bp
+from .demand import weekday_names
+
+
+def _(text: str, **variables: Any) -> str:
+    """Flask-Babel's gettext, typed: the text in the user's language."""
+    return str(gettext(text, **variables))
+
+
+# How far ahead the page lists the days the desk is closed.
+CLOSURES_AHEAD = timedelta(days=366)
+
+Document = dict[str, Any]
+# Changes a document in place; returns a problem of its own (the thing to remove is gone)
+# or None. Everything else is left to the definition's checks.
+Edit = Callable[[Document], str | None]
+
+
+# --- what the page shows --------------------------------------------------------------------
+
+
+def _span(shift_or_change: Shift | Change) -> str:
+    hours = shift_or_change.hours
+    return f"{hours.start:%H:%M}–{hours.end:%H:%M}" if hours else ""
+
+
+@dataclass(frozen=True)
+class GridRow:
+    staff_id: str
+    name: str
+    days: tuple[tuple[str, ...], ...]  # per weekday, the shifts' times
+
+
+def shift_grid(desk: Desk) -> list[GridRow]:
+    """One row per colleague, one column per weekday, the shift times in each cell."""
+    rows = []
+    for member in desk.staff:
+        days: list[list[str]] = [[] for _ in WEEKDAYS]
+        for shift in desk.shifts:
+            if shift.staff == member.id:
+                for day in shift.days:
+                    days[day].append(_span(shift))
+        rows.append(GridRow(member.id, member.name, tuple(tuple(sorted(times)) for times in days)))
+    return rows
+
+
+def _form_time(value: time) -> str:
+    return f"{value:%H:%M}"
+
+
+def change_rows(desk: Desk, today: date) -> list[dict[str, Any]]:
+    """The one-off changes by date, each with what it means in words and its form fields."""
+    names = {member.id: member.name for member in desk.staff}
+    rows = []
+    for change in sorted(desk.changes, key=lambda c: (c.date, c.staff)):
+        if change.off:
+            what = (
+                _("absent all day")
+                if change.hours is None
+                else _("absent %(hours)s", hours=_span(change))
+            )
+        else:
+            what = _("extra shift %(hours)s", hours=_span(change))
+        rows.append(
+            {
+                "change": change,
+                "name": names.get(change.staff, change.staff),
+                "what": what,
+                "past": change.date < today,
+                "from": _form_time(change.hours.start) if change.hours else "",
+                "to": _form_time(change.hours.end) if change.hours else "",
+            }
+        )
+    return rows
+
+
+def coming_closures(desk: Desk, today: date, language: str) -> list[tuple[date, str]]:
+    """The closure days (own dates and public holidays) of the coming year, with names."""
+    found = []
+    day = today
+    while day < today + CLOSURES_AHEAD:
+        name = closure_name(desk, day, language)
+        if name is not None:
+            found.append((day, name))
+        day += timedelta(days=1)
+    return found
+
+
+def _version(session: Session) -> DeskDefinition | None:
+    newest: DeskDefinition | None = session.scalars(
+        select(DeskDefinition).order_by(DeskDefinition.id.desc()).limit(1)
+    ).first()
+    return newest
+
+
+def _render(
+    desk: Desk,
+    *,
+    problems: list[Problem] | None = None,
+    form: str = "",
+    status: int = 200,
+) -> Response:
+    session = get_session()
+    local_now = clock_now().astimezone(desk.tz)
+    today = local_now.date()
+    version = _version(session)
+    days = weekday_names()
+    body = render_template(
+        "rota.html",
+        desk=desk,
+        days=days,
+        weekdays=WEEKDAYS,
+        grid=shift_grid(desk),
+        shifts=[
+            {
+                "shift": shift,
+                "name": desk.staff_by_id[shift.staff].name
+                if shift.staff in desk.staff_by_id
+                else shift.staff,
+                "days": ", ".join(days[d] for d in shift.days),
+                "day_keys": ",".join(WEEKDAYS[d] for d in shift.days),
+                "hours": _span(shift),
+                "from": _form_time(shift.hours.start),
+                "to": _form_time(shift.hours.end),
+            }
+            for shift in desk.shifts
+        ],
+        changes=change_rows(desk, today),
+        hours=[
+            (WEEKDAYS[day], days[day], ", ".join(str(r) for r in ranges))
+            for day, ranges in enumerate(desk.hours)
+        ],
+        closure_dates=sorted(desk.closure_dates),
+        coming=coming_closures(desk, today, current_user.language),
+        today=today,
+        version=version,
+        tz=desk.tz,
+        problems=problems or [],
+        form_name=form,
+        form=request.form if form else {},
+    )
+    return Response(body, status=status)
+
+
+@bp.get("/rota")
+@login_required
+@coordinator_required
+def rota() -> str | Response:
+    try:
+        desk = current_desk(get_session())
+    except NoDeskError:
+        return render_template("no_desk.html")
+    return _render(desk)
+
+
+@bp.get("/rota.toml")
+@login_required
+@coordinator_required
+def rota_export() -> Response:
+    """The definition in force, as `intake export-config` prints it."""
+    try:
+        desk = current_desk(get_session())
+    except NoDeskError:
+        return Response(_("No desk definition yet.") + "\n", status=404, mimetype="text/plain")
+    return Response(
+        export_toml(desk),
+        mimetype="application/toml",
+        headers={"Content-Disposition": 'attachment; filename="desk.toml"'},
+    )
+
+
+# --- editing --------------------------------------------------------------------------------
+
+
+def apply_edit(edit: Edit, form: str, done: str) -> BaseResponse:
+    """Change the definition in force by `edit`; store it only if it passes every check."""
+    session = get_session()
+    try:
+        desk = current_desk(session)
+    except NoDeskError:
+        return Response(render_template("no_desk.html"), status=409)
+    document = desk_to_document(desk)  # a fresh copy: the desk itself is never touched
+    problem = edit(document)
+    if problem is not None:
+        return _render(desk, problems=[Problem("", problem)], form=form, status=409)
+    try:
+        changed = desk_from_document(document, source="the rota page")
+    except DefinitionError as exc:
+        return _render(desk, problems=exc.problems, form=form, status=422)
+    source = f"dashboard ({current_user.email})"
+    if store_desk(session, changed, source=source, at=clock_now()):
+        session.commit()
+        flash(done + " " + _("The next call follows it."), "info")
+    else:
+        flash(_("That was already so: nothing changed."), "info")
+    return redirect(url_for("dashboard.rota"))
+
+
+def _field(name: str) -> str:
+    return request.form.get(name, "").strip()
+
+
+def _hours_fields(entry: Document) -> Document:
+    """`from` and `to` as given; left out when both are empty (an all-day absence)."""
+    start, end = _field("from"), _field("to")
+    if start or end:
+        entry["from"], entry["to"] = start, end
+    return entry
+
+
+@bp.post("/rota/shifts")
+@login_required
+@coordinator_required
+def add_shift() -> BaseResponse:
+    entry = {
+        "staff": _field("staff"),
+        "days": request.form.getlist("days"),
+        "from": _field("from"),
+        "to": _field("to"),
+    }
+
+    def edit(document: Document) -> None:
+        document["shift"].append(entry)
+
+    return apply_edit(edit, "add_shift", _("Shift added."))
+
+
+@bp.post("/rota/shifts/remove")
+@login_required
+@coordinator_required
+def remove_shift() -> BaseResponse:
+    wanted = {
+        "staff": _field("staff"),
+        "days": [day for day in _field("days").split(",") if day],
+        "from": _field("from"),
+        "to": _field("to"),
+    }
+
+    def edit(document: Document) -> str | None:
+        if wanted not in document["shift"]:
+            return _("That shift is no longer in the rota: nothing was removed.")
+        document["shift"].remove(wanted)
+        return None
+
+    return apply_edit(edit, "", _("Shift removed."))
+
+
+@bp.post("/rota/changes")
+@login_required
+@coordinator_required
+def add_change() -> BaseResponse:
+    entry = _hours_fields(
+        {"staff": _field("staff"), "date": _field("date"), "off": _field("kind") != "extra"}
+    )
+
+    def edit(document: Document) -> None:
+        document["change"].append(entry)
+
+    return apply_edit(edit, "add_change", _("Change added."))
+
+
+@bp.post("/rota/changes/remove")
+@login_required
+@coordinator_required
+def remove_change() -> BaseResponse:
+    wanted = _hours_fields(
+        {"staff": _field("staff"), "date": _field("date"), "off": _field("off") == "true"}
+    )
+
+    def edit(document: Document) -> str | None:
+        if wanted not in document["change"]:
+            return _("That change is no longer in the rota: nothing was removed.")
+        document["change"].remove(wanted)
+        return None
+
+    return apply_edit(edit, "", _("Change removed."))
+
+
+@bp.post("/rota/hours")
+@login_required
+@coordinator_required
+def set_hours() -> BaseResponse:
+    day = _field("day")
+    # "08:30-12:30, 13:30-17:00"; nothing at all: closed that day.
+    ranges = [part.strip() for part in _field("ranges").replace(";", ",").split(",")]
+    ranges = [part for part in ranges if part]
+
+    def edit(document: Document) -> None:
+        hours = document["hours"]
+        if ranges:
+            hours[day] = ranges
+        else:
+            hours.pop(day, None)
+            if day not in WEEKDAYS:  # let the checks name the unknown day
+                hours[day] = []
+
+    return apply_edit(edit, f"hours_{day}", _("Opening hours saved."))
+
+
+@bp.post("/rota/closures")
+@login_required
+@coordinator_required
+def add_closure() -> BaseResponse:
+    day = _field("date")
+
+    def edit(document: Document) -> None:
+        document["closures"]["dates"].append(day)
+
+    return apply_edit(edit, "add_closure", _("Closure date added."))
+
+
+@bp.post("/rota/closures/remove")
+@login_required
+@coordinator_required
+def remove_closure() -> BaseResponse:
+    day = _field("date")
+
+    def edit(document: Document) -> str | None:
+        dates = document["closures"]["dates"]
+        if day not in dates:
+            return _("That date is no longer a closure date: nothing was removed.")
+        dates.remove(day)
+        return None
+
+    return apply_edit(edit, "", _("Closure date removed."))
+
+
+@bp.post("/rota/holidays")
+@login_required
+@coordinator_required
+def set_holidays() -> BaseResponse:
+    country = _field("country")
+
+    def edit(document: Document) -> None:
+        document["closures"]["public_holidays"] = country
+
+    return apply_edit(edit, "holidays", _("Public holidays saved."))

@@ -1,0 +1,494 @@
+"""The demand page: contacts per hour of the week in local time, the hours the desk was
+closed, calls by outcome, time until handled, topics, and every table as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from intake.auth import create_user
+from intake.db import database
+from intake.demand import Demand, Period, percentile, read_demand
+from intake.deskstore import current_desk, store_desk
+from intake.models import Contact
+from routing.desk import Desk
+from tests.deskfactory import make_desk
+
+from .conftest import load_desk, local
+from .test_dashboard_auth import PASSWORD, log_in
+
+MONDAY, TUESDAY, WEDNESDAY, SATURDAY, SUNDAY = 0, 1, 2, 5, 6
+TABLE_NAMES = ("heatmap", "outside", "per_day", "calls", "handling", "topics")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def add_contacts(app: Flask, *contacts: Contact) -> None:
+    with database(app).session() as session:
+        session.add_all(contacts)
+        session.commit()
+
+
+def contact(
+    at: datetime,
+    channel: str = "call",
+    outcome: str = "answered",
+    *,
+    handled_after: timedelta | None = None,
+    topic: str | None = None,
+) -> Contact:
+    return Contact(
+        channel=channel,
+        started_at=at,
+        outcome=outcome,
+        handled_at=at + handled_after if handled_after is not None else None,
+        topic=topic,
+    )
+
+
+def figures(app: Flask, first: str, last: str) -> Demand:
+    with app.app_context(), database(app).session() as session:
+        return read_demand(session, current_desk(session), period(first, last))
+
+
+def period(first: str, last: str) -> Period:
+    return Period(datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date())
+
+
+def cells(grid: tuple[tuple[int, ...], ...]) -> dict[tuple[int, int], int]:
+    """The non-empty cells of a week grid: {(weekday, hour): count}."""
+    return {(day, hour): n for day, row in enumerate(grid) for hour, n in enumerate(row) if n}
+
+
+def coordinator(
+    app: Flask, email: str = "coordinator@example.org", role: str = "coordinator"
+) -> FlaskClient:
+    """A logged-in client; English, so the page's words are the ones in the source."""
+    with database(app).session() as session:
+        create_user(session, email, PASSWORD, role=role, language="en", now=app.config["CLOCK"]())
+        session.commit()
+    client = app.test_client()
+    assert log_in(client, email) == 302
+    return client
+
+
+class TableReader(HTMLParser):
+    """The cells of one <table id=...> of a page, row by row, as text."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id = table_id
+        self.inside = False
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and ("id", self.table_id) in attrs:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def html_table(page: str, name: str) -> list[list[str]]:
+    reader = TableReader(f"table-{name}")
+    reader.feed(page)
+    assert reader.rows, f"no table-{name} on the page"
+    return reader.rows
+
+
+def csv_rows(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def row(rows: Iterable[list[str]], first: str) -> list[str]:
+    return next(r for r in rows if r[0] == first)
+
+
+# --- who may see it -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/demand", "/demand.csv?table=calls"])
+def test_demand_is_for_the_coordinator_only(app: Flask, desk: Desk, path: str) -> None:
+    assert app.test_client().get(path).status_code == 302  # to the login page
+    staff = coordinator(app, "staff@example.org", role="staff")
+    assert staff.get(path).status_code == 403
+    assert coordinator(app).get(path).status_code == 200
+
+
+def test_the_menu_shows_demand_to_the_coordinator_only(app: Flask, desk: Desk) -> None:
+    staff_page = coordinator(app, "staff@example.org", role="staff").get("/").get_data(True)
+    coordinator_page = coordinator(app).get("/").get_data(True)
+
+    assert 'href="/demand"' not in staff_page
+    assert 'href="/demand"' in coordinator_page
+
+
+# --- counting in local time -------------------------------------------------------------------
+
+
+def test_heatmap_counts_in_desk_local_time_across_both_dst_changes(app: Flask, desk: Desk) -> None:
+    def utc(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    add_contacts(
+        app,
+        # Sunday 29 March 2026: at 01:00 UTC the clocks go from 02:00 to 03:00.
+        contact(utc("2026-03-29 00:30")),  # 01:30 CET
+        contact(utc("2026-03-29 01:30")),  # 03:30 CEST (02:xx never happens that night)
+        # Sunday 25 October 2026: at 01:00 UTC the clocks go from 03:00 back to 02:00.
+        contact(utc("2026-10-25 00:30")),  # 02:30 CEST
+        contact(utc("2026-10-25 01:30")),  # 02:30 CET: the same local hour, again
+        # The same UTC time is 10:00 in summer and 09:00 in winter.
+        contact(utc("2026-07-01 08:00"), "mail", "forwarded"),  # a Wednesday
+        contact(utc("2026-11-25 08:00"), "walk-in", "handled"),  # a Wednesday
+    )
+
+    demand = figures(app, "2026-03-01", "2026-11-30")
+
+    assert cells(demand.heatmap) == {
+        (SUNDAY, 1): 1,
+        (SUNDAY, 3): 1,
+        (SUNDAY, 2): 2,
+        (WEDNESDAY, 10): 1,
+        (WEDNESDAY, 9): 1,
+    }
+    per_day = {day.isoformat(): counts for day, counts in demand.per_day if any(counts)}
+    assert demand.channels[:3] == ("call", "mail", "walk-in")
+    assert per_day == {
+        "2026-03-29": (2, 0, 0),
+        "2026-10-25": (2, 0, 0),
+        "2026-07-01": (0, 1, 0),
+        "2026-11-25": (0, 0, 1),
+    }
+
+
+def test_the_period_runs_from_local_midnight_to_local_midnight(app: Flask, desk: Desk) -> None:
+    add_contacts(
+        app,
+        contact(local("2026-11-01 00:00")),  # the first second: in
+        contact(local("2026-10-31 23:59:59")),  # out
+        contact(local("2026-11-30 23:59:59")),  # the last second: in
+        contact(local("2026-12-01 00:00")),  # out
+    )
+
+    demand = figures(app, "2026-11-01", "2026-11-30")
+
+    assert demand.total == 2
+    assert len(demand.per_day) == 30
+    assert demand.per_day[0][1][0] == 1 and demand.per_day[-1][1][0] == 1
+
+
+@pytest.mark.parametrize(
+    ("moment", "outside"),
+    [
+        ("2026-11-23 08:29:59", True),  # Monday, before opening at 08:30
+        ("2026-11-23 08:30:00", False),
+        ("2026-11-23 16:59:59", False),
+        ("2026-11-23 17:00:00", True),  # closing time is closed
+        ("2026-11-25 12:45:00", True),  # Wednesday's lunch break, 12:30-13:30
+        ("2026-11-25 13:30:00", False),
+        ("2026-11-27 16:30:00", True),  # Friday closes at 16:00
+        ("2026-11-28 10:00:00", True),  # Saturday
+        ("2026-12-24 10:00:00", True),  # a closure date of the desk (a Thursday)
+        ("2026-12-25 10:00:00", True),  # Christmas Day, a public holiday (a Friday)
+        ("2026-12-23 10:00:00", False),  # an ordinary Wednesday morning
+    ],
+)
+def test_contacts_outside_opening_hours_are_counted_apart(
+    app: Flask, desk: Desk, moment: str, outside: bool
+) -> None:
+    at = local(moment)
+    add_contacts(app, contact(at))
+
+    demand = figures(app, "2026-11-01", "2026-12-31")
+
+    weekday, hour = at.weekday(), at.hour
+    assert cells(demand.heatmap) == {(weekday, hour): 1}
+    assert cells(demand.outside) == ({(weekday, hour): 1} if outside else {})
+
+
+def test_outside_hours_follow_the_opening_hours_in_force_at_the_time(app: Flask) -> None:
+    # Until Wednesday 11 November 2026 the desk closed at 17:00; from then on at 20:00.
+    early = make_desk(hours={"mon": ["08:30-17:00"]})
+    late = make_desk(hours={"mon": ["08:30-20:00"]})
+    with database(app).session() as session:
+        store_desk(session, early, source="test", at=local("2026-10-01 12:00"))
+        store_desk(session, late, source="test", at=local("2026-11-11 12:00"))
+        session.commit()
+    add_contacts(
+        app,
+        contact(local("2026-11-09 18:00")),  # closed then
+        contact(local("2026-11-16 18:00")),  # open by then
+        contact(local("2026-11-16 20:00")),  # closed still
+    )
+
+    demand = figures(app, "2026-11-01", "2026-11-30")
+
+    assert cells(demand.heatmap) == {(MONDAY, 18): 2, (MONDAY, 20): 1}
+    assert cells(demand.outside) == {(MONDAY, 18): 1, (MONDAY, 20): 1}
+    # The page outlines today's opening hours: Monday until 20:00.
+    assert demand.open_hours[MONDAY][8] and demand.open_hours[MONDAY][19]
+    assert not demand.open_hours[MONDAY][20] and not demand.open_hours[MONDAY][7]
+
+
+def test_a_new_version_in_the_middle_of_an_hour_counts_from_its_minute(app: Flask) -> None:
+    # On Wednesday 11 November 2026 at 12:30 the desk stopped closing at noon.
+    with database(app).session() as session:
+        store_desk(
+            session,
+            make_desk(hours={"wed": ["08:30-12:00"]}),
+            source="test",
+            at=local("2026-10-01 12:00"),
+        )
+        store_desk(
+            session,
+            make_desk(hours={"wed": ["08:30-17:00"]}),
+            source="test",
+            at=local("2026-11-11 12:30"),
+        )
+        session.commit()
+    add_contacts(
+        app,
+        contact(local("2026-11-11 12:20")),  # closed, by the hours in force then
+        contact(local("2026-11-11 12:40")),  # open, by the new hours
+    )
+
+    demand = figures(app, "2026-11-09", "2026-11-15")
+
+    assert cells(demand.heatmap) == {(WEDNESDAY, 12): 2}
+    assert cells(demand.outside) == {(WEDNESDAY, 12): 1}
+
+
+def test_a_zone_whose_clocks_move_by_half_an_hour_counts_each_minute_right(app: Flask) -> None:
+    # Lord Howe Island: UTC+10:30 in winter, +11:00 in summer. On Sunday 4 October 2026 at
+    # 02:00 (15:30 UTC the day before) the clocks go to 02:30.
+    load_desk(app, make_desk(hours={"sun": ["02:00-03:00"]}, timezone="Australia/Lord_Howe"))
+    add_contacts(
+        app,
+        contact(datetime(2026, 10, 3, 15, 20, tzinfo=UTC)),  # 01:50 +10:30: closed
+        contact(datetime(2026, 10, 3, 15, 40, tzinfo=UTC)),  # 02:40 +11:00: open
+        contact(datetime(2026, 10, 3, 16, 10, tzinfo=UTC)),  # 03:10 +11:00: closed
+    )
+
+    demand = figures(app, "2026-10-04", "2026-10-04")
+
+    assert cells(demand.heatmap) == {(SUNDAY, 1): 1, (SUNDAY, 2): 1, (SUNDAY, 3): 1}
+    assert cells(demand.outside) == {(SUNDAY, 1): 1, (SUNDAY, 3): 1}
+
+
+def test_a_desk_in_another_time_zone_counts_in_its_own_local_time(app: Flask) -> None:
+    # Kolkata is UTC+05:30 all year: its local hours start at half past the UTC hour.
+    load_desk(app, make_desk(hours={"mon": ["09:00-17:00"]}, timezone="Asia/Kolkata"))
+    add_contacts(
+        app,
+        contact(datetime(2026, 11, 23, 3, 29, tzinfo=UTC)),  # 08:59 Monday: closed
+        contact(datetime(2026, 11, 23, 3, 30, tzinfo=UTC)),  # 09:00: open
+    )
+
+    demand = figures(app, "2026-11-23", "2026-11-23")
+
+    assert cells(demand.heatmap) == {(MONDAY, 8): 1, (MONDAY, 9): 1}
+    assert cells(demand.outside) == {(MONDAY, 8): 1}
+
+
+def test_automatic_mail_is_not_demand(app: Flask, desk: Desk) -> None:
+    add_contacts(
+        app,
+        contact(local("2026-11-23 10:00"), "mail", "automatic"),
+        contact(local("2026-11-23 10:00"), "mail", "forwarded"),
+    )
+
+    assert figures(app, "2026-11-23", "2026-11-23").total == 1
+
+
+# --- shares, percentiles, topics ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        ([10, 20, 30, 40], 0.5, 25.0),
+        ([10, 20, 30, 40], 0.9, 37.0),
+        ([10, 20, 30], 0.5, 20.0),
+        ([5], 0.9, 5.0),
+        ([], 0.5, None),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9, 9.1),
+    ],
+)
+def test_percentile_interpolates_between_ranks(
+    values: list[int], fraction: float, expected: float | None
+) -> None:
+    found = percentile(values, fraction)
+    assert found == (pytest.approx(expected) if expected is not None else None)
+
+
+def known_week(app: Flask) -> None:
+    """Ten calls and four handled mails in the week of Monday 16 November 2026."""
+    monday = local("2026-11-16 10:00")
+    outcomes = ["answered"] * 6 + ["missed"] * 2 + ["voicemail", "fallback"]
+    calls = [contact(monday + timedelta(minutes=n), "call", o) for n, o in enumerate(outcomes)]
+    mails = [
+        contact(
+            monday + timedelta(hours=1, minutes=n),
+            "mail",
+            "forwarded",
+            handled_after=timedelta(minutes=wait),
+            topic=topic,
+        )
+        for n, (wait, topic) in enumerate(
+            [(10, "Videoconsult"), (20, "Videoconsult"), (30, "Patiëntportaal"), (40, None)]
+        )
+    ]
+    add_contacts(app, *calls, *mails)
+
+
+def test_call_shares_handling_times_and_topics_on_a_known_week(app: Flask, desk: Desk) -> None:
+    known_week(app)
+    client = coordinator(app)
+
+    page = client.get("/demand?from=2026-11-16&to=2026-11-22").get_data(as_text=True)
+
+    calls = html_table(page, "calls")
+    assert calls[0] == ["Outcome", "Calls", "Share (%)"]
+    assert row(calls, "answered") == ["answered", "6", "60.0"]
+    assert row(calls, "missed") == ["missed", "2", "20.0"]
+    assert row(calls, "voicemail") == ["voicemail", "1", "10.0"]
+    assert row(calls, "answered at the fallback number")[1:] == ["1", "10.0"]
+    assert row(calls, "All calls") == ["All calls", "10", "100.0"]
+
+    handling = html_table(page, "handling")
+    # Mails handled after 10, 20, 30 and 40 minutes: median 25, 90th percentile 37.
+    assert row(handling, "mail") == ["mail", "4", "4", "25.0", "37.0"]
+    assert row(handling, "call") == ["call", "10", "0", "", ""]
+    assert row(handling, "All channels") == ["All channels", "14", "4", "25.0", "37.0"]
+
+    topics = html_table(page, "topics")
+    assert topics[1:] == [
+        ["Videoconsult", "2", "14.3"],
+        ["Patiëntportaal", "1", "7.1"],
+        ["(no topic)", "11", "78.6"],
+    ]
+
+
+@pytest.mark.parametrize("name", TABLE_NAMES)
+def test_every_table_downloads_as_csv_with_the_same_rows(app: Flask, desk: Desk, name: str) -> None:
+    known_week(app)
+    client = coordinator(app)
+    query = "from=2026-11-16&to=2026-11-22"
+
+    page = client.get(f"/demand?{query}").get_data(as_text=True)
+    response = client.get(f"/demand.csv?table={name}&{query}")
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="demand-{name.replace("_", "-")}-2026-11-16-2026-11-22.csv"'
+    )
+    assert csv_rows(response.data) == html_table(page, name)
+    assert f'href="/demand.csv?table={name}&amp;from=2026-11-16&amp;to=2026-11-22"' in page
+
+
+def test_the_heatmap_csv_has_a_row_per_weekday_and_a_column_per_hour(
+    app: Flask, desk: Desk
+) -> None:
+    known_week(app)
+
+    response = coordinator(app).get("/demand.csv?table=heatmap&from=2026-11-16&to=2026-11-22")
+
+    rows = csv_rows(response.data)
+    assert rows[0] == ["Day", *(f"{hour:02d}" for hour in range(24)), "Total"]
+    assert [r[0] for r in rows[1:]] == [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ]
+    assert rows[1][1 + 10] == "10"  # ten calls on Monday from 10:00
+    assert rows[1][1 + 11] == "4"  # four mails from 11:00
+    assert rows[1][-1] == "14"
+
+
+def test_a_topic_that_looks_like_a_formula_is_text_in_the_csv(app: Flask, desk: Desk) -> None:
+    add_contacts(
+        app,
+        contact(
+            local("2026-11-23 10:00"),
+            "mail",
+            "forwarded",
+            handled_after=timedelta(minutes=5),
+            topic="=HYPERLINK(1)",
+        ),
+    )
+
+    response = coordinator(app).get("/demand.csv?table=topics&from=2026-11-23&to=2026-11-23")
+
+    assert csv_rows(response.data)[1] == ["'=HYPERLINK(1)", "1", "100.0"]
+
+
+# --- the period -------------------------------------------------------------------------------
+
+
+def test_the_default_period_is_the_last_eight_weeks(app: Flask, desk: Desk) -> None:
+    # The test clock says Monday 23 November 2026.
+    page = coordinator(app).get("/demand").get_data(as_text=True)
+
+    assert 'name="from" value="2026-09-29"' in page
+    assert 'name="to" value="2026-11-23"' in page
+    assert "<svg" in page and "<script" not in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=2026-11-30&to=2026-11-01",
+        "from=30-11-2026&to=2026-12-01",
+        "from=2020-01-01&to=2026-01-01",
+    ],
+)
+def test_a_period_that_cannot_be_used_says_why(app: Flask, desk: Desk, query: str) -> None:
+    client = coordinator(app)
+
+    page = client.get(f"/demand?{query}")
+    download = client.get(f"/demand.csv?table=calls&{query}")
+
+    assert page.status_code == 400
+    assert 'role="alert"' in page.get_data(as_text=True)
+    assert download.status_code == 400
+
+
+def test_an_unknown_csv_table_is_not_found(app: Flask, desk: Desk) -> None:
+    assert coordinator(app).get("/demand.csv?table=users").status_code == 404
+
+
+def test_the_pictures_have_text_for_screen_readers(app: Flask, desk: Desk) -> None:
+    known_week(app)
+
+    page = coordinator(app).get("/demand?from=2026-11-16&to=2026-11-22").get_data(as_text=True)
+
+    assert page.count('role="img"') >= 4
+    assert "<title>Monday 10:00-11:00: 10 contacts</title>" in page
+    assert "<title>2026-11-16: 14 (call 10, mail 4)</title>" in page
