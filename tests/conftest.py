@@ -35,8 +35,8 @@ from .services import missing_service, require_services
 
 __all__ = ["missing_service", "require_services"]
 
-# Real mail servers (Dovecot, aiosmtpd), started by the suite itself.
-pytest_plugins = ["tests.mailservers"]
+# Real services started by the suite itself: mail servers (Dovecot, aiosmtpd) and a browser.
+pytest_plugins = ["tests.mailservers", "tests.browser"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DESK = ROOT / "examples" / "helpdesk.toml"
