@@ -258,7 +258,7 @@ def test_an_attachment_name_with_html_is_shown_as_text_and_never_runs(
 
 # --- the menu and who sees what ---------------------------------------------------------
 
-EVERY_PAGE = ["Now", "Contacts", "Walk-in", "Rota", "Demand"]  # the menu, in its order
+EVERY_PAGE = ["Now", "Contacts", "Walk-in", "Rota", "Demand", "Topics"]  # the menu, in order
 
 
 def test_a_coordinator_can_open_every_page_from_the_menu(desk: Desk, log_in: LogIn) -> None:
@@ -290,6 +290,7 @@ def test_staff_see_neither_rota_nor_demand(app: Flask, desk: Desk, log_in: LogIn
         path_of(app, "dashboard.rota_export"),
         path_of(app, "dashboard.demand"),
         path_of(app, "dashboard.demand_csv", table="heatmap"),
+        path_of(app, "dashboard.topics"),
     ):
         response = user.page.goto(path)
         assert response is not None and response.status == 403, path

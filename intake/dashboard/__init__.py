@@ -15,6 +15,7 @@ NAV = (
     ("dashboard.walk_in", _l("Walk-in"), False),
     ("dashboard.rota", _l("Rota"), True),
     ("dashboard.demand", _l("Demand"), True),
+    ("dashboard.topics", _l("Topics"), True),
 )
 
 
@@ -29,4 +30,5 @@ def menu() -> dict[str, object]:
 from . import contacts as contacts  # noqa: E402
 from . import demand as demand  # noqa: E402
 from . import rota as rota  # noqa: E402
+from . import topics as topics  # noqa: E402
 from . import views as views  # noqa: E402  (registers the routes on bp)
