@@ -35,15 +35,14 @@ import sys
 import tempfile
 import time as timer
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Table, create_engine, event, insert, text
-from sqlalchemy.engine import make_url
+from benchdb import BenchDatabase, BenchError, bench_database
+from sqlalchemy import Engine, Table, event, insert, text
 from sqlalchemy.exc import SQLAlchemyError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,51 +78,7 @@ TOPICS = (
 ORGANISATIONS = ("Ziekenhuis Noord", "Zorggroep De Linde")
 
 
-class BenchError(Exception):
-    """The benchmark itself could not run."""
-
-
 # --- the database ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BenchDatabase:
-    url: str  # what the app is given
-    label: str  # what is printed (no password)
-
-
-@contextmanager
-def bench_database(workdir: Path) -> Iterator[BenchDatabase]:
-    """PostgreSQL in a fresh schema when INTAKE_TEST_POSTGRES_URL is set, else SQLite."""
-    base = os.environ.get("INTAKE_TEST_POSTGRES_URL", "").strip()
-    if not base:
-        path = workdir / "intake.db"
-        yield BenchDatabase(f"sqlite:///{path}", f"SQLite ({path})")
-        return
-    schema = f"bench_dashboard_{os.getpid()}"
-    admin = create_engine(base)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        raise BenchError(
-            f"cannot create schema {schema} in INTAKE_TEST_POSTGRES_URL: {exc}"
-        ) from exc
-    try:
-        url = make_url(base)
-        options = f"-csearch_path={schema}"
-        if url.query.get("options"):
-            options = f"{url.query['options']} {options}"
-        url = url.update_query_dict({"options": options})
-        label = f"PostgreSQL (schema {schema} in {make_url(base).render_as_string()})"
-        yield BenchDatabase(url.render_as_string(hide_password=False), label)
-    finally:
-        try:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            admin.dispose()
 
 
 # --- the contacts -----------------------------------------------------------------------------
@@ -382,7 +337,7 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(options: argparse.Namespace) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
         workdir = Path(folder)
-        with bench_database(workdir) as db:
+        with bench_database(workdir, "dashboard") as db:
             print(f"database: {db.label}")
             app = make_app(db, workdir / "instance")
             try:

@@ -63,15 +63,15 @@ from types import FrameType
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from benchdb import BenchDatabase, BenchError, bench_database
+
 REPO = Path(__file__).resolve().parent.parent
 # Run as a script, bench/ is sys.path[0], and bench/routing.py would hide the routing package.
 sys.path.insert(0, str(REPO))
 
 from flask import Flask  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
-from sqlalchemy import create_engine, delete, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+from sqlalchemy import delete, func, select  # noqa: E402
 
 from intake import create_app  # noqa: E402
 from intake.db import Base, database  # noqa: E402
@@ -166,51 +166,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
 
 
-class BenchError(Exception):
-    """The benchmark itself could not run."""
-
-
 # --- the database and the desk ------------------------------------------------------------
-
-
-@dataclass
-class BenchDatabase:
-    url: str  # what the app is given
-    label: str  # what is printed (no password)
-
-
-@contextmanager
-def bench_database(workdir: Path) -> Iterator[BenchDatabase]:
-    """PostgreSQL in a fresh schema when INTAKE_TEST_POSTGRES_URL is set, else SQLite."""
-    base = os.environ.get("INTAKE_TEST_POSTGRES_URL", "").strip()
-    if not base:
-        path = workdir / "intake.db"
-        yield BenchDatabase(f"sqlite:///{path}", f"SQLite ({path})")
-        return
-    schema = f"bench_mail_{os.getpid()}"
-    admin = create_engine(base)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        raise BenchError(
-            f"cannot create schema {schema} in INTAKE_TEST_POSTGRES_URL: {exc}"
-        ) from exc
-    try:
-        url = make_url(base)
-        options = f"-csearch_path={schema}"
-        if url.query.get("options"):
-            options = f"{url.query['options']} {options}"
-        url = url.update_query_dict({"options": options})
-        label = f"PostgreSQL (schema {schema} in {make_url(base).render_as_string()})"
-        yield BenchDatabase(url.render_as_string(hide_password=False), label)
-    finally:
-        try:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            admin.dispose()
 
 
 def desk_toml() -> str:
@@ -1084,7 +1040,7 @@ def run(options: Options) -> None:
     dovecot: Dovecot | None = None
     sink: SinkProcess | None = None
     try:
-        with bench_database(workdir) as db:
+        with bench_database(workdir, "mail") as db:
             print(f"  database: {db.label}")
             dovecot = Dovecot()
             try:

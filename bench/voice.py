@@ -32,17 +32,15 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from benchdb import BenchDatabase, BenchError, bench_database
 from twilio.request_validator import RequestValidator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -139,46 +137,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 # --- the database and the desk ------------------------------------------------------------
 
 
-@dataclass
-class BenchDatabase:
-    url: str  # what the app is given
-    label: str  # what is printed (no password)
-
-
-@contextmanager
-def bench_database(workdir: Path) -> Iterator[BenchDatabase]:
-    """PostgreSQL in a fresh schema when INTAKE_TEST_POSTGRES_URL is set, else SQLite."""
-    base = os.environ.get("INTAKE_TEST_POSTGRES_URL", "").strip()
-    if not base:
-        path = workdir / "intake.db"
-        yield BenchDatabase(f"sqlite:///{path}", f"SQLite ({path})")
-        return
-    schema = f"bench_{os.getpid()}"
-    admin = create_engine(base)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        raise BenchError(
-            f"cannot create schema {schema} in INTAKE_TEST_POSTGRES_URL: {exc}"
-        ) from exc
-    try:
-        url = make_url(base)
-        options = f"-csearch_path={schema}"
-        if url.query.get("options"):
-            options = f"{url.query['options']} {options}"
-        url = url.update_query_dict({"options": options})
-        label = f"PostgreSQL (schema {schema} in {make_url(base).render_as_string()})"
-        yield BenchDatabase(url.render_as_string(hide_password=False), label)
-    finally:
-        try:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            admin.dispose()
-
-
 def desk_toml() -> str:
     """A desk open around the clock, every day, with every colleague on shift all week."""
     days = ", ".join(f'"{day}"' for day in WEEK)
@@ -247,10 +205,6 @@ def run_cli(args: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 # --- the servers --------------------------------------------------------------------------
-
-
-class BenchError(Exception):
-    """The benchmark itself could not run."""
 
 
 def free_port() -> int:
@@ -611,7 +565,7 @@ def run(options: Options) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-voice-"))
     servers: list[Server] = []
     try:
-        with bench_database(workdir) as db:
+        with bench_database(workdir, "voice") as db:
             print(f"  database: {db.label}")
             try:
                 measure(options, db, workdir, servers)
