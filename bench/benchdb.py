@@ -11,6 +11,18 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
+# The benchmarks' desk: open around the clock (a wall-clock run must find it open), no
+# holidays, every colleague on shift all week, one line and one mailbox.
+DESK_TIMEZONE = "Europe/Amsterdam"
+DESK_LINE = "+31851234567"
+DESK_ADDRESS = "helpdesk@example.org"
+DESK_STAFF = (
+    ("anna", "Anna de Vries", "+31612345678"),
+    ("bram", "Bram Jansen", "+31623456789"),
+    ("chantal", "Chantal Bakker", "+31634567890"),
+)
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 
 class BenchError(Exception):
     """The benchmark itself could not run."""
@@ -57,3 +69,51 @@ def bench_database(workdir: Path, name: str) -> Iterator[BenchDatabase]:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             admin.dispose()
+
+
+def desk_toml() -> str:
+    """A desk open around the clock, every day, with every colleague on shift all week."""
+    days = ", ".join(f'"{day}"' for day in WEEK)
+    lines = [
+        "[desk]",
+        'name = "Helpdesk Digitale Zorg (benchmark)"',
+        f'timezone = "{DESK_TIMEZONE}"',
+        'language = "nl"',
+        f'email = "{DESK_ADDRESS}"',
+        'website = "https://example.org/hulp"',
+        "",
+        "[hours]",
+        *(f'{day} = ["00:00-23:59"]' for day in WEEK),
+        "",
+        "[closures]",
+        'public_holidays = ""',
+        "dates = []",
+        "",
+        "[[line]]",
+        f'number = "{DESK_LINE}"',
+        'organisation = "Ziekenhuis Noord"',
+        "",
+        "[[mailbox]]",
+        f'address = "{DESK_ADDRESS}"',
+        'organisation = "Ziekenhuis Noord"',
+    ]
+    for staff_id, name, phone in DESK_STAFF:
+        lines += [
+            "",
+            "[[staff]]",
+            f'id = "{staff_id}"',
+            f'name = "{name}"',
+            f'phone = "{phone}"',
+            f'email = "{staff_id}@example.org"',
+        ]
+    for staff_id, _name, _phone in DESK_STAFF:
+        lines += [
+            "",
+            "[[shift]]",
+            f'staff = "{staff_id}"',
+            f"days = [{days}]",
+            'from = "00:00"',
+            'to = "23:59"',
+        ]
+    lines += ["", "[voice]", 'strategy = "simultaneous"', "ring_seconds = 20", "screening = true"]
+    return "\n".join(lines) + "\n"

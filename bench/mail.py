@@ -63,7 +63,14 @@ from types import FrameType
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from benchdb import BenchDatabase, BenchError, bench_database
+from benchdb import (
+    DESK_ADDRESS,
+    DESK_TIMEZONE,
+    BenchDatabase,
+    BenchError,
+    bench_database,
+    desk_toml,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 # Run as a script, bench/ is sys.path[0], and bench/routing.py would hide the routing package.
@@ -94,14 +101,6 @@ MIN_INGEST_RATIO = 0.3  # (b) of (a), messages per second
 MIN_FLUSH_RATIO = 0.7  # (d) of (c), messages per second
 MAX_PEAK_MB = 200.0
 
-DESK_TIMEZONE = "Europe/Amsterdam"
-DESK_ADDRESS = "helpdesk@example.org"
-DESK_STAFF = (
-    ("anna", "Anna de Vries", "+31612345678"),
-    ("bram", "Bram Jansen", "+31623456789"),
-    ("chantal", "Chantal Bakker", "+31634567890"),
-)
-WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 SINK_SIZE_LIMIT = 64 * MB  # a forward carries the original whole: 10 MB base64 and more
 SINK_READY_SECONDS = 15.0
@@ -167,53 +166,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 
 # --- the database and the desk ------------------------------------------------------------
-
-
-def desk_toml() -> str:
-    """A desk open around the clock, every day, with every colleague on shift all week."""
-    days = ", ".join(f'"{day}"' for day in WEEK)
-    lines = [
-        "[desk]",
-        'name = "Helpdesk Digitale Zorg (benchmark)"',
-        f'timezone = "{DESK_TIMEZONE}"',
-        'language = "nl"',
-        f'email = "{DESK_ADDRESS}"',
-        'website = "https://example.org/hulp"',
-        "",
-        "[hours]",
-        *(f'{day} = ["00:00-23:59"]' for day in WEEK),
-        "",
-        "[closures]",
-        'public_holidays = ""',
-        "dates = []",
-        "",
-        "[[line]]",
-        'number = "+31851234567"',
-        'organisation = "Ziekenhuis Noord"',
-        "",
-        "[[mailbox]]",
-        f'address = "{DESK_ADDRESS}"',
-        'organisation = "Ziekenhuis Noord"',
-    ]
-    for staff_id, name, phone in DESK_STAFF:
-        lines += [
-            "",
-            "[[staff]]",
-            f'id = "{staff_id}"',
-            f'name = "{name}"',
-            f'phone = "{phone}"',
-            f'email = "{staff_id}@example.org"',
-        ]
-    for staff_id, _name, _phone in DESK_STAFF:
-        lines += [
-            "",
-            "[[shift]]",
-            f'staff = "{staff_id}"',
-            f"days = [{days}]",
-            'from = "00:00"',
-            'to = "23:59"',
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def make_app(db: BenchDatabase, workdir: Path, dovecot: Dovecot, smtp_port: int) -> Flask:

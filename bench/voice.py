@@ -40,7 +40,14 @@ from pathlib import Path
 from types import FrameType
 from zoneinfo import ZoneInfo
 
-from benchdb import BenchDatabase, BenchError, bench_database
+from benchdb import (
+    DESK_LINE,
+    DESK_TIMEZONE,
+    BenchDatabase,
+    BenchError,
+    bench_database,
+    desk_toml,
+)
 from twilio.request_validator import RequestValidator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,14 +59,6 @@ PATH = "/voice/incoming"
 MIN_THROUGHPUT_RATIO = 0.5  # of the static endpoint's requests per second
 MAX_P99_MS = 50.0
 
-DESK_TIMEZONE = "Europe/Amsterdam"
-DESK_LINE = "+31851234567"
-DESK_STAFF = (
-    ("anna", "Anna de Vries", "+31612345678"),
-    ("bram", "Bram Jansen", "+31623456789"),
-    ("chantal", "Chantal Bakker", "+31634567890"),
-)
-WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 READY_SECONDS = 30.0
 REQUEST_TIMEOUT = 10.0
@@ -135,50 +134,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 
 # --- the database and the desk ------------------------------------------------------------
-
-
-def desk_toml() -> str:
-    """A desk open around the clock, every day, with every colleague on shift all week."""
-    days = ", ".join(f'"{day}"' for day in WEEK)
-    lines = [
-        "[desk]",
-        'name = "Helpdesk Digitale Zorg (benchmark)"',
-        f'timezone = "{DESK_TIMEZONE}"',
-        'language = "nl"',
-        'email = "helpdesk@example.org"',
-        'website = "https://example.org/hulp"',
-        "",
-        "[hours]",
-        *(f'{day} = ["00:00-23:59"]' for day in WEEK),
-        "",
-        "[closures]",
-        'public_holidays = ""',
-        "dates = []",
-        "",
-        "[[line]]",
-        f'number = "{DESK_LINE}"',
-        'organisation = "Ziekenhuis Noord"',
-    ]
-    for staff_id, name, phone in DESK_STAFF:
-        lines += [
-            "",
-            "[[staff]]",
-            f'id = "{staff_id}"',
-            f'name = "{name}"',
-            f'phone = "{phone}"',
-            f'email = "{staff_id}@example.org"',
-        ]
-    for staff_id, _name, _phone in DESK_STAFF:
-        lines += [
-            "",
-            "[[shift]]",
-            f'staff = "{staff_id}"',
-            f"days = [{days}]",
-            'from = "00:00"',
-            'to = "23:59"',
-        ]
-    lines += ["", "[voice]", 'strategy = "simultaneous"', "ring_seconds = 20", "screening = true"]
-    return "\n".join(lines) + "\n"
 
 
 def app_environment(
