@@ -44,6 +44,13 @@ def _app(ctx: click.Context) -> Flask:
     return app
 
 
+def _log_at_info() -> None:
+    """Long-running commands say what they do; the scheduler's every run is not news."""
+    if "INTAKE_LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
 def _require_schema(app: Flask) -> None:
     if not inspect(database(app).engine).has_table("desk_definition"):
         raise IntakeError("the database has no tables yet: run `intake init` first")
@@ -124,8 +131,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from .jobs import start_scheduler
 
-    if "INTAKE_LOG_LEVEL" not in os.environ:
-        logging.getLogger().setLevel(logging.INFO)
+    _log_at_info()
     app = _app(ctx)
     _require_schema(app)
     scheduler = start_scheduler(app)
@@ -145,8 +151,7 @@ def worker(ctx: click.Context) -> None:
 
     from .jobs import schedule
 
-    if "INTAKE_LOG_LEVEL" not in os.environ:
-        logging.getLogger().setLevel(logging.INFO)
+    _log_at_info()
     app = _app(ctx)
     _require_schema(app)
     scheduler = schedule(BlockingScheduler(), app)
