@@ -45,6 +45,7 @@ from typing import Any, Literal, cast
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from flask import Flask
 from imapclient import IMAPClient
 
 from tests.services import missing_service
@@ -941,3 +942,22 @@ def smtp(smtp_server: SmtpSink) -> SmtpSink:
     smtp_server.accept()
     smtp_server.clear()
     return smtp_server
+
+
+def configure_mail(app: Flask, dovecot: Dovecot, smtp: SmtpSink | None) -> Flask:
+    """Point an in-process app at the test Dovecot (plain port, STARTTLS) and SMTP server."""
+    app.config.update(
+        IMAP_HOST=dovecot.host,
+        IMAP_PORT=dovecot.port,
+        IMAP_SSL=False,
+        IMAP_STARTTLS=True,
+        IMAP_CAFILE=dovecot.cafile,
+        IMAP_USER=dovecot.user,
+        IMAP_PASSWORD=dovecot.password,
+        IMAP_FOLDER="INBOX",
+        SMTP_HOST=smtp.host if smtp else "",
+        SMTP_PORT=smtp.port if smtp else 0,
+        SMTP_STARTTLS=False,
+        SMTP_FROM="helpdesk@example.org",
+    )
+    return app

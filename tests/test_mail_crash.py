@@ -41,6 +41,7 @@ from intake.definition import parse_definition
 from intake.models import Contact, Lease, MailboxState, MailMessage, OutboxMessage
 from mail.poller import LOGGED_KEYWORD, poll
 from routing.desk import Desk
+from tests.mailservers import configure_mail
 from voice.simulator import SimClock
 
 from .conftest import load_desk
@@ -276,25 +277,6 @@ def end_dead_leases(app: Flask, database_url: str) -> None:
     with database(app).session() as session:
         session.execute(update(Lease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         session.commit()
-
-
-def configure_mail(app: Flask, dovecot: Dovecot, smtp: SmtpSink | None) -> Flask:
-    """The in-process app pointed at the test servers (as `intake_env` does a process)."""
-    app.config.update(
-        IMAP_HOST=dovecot.host,
-        IMAP_PORT=dovecot.port,
-        IMAP_SSL=False,
-        IMAP_STARTTLS=True,
-        IMAP_CAFILE=dovecot.cafile,
-        IMAP_USER=dovecot.user,
-        IMAP_PASSWORD=dovecot.password,
-        IMAP_FOLDER="INBOX",
-        SMTP_HOST=smtp.host if smtp else "",
-        SMTP_PORT=smtp.port if smtp else 0,
-        SMTP_STARTTLS=False,
-        SMTP_FROM=DESK_ADDRESS,
-    )
-    return app
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from intake.db import database
 from intake.jobs import MAX_PAUSE, Retrying, flush_outbox, poll_mailbox
 from intake.models import Contact, MailMessage, OutboxMessage
 from mail.poller import LOGGED_KEYWORD, ImapSettings, connect, poll
+from tests.mailservers import configure_mail
 from voice.simulator import SimClock
 
 from .conftest import load_desk
@@ -37,7 +38,6 @@ from .test_mail_crash import (
     Run,
     always_open_desk,
     append_all,
-    configure_mail,
     count,
     flags_of_all,
     intake_env,

@@ -16,6 +16,7 @@ from intake.jobs import flush_outbox, release_backlog
 from intake.models import Contact, MailboxState, MailMessage, OutboxMessage
 from mail.poller import LOGGED_KEYWORD, poll
 from routing.desk import Desk
+from tests.mailservers import configure_mail
 from voice.simulator import SimClock
 
 from .conftest import contacts, local
@@ -48,20 +49,7 @@ def patient_mail(
 
 @pytest.fixture
 def mail_app(app: Flask, desk: Desk, dovecot: Dovecot, smtp: SmtpSink) -> Iterator[Flask]:
-    app.config.update(
-        IMAP_HOST=dovecot.host,
-        IMAP_PORT=dovecot.port,
-        IMAP_SSL=False,
-        IMAP_STARTTLS=True,
-        IMAP_CAFILE=dovecot.cafile,
-        IMAP_USER=dovecot.user,
-        IMAP_PASSWORD=dovecot.password,
-        IMAP_FOLDER="INBOX",
-        SMTP_HOST=smtp.host,
-        SMTP_PORT=smtp.port,
-        SMTP_STARTTLS=False,
-        SMTP_FROM="helpdesk@example.org",
-    )
+    configure_mail(app, dovecot, smtp)
     yield app
 
 

@@ -34,13 +34,13 @@ from intake import create_app, jobs
 from intake.db import database
 from intake.models import Contact, MailboxState, MailMessage, OutboxMessage
 from mail.poller import LOGGED_KEYWORD, poll
+from tests.mailservers import configure_mail
 from voice.simulator import SimClock
 
 from .conftest import app_config, load_desk
 from .test_mail_crash import (
     always_open_desk,
     append_all,
-    configure_mail,
     count,
     end_dead_leases,
     flags_of_all,
