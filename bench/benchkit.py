@@ -1,12 +1,15 @@
-"""The benchmarks' database: a fresh PostgreSQL schema, or SQLite in a work folder."""
+"""What the benchmarks share: their database, their desk, a free port, how they stop."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -117,3 +120,17 @@ def desk_toml() -> str:
         ]
     lines += ["", "[voice]", 'strategy = "simultaneous"', "ring_seconds = 20", "screening = true"]
     return "\n".join(lines) + "\n"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def interrupted(signum: int, _frame: FrameType | None) -> None:
+    """The first Ctrl-C or SIGTERM stops the run; later ones cannot cut the clean-up short."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signum}")

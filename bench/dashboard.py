@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from benchdb import BenchDatabase, BenchError, bench_database
+from benchkit import BenchDatabase, BenchError, bench_database
 from sqlalchemy import Engine, Table, event, insert, text
 from sqlalchemy.exc import SQLAlchemyError
 

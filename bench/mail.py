@@ -41,7 +41,6 @@ import resource
 import shutil
 import signal
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
@@ -59,17 +58,18 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from benchdb import (
+from benchkit import (
     DESK_ADDRESS,
     DESK_TIMEZONE,
     BenchDatabase,
     BenchError,
     bench_database,
     desk_toml,
+    free_port,
+    interrupted,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -562,7 +562,7 @@ class SinkProcess:
     """The sink (serve_sink) in a child process, so that its buffers are not in our figures."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = free_port(HOST)
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--smtp-sink", str(self.port)],
             stdin=subprocess.PIPE,
@@ -624,13 +624,6 @@ class SinkProcess:
                 process.wait()
         if process.stdout is not None:
             process.stdout.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -1126,19 +1119,12 @@ def profile_pass(app: Flask, desk: Desk, sink: SinkProcess, n: int) -> None:
     sink.take()
 
 
-def _interrupted(signum: int, _frame: FrameType | None) -> None:
-    """The first Ctrl-C or SIGTERM stops the run; later ones cannot cut the clean-up short."""
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):  # progress shows as it happens, also in a file
         sys.stdout.reconfigure(line_buffering=True)
     for number in (signal.SIGINT, signal.SIGTERM):  # clean up on `kill` as on Ctrl-C
-        signal.signal(number, _interrupted)
+        signal.signal(number, interrupted)
     try:
         run(options)
     except BenchError as exc:

@@ -23,7 +23,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,16 +36,17 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from zoneinfo import ZoneInfo
 
-from benchdb import (
+from benchkit import (
     DESK_LINE,
     DESK_TIMEZONE,
     BenchDatabase,
     BenchError,
     bench_database,
     desk_toml,
+    free_port,
+    interrupted,
 )
 from twilio.request_validator import RequestValidator
 
@@ -160,13 +160,6 @@ def run_cli(args: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 # --- the servers --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -533,9 +526,9 @@ def run(options: Options) -> None:
 
 def measure(options: Options, db: BenchDatabase, workdir: Path, servers: list[Server]) -> None:
     token = secrets.token_hex(16)
-    app_port, static_port = free_port(), free_port()
+    app_port, static_port = free_port(HOST), free_port(HOST)
     while static_port == app_port:
-        static_port = free_port()
+        static_port = free_port(HOST)
     app_url = f"http://{HOST}:{app_port}"
     env = app_environment(db.url, app_url, token, workdir / "instance")
     desk = workdir / "desk.toml"
@@ -589,17 +582,10 @@ def measure(options: Options, db: BenchDatabase, workdir: Path, servers: list[Se
     verdict(results[static.name], results[incoming.name], options.requests)
 
 
-def _interrupted(signum: int, _frame: FrameType | None) -> None:
-    """The first Ctrl-C or SIGTERM stops the run; later ones cannot cut the clean-up short."""
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     for number in (signal.SIGINT, signal.SIGTERM):  # clean up on `kill` as on Ctrl-C
-        signal.signal(number, _interrupted)
+        signal.signal(number, interrupted)
     try:
         run(options)
     except BenchError as exc:
