@@ -52,12 +52,12 @@ from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 
 from intake import create_app  # noqa: E402
-from intake.auth import create_user  # noqa: E402
-from intake.db import database  # noqa: E402
-from intake.definition import parse_definition  # noqa: E402
-from intake.deskstore import store_desk  # noqa: E402
-from intake.models import Contact  # noqa: E402
-from intake.schema import upgrade  # noqa: E402
+from intake.core.db import database  # noqa: E402
+from intake.core.definition import parse_definition  # noqa: E402
+from intake.core.deskstore import store_desk  # noqa: E402
+from intake.core.models import Contact  # noqa: E402
+from intake.core.schema import upgrade  # noqa: E402
+from intake.shell.auth import create_user  # noqa: E402
 
 TARGET_MS = 300.0
 CONTACTS = 100_000

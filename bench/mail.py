@@ -12,7 +12,7 @@ rest patient mail of a few KB, some with a small attachment), then measures:
     (a) a bare imapclient fetch of all of them (BODY.PEEK[], batched as the poller batches);
     (b) our ingest: `mail.poller.poll(app)`: fetch, parse, log, queue the forwards;
     (c) a bare smtplib send of those forwards: the outbox rows' bytes, one connection;
-    (d) our outbox flush of the same rows: `intake.jobs.flush_outbox(app)` until none is due.
+    (d) our outbox flush of the same rows: `intake.shell.jobs.flush_outbox(app)` until none is due.
 
 They run in the order (b), (d), (a), (c), so that what a baseline leaves in this process's
 memory is not counted in ours. (b) and (d) then run a second time on an emptied database
@@ -81,12 +81,12 @@ from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import delete, func, select  # noqa: E402
 
 from intake import create_app  # noqa: E402
-from intake.db import Base, database  # noqa: E402
-from intake.definition import parse_definition  # noqa: E402
-from intake.deskstore import store_desk  # noqa: E402
-from intake.jobs import flush_outbox  # noqa: E402
-from intake.models import OutboxMessage  # noqa: E402
-from intake.schema import upgrade  # noqa: E402
+from intake.core.db import Base, database  # noqa: E402
+from intake.core.definition import parse_definition  # noqa: E402
+from intake.core.deskstore import store_desk  # noqa: E402
+from intake.core.models import OutboxMessage  # noqa: E402
+from intake.core.schema import upgrade  # noqa: E402
+from intake.shell.jobs import flush_outbox  # noqa: E402
 from mail.outbox import FlushResult  # noqa: E402
 from mail.poller import FETCH_BYTES, FETCH_COUNT, PollResult, poll  # noqa: E402
 from routing.desk import Desk  # noqa: E402

@@ -12,7 +12,8 @@ from collections.abc import Collection
 from email.message import EmailMessage, Message
 from email.utils import parseaddr
 
-from mail.parsing import ParsedMail, strict_address
+from intake.core.addresses import strict_address
+from mail.message import ParsedMail
 
 __all__ = ["automatic_reasons", "no_reply_reasons", "reply_address"]
 

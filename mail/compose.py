@@ -32,7 +32,7 @@ from email.utils import parseaddr
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from mail.parsing import ParsedMail
+from mail.message import ParsedMail
 from routing.desk import Desk, Staff
 from routing.hours import require_aware
 from routing.wording import describe_hours, describe_moment

@@ -16,16 +16,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import contactlog
-from intake.models import Contact, MailMessage, OutboxMessage
-from intake.phones import mask
+from intake.core import contactlog
+from intake.core.models import Contact, MailMessage, OutboxMessage
+from intake.core.phones import mask
+from mail.message import ParsedMail
+from mail.parsing import parse_message
 from routing.desk import Desk
 from routing.mailplan import plan_mail
 
 from .autoreply import no_reply_reasons, reply_address
 from .compose import acknowledgement, forward, new_message_id
 from .outbox import enqueue, replied_today
-from .parsing import ParsedMail
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,6 @@ def route(
 
     True when forwarded. Held mail is routed again by `release_held` when a shift starts.
     """
-    from .parsing import parse_message
 
     plan = plan_mail(
         desk, now, previous=contact.forwarded_to, last_forwarded=last_forwards(session, now)

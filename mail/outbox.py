@@ -30,9 +30,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from intake.db import Database
-from intake.locks import ExclusiveLock
-from intake.models import OutboxMessage
+from intake.core.db import Database
+from intake.core.locks import ExclusiveLock
+from intake.core.models import OutboxMessage
 from mail.compose import as_bytes
 
 __all__ = [

@@ -6,11 +6,9 @@ name, type and size, why the message looks automatic, and what could not be read
 header is read on its own, so one broken header costs that header only; anything else that
 goes wrong still yields a ParsedMail marked `needs_attention`.
 
-Addresses are read strictly (Python 3.11.7 has no `getaddresses(strict=True)`): the header
-registry of `email.policy.default` must read exactly one address without an invalid-header
-defect, the legacy `email.utils.getaddresses` must read the same single address, and the
-address must be a plain dot-atom local part at a domain name with a dot. Anything else is
-"not readable unambiguously": no address, and a problem for a person to look at.
+Addresses are read strictly, by the core's one address check (`intake.core.addresses`):
+one that is not readable unambiguously gives no address, and a problem for a person to
+look at.
 
 Memory: the message is fed to the parser in chunks, and the size of a base64 attachment is
 counted from its encoded text without decoding it. Parsing a message with a 20 MB attachment
@@ -34,18 +32,20 @@ from email.generator import BytesGenerator
 from email.header import decode_header, make_header
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import EmailMessage, Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
+from intake.core.addresses import MAX_ADDRESS_HEADER, read_address, strict_address
+from mail.autoreply import automatic_reasons
 from mail.htmltext import html_to_text
+from mail.message import Attachment, ParsedMail
 
-__all__ = ["Attachment", "ParsedMail", "parse_message", "strict_address"]
+__all__ = ["Attachment", "ParsedMail", "parse_message"]
 
 _FEED_CHUNK = 1 << 20  # bytes handed to the parser at a time
 _COUNT_CHUNK = 1 << 20  # characters of an encoded payload counted at a time
 _MAX_DEPTH = 32  # MIME nesting we follow; deeper parts are reported, not read
 _SALVAGE_LIMIT = 64 * 1024  # characters of raw body shown when the structure is broken
 _MAX_SUBJECT = 8 * 1024  # characters of Subject decoded
-_MAX_ADDRESS_HEADER = 2 * 1024  # a longer From or Return-Path is not one plain address
 _MAX_RECIPIENTS_HEADER = 64 * 1024  # characters of To or Cc read
 _REGISTRY = HeaderRegistry()
 
@@ -61,10 +61,6 @@ _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _BOUNDARY_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=?-]{1,70})[ \t]*\r?$", re.MULTILINE)
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 _BARE_ID = re.compile(r"[^\s<>,;()\"]+@[^\s<>,;()\"]+")
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{2,63}"
-)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 _FILENAME_UNSAFE = re.compile(r'[\\/:*?"<>|]+')
 _BASE64_NOISE = bytes(
@@ -72,9 +68,6 @@ _BASE64_NOISE = bytes(
         set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
     )
 )
-# Obsolete syntax is common in real mail ("Jan A. de Vries <...>" has a period in a phrase)
-# and does not make the address ambiguous; every other header defect does.
-_HARMLESS_ADDRESS_DEFECTS = (errors.ObsoleteHeaderDefect,)
 # Defects that mean the MIME structure could not be followed: a person must look.
 _STRUCTURE_DEFECTS = (
     errors.StartBoundaryNotFoundDefect,
@@ -113,47 +106,6 @@ _EXTENSIONS = {
 _LATIN1_LABELS = frozenset({"latin_1", "iso8859-1", "iso8859_1"})
 
 
-@dataclass(frozen=True)
-class Attachment:
-    filename: str  # decoded, one line, without directories; a placeholder when it had none
-    content_type: str
-    size: int  # bytes of the decoded payload
-
-
-@dataclass(frozen=True)
-class ParsedMail:
-    """One incoming mail as read; every text field is decoded and safe to show.
-
-    Message ids are normalised to "<local@domain>". Subject, from_name, problems and
-    automatic are single clean lines (no CR/LF, tabs or control characters). from_address
-    and the addresses in `to` were read strictly; from_address is None when From is
-    missing or not readable unambiguously. return_path is the envelope sender's addr-spec,
-    "" for "<>", the cleaned raw text when it cannot be read (reply_address then refuses
-    it), and None when there is no Return-Path header. text is the plain body, or the HTML
-    body as text, with CRLF made LF and runs of blank lines collapsed. needs_attention is
-    True when a person should look: no usable From, a MIME structure that could not be
-    followed, or a message that could not be parsed whole.
-    """
-
-    message_id: str | None
-    in_reply_to: tuple[str, ...]
-    references: tuple[str, ...]
-    subject: str
-    from_address: str | None
-    from_name: str
-    return_path: str | None  # addr-spec; "" for "<>"; the raw text when unreadable; None: absent
-    to: tuple[str, ...]
-    date: datetime | None
-    text: str
-    attachments: tuple[Attachment, ...]
-    automatic: tuple[str, ...]
-    problems: tuple[str, ...]
-    needs_attention: bool
-    size: int
-    sha256: str
-    headers_sha256: str
-
-
 def parse_message(raw: bytes) -> ParsedMail:
     """Read one raw message; never raises, whatever the bytes."""
     size = len(raw)
@@ -188,12 +140,6 @@ def parse_message(raw: bytes) -> ParsedMail:
         )
 
 
-def strict_address(value: str) -> str | None:
-    """The one addr-spec in an address header value, or None unless it reads unambiguously."""
-    address, _name, _problem = _read_address(value)
-    return address
-
-
 # --- reading ----------------------------------------------------------------------------
 
 
@@ -213,9 +159,6 @@ class _Reader:
         self.attention = self.attention or attention
 
     def read(self, *, headers_only: bool = False) -> ParsedMail:
-        # Deferred: mail.autoreply imports this module for ParsedMail and strict_address.
-        from mail.autoreply import automatic_reasons
-
         message = _message_from_bytes(self.raw, headers_only=headers_only)
         headers = _RawHeaders(message)
         for defect in () if headers_only else message.defects:
@@ -265,11 +208,11 @@ class _Reader:
         if len(values) > 1:
             self.note("several From headers: the sender is ambiguous", attention=True)
             return None, ""
-        address, name, problem = _read_address(values[0])
+        address, name, problem = read_address(values[0])
         if address is None:
             self.note(f"From cannot be read unambiguously: {problem}", attention=True)
             return None, ""
-        return address, name
+        return address, _one_line(name)
 
     def _subject(self, headers: _RawHeaders) -> str:
         values = headers.all("subject")
@@ -295,7 +238,7 @@ class _Reader:
         address = strict_address(value)
         if address is None:
             self.note("the Return-Path cannot be read unambiguously")
-            return value[:_MAX_ADDRESS_HEADER]
+            return value[:MAX_ADDRESS_HEADER]
         return address
 
     def _recipients(self, headers: _RawHeaders) -> tuple[str, ...]:
@@ -322,7 +265,7 @@ class _Reader:
         if not values:
             return None
         try:
-            moment = parsedate_to_datetime(_one_line(values[0][:_MAX_ADDRESS_HEADER]))
+            moment = parsedate_to_datetime(_one_line(values[0][:MAX_ADDRESS_HEADER]))
         except (TypeError, ValueError, IndexError, OverflowError):
             self.note("the Date header cannot be read")
             return None
@@ -511,38 +454,6 @@ def _decoded_one_line(value: str) -> str:
     except Exception:
         decoded = value
     return _one_line(decoded)
-
-
-def _read_address(value: str) -> tuple[str | None, str, str]:
-    """(addr-spec or None, display name, why not) for one address header value."""
-    if len(value) > _MAX_ADDRESS_HEADER:
-        return None, "", "it is too long"
-    if "\r" in value or "\n" in value:
-        return None, "", "it contains a line break"
-    try:
-        header = _REGISTRY("from", value)
-    except Exception:
-        # e.g. an encoded-word display name that decodes to CR/LF (header injection)
-        return None, "", "it cannot be parsed"
-    assert isinstance(header, AddressHeader)
-    bad = [d for d in header.defects if not isinstance(d, _HARMLESS_ADDRESS_DEFECTS)]
-    if bad:
-        return None, "", f"it is malformed ({str(bad[0])[:80] or type(bad[0]).__name__})"
-    if len(header.groups) != 1 or header.groups[0].display_name is not None:
-        return None, "", "it holds no address or more than one"
-    if len(header.addresses) != 1:
-        return None, "", "it holds no address or more than one"
-    address = header.addresses[0]
-    local, domain = address.username, address.domain
-    addr_spec = f"{local}@{domain}"
-    plain = _DOT_ATOM.fullmatch(local) and _DOMAIN.fullmatch(domain)
-    if not plain or len(local) > 64 or len(addr_spec) > 254:
-        return None, "", "the address is not a plain name@domain"
-    # A second, independent reading must agree: parsers that disagree are an attack surface.
-    legacy = getaddresses([value])
-    if len(legacy) != 1 or legacy[0][1] != addr_spec:
-        return None, "", "it can be read in more than one way"
-    return addr_spec, _one_line(address.display_name), ""
 
 
 def _message_ids(value: str) -> tuple[str, ...]:

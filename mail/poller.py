@@ -22,15 +22,16 @@ from imapclient import IMAPClient
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from intake import contactlog
-from intake.db import database
-from intake.deskstore import current_desk
-from intake.locks import ExclusiveLock
-from intake.models import Contact, MailboxState, MailMessage
+from intake.core import contactlog
+from intake.core.db import database
+from intake.core.deskstore import current_desk
+from intake.core.locks import ExclusiveLock
+from intake.core.models import Contact, MailboxState, MailMessage
+from mail.message import ParsedMail
+from mail.parsing import parse_message
 from routing.desk import Desk
 
 from .ingest import Outgoing, dedupe_key, ingest
-from .parsing import ParsedMail, parse_message
 
 log = logging.getLogger(__name__)
 

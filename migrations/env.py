@@ -7,8 +7,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from intake import models  # noqa: F401  (registers the tables on Base.metadata)
-from intake.db import Base
+from intake.core import models  # noqa: F401  (registers the tables on Base.metadata)
+from intake.core.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -26,13 +26,9 @@ from routing.hours import (
 )
 from routing.plan import CallPlan, plan_call
 from routing.rota import on_shift
-from routing.texts import MESSAGE_KEYS, PLACEHOLDERS, SAY_LANGUAGE, render
 from routing.wording import describe_hours, describe_moment
 
 __all__ = [
-    "MESSAGE_KEYS",
-    "PLACEHOLDERS",
-    "SAY_LANGUAGE",
     "WEEKDAYS",
     "CallPlan",
     "Change",
@@ -53,5 +49,4 @@ __all__ = [
     "on_shift",
     "opening_ranges",
     "plan_call",
-    "render",
 ]

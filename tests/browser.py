@@ -29,8 +29,8 @@ from flask import Flask
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from intake.db import database
-from intake.models import User
+from intake.core.db import database
+from intake.core.models import User
 from tests.services import missing_service
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def page(
 def _password_hash() -> str:
     # scrypt with a small work factor: the hash names its own parameters, so logging in
     # checks the password for real, in milliseconds instead of the fifth of a second the
-    # production setting costs on purpose (intake.auth.hash_password, tested with it).
+    # production setting costs on purpose (intake.shell.auth.hash_password, tested with it).
     return generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
 
 

@@ -23,13 +23,14 @@ from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import selectinload
 
 from intake import create_app
-from intake.db import Base, database
-from intake.definition import parse_definition
-from intake.deskstore import store_desk
-from intake.models import Contact
-from intake.schema import upgrade
+from intake.core.clock import SimClock
+from intake.core.db import Base, database
+from intake.core.definition import parse_definition
+from intake.core.deskstore import store_desk
+from intake.core.models import Contact
+from intake.core.schema import upgrade
 from routing.desk import Desk
-from voice.simulator import Reply, SimClock, TwilioSide, new_sid
+from voice.simulator import Reply, TwilioSide, new_sid
 
 from .services import missing_service, require_services
 

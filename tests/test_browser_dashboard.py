@@ -21,10 +21,11 @@ import pytest
 from flask import Flask, url_for
 from playwright.sync_api import Page, expect
 
-from intake.db import database
-from intake.models import Contact, MailMessage
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import Contact, MailMessage
 from routing.desk import Desk
-from voice.simulator import SimClock, new_sid
+from voice.simulator import new_sid
 
 from .browser import PASSWORD, LiveServer, LoggedIn, add_account, navigate, submit_login
 from .conftest import AUTH_TOKEN, Twilio, contacts, local, new_call

@@ -15,14 +15,14 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from playwright.sync_api import Browser, expect
 
+from intake.core.clock import SimClock
 from routing.desk import Desk
-from voice.simulator import SimClock
 
 from .browser import LiveServer, LoggedIn
 from .conftest import ROOT, local
 
 LogIn = Callable[..., LoggedIn]
-CATALOG = ROOT / "intake" / "translations" / "nl" / "LC_MESSAGES" / "messages.po"
+CATALOG = ROOT / "intake" / "shell" / "translations" / "nl" / "LC_MESSAGES" / "messages.po"
 
 
 def test_a_dutch_user_sees_the_dashboard_in_dutch(desk: Desk, log_in: LogIn) -> None:

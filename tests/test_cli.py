@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from intake.cli import main
-from intake.db import database
-from intake.definition import parse_definition
-from intake.models import DeskDefinition
+from intake.core.db import database
+from intake.core.definition import parse_definition
+from intake.core.models import DeskDefinition
+from intake.shell.cli import main
 from routing.desk import Desk
 
 from .conftest import EXAMPLE_DESK

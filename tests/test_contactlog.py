@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from flask import Flask
 
-from intake import contactlog
-from intake.db import database
-from intake.jobs import purge_expired
+from intake.core import contactlog
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.shell.jobs import purge_expired
 from routing.desk import Desk
-from voice.simulator import SimClock
 
 from .conftest import contacts, local
 

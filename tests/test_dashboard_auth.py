@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from intake.auth import create_user
-from intake.db import database
-from voice.simulator import SimClock
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.shell.auth import create_user
 
 PASSWORD = "correct horse battery"
 
@@ -105,7 +105,7 @@ def test_login_never_redirects_off_site(app: Flask) -> None:
 def test_viewing_a_contact_is_recorded(app: Flask) -> None:
     from sqlalchemy import select
 
-    from intake.models import Contact, ContactView
+    from intake.core.models import Contact, ContactView
 
     add_user(app)
     with database(app).session() as session:

@@ -12,13 +12,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake import contactlog
-from intake.auth import create_user
-from intake.contactlog import ContactQuery
-from intake.db import database
-from intake.models import Contact, ContactEvent, ContactView, MailMessage
+from intake.core import contactlog
+from intake.core.clock import SimClock
+from intake.core.contactlog import ContactQuery
+from intake.core.db import database
+from intake.core.models import Contact, ContactEvent, ContactView, MailMessage
+from intake.shell.auth import create_user
 from routing.desk import Desk
-from voice.simulator import SimClock
 
 from .conftest import load_desk, local
 from .test_dashboard_auth import PASSWORD, csrf, log_in

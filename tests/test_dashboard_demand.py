@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from intake.auth import create_user
-from intake.db import database
-from intake.demand import Demand, Period, percentile, read_demand
-from intake.deskstore import current_desk, store_desk
-from intake.models import Contact
+from intake.core.db import database
+from intake.core.demand import Demand, Period, percentile, read_demand
+from intake.core.deskstore import current_desk, store_desk
+from intake.core.models import Contact
+from intake.shell.auth import create_user
 from routing.desk import Desk
 from tests.deskfactory import make_desk
 

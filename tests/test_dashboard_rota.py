@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from intake.db import database
-from intake.definition import export_toml, parse_definition
-from intake.deskstore import current_desk
-from intake.models import DeskDefinition
+from intake.core.db import database
+from intake.core.definition import export_toml, parse_definition
+from intake.core.deskstore import current_desk
+from intake.core.models import DeskDefinition
 from routing.desk import Desk
 
 from .conftest import Twilio, new_call

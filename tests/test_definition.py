@@ -11,13 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intake.definition import (
+from intake.core.definition import (
     desk_from_document,
     desk_to_document,
     export_toml,
     parse_definition,
 )
-from intake.errors import DefinitionError, Problem
+from intake.core.errors import DefinitionError, Problem
+from intake.core.texts import MESSAGE_KEYS, PLACEHOLDERS
 from routing.desk import (
     WEEKDAYS,
     Change,
@@ -29,7 +30,6 @@ from routing.desk import (
     TimeRange,
     VoiceSettings,
 )
-from routing.texts import MESSAGE_KEYS, PLACEHOLDERS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "helpdesk.toml"
 
@@ -593,7 +593,7 @@ def test_desk_from_document_reports_problems_without_lines() -> None:
     ]
 
 
-# --- messages (checked against routing.texts) -----------------------------------------
+# --- messages (checked against intake.core.texts) -----------------------------------------
 
 
 # (what is wrong, the [messages] section, `where`, the text on the reported line, message)

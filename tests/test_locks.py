@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from intake.db import database
-from intake.locks import ExclusiveLock
-from voice.simulator import SimClock
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.locks import ExclusiveLock
 
 
 def lock(app: Flask, clock: SimClock, holder: str) -> ExclusiveLock:

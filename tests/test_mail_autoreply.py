@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mail.autoreply import automatic_reasons, no_reply_reasons, reply_address
-from mail.parsing import ParsedMail, parse_message
+from mail.message import ParsedMail
+from mail.parsing import parse_message
 
 CORPUS = Path(__file__).resolve().parent / "mail_corpus"
 DESK = "helpdesk@helpdesk.example.org"

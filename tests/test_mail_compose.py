@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 from flask import Flask
 
-from intake.db import database
+from intake.core.clock import SimClock
+from intake.core.db import database
 from mail.compose import (
     POLICY,
     acknowledgement,
@@ -28,11 +29,11 @@ from mail.compose import (
     new_message_id,
     voicemail_notice,
 )
+from mail.message import ParsedMail
 from mail.outbox import FlushResult, SmtpSettings, enqueue, flush
-from mail.parsing import ParsedMail, parse_message
+from mail.parsing import parse_message
 from routing.desk import Desk, Staff
 from tests.conftest import local
-from voice.simulator import SimClock
 
 if TYPE_CHECKING:  # imported at run time by pytest, as a plugin
     from tests.mailservers import ReceivedMail, SmtpSink
@@ -546,6 +547,12 @@ def test_every_message_refuses_a_naive_time_or_a_bad_message_id(example_desk: De
         acknowledgement_of(example_desk, mail, now=datetime(2026, 11, 23, 10, 15))
     with pytest.raises(ValueError):
         acknowledgement(
-            desk=example_desk, reference=REFERENCE, mail=mail, to="jan.devries@example.nl",
-            sender=SENDER, message_id="<a@b>\r\nBcc: x@y.z", now=NOW, next_opening=None,
+            desk=example_desk,
+            reference=REFERENCE,
+            mail=mail,
+            to="jan.devries@example.nl",
+            sender=SENDER,
+            message_id="<a@b>\r\nBcc: x@y.z",
+            now=NOW,
+            next_opening=None,
         )

@@ -8,7 +8,7 @@ The subprocess reads the real clock, so the desk loaded here is open around the 
 time zone where it is about noon now (the one closed minute, 23:59, is twelve hours away).
 
 On SQLite a poller killed while holding the lease leaves its lease row behind, and nobody
-polls until it runs out (five minutes, `intake.locks.DEFAULT_LEASE`, not configurable):
+polls until it runs out (five minutes, `intake.core.locks.DEFAULT_LEASE`, not configurable):
 after each kill these tests set the dead holder's lease to have run out, which stands in
 for those five minutes. PostgreSQL's advisory lock frees when the killed process's
 connection closes, with nothing done by the test.
@@ -36,13 +36,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from intake.db import database
-from intake.definition import parse_definition
-from intake.models import Contact, Lease, MailboxState, MailMessage, OutboxMessage
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.definition import parse_definition
+from intake.core.models import Contact, Lease, MailboxState, MailMessage, OutboxMessage
 from mail.poller import LOGGED_KEYWORD, poll
 from routing.desk import Desk
 from tests.mailservers import configure_mail
-from voice.simulator import SimClock
 
 from .conftest import load_desk
 

@@ -26,12 +26,12 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
-from intake.db import database
-from intake.jobs import MAX_PAUSE, Retrying, flush_outbox, poll_mailbox
-from intake.models import Contact, MailMessage, OutboxMessage
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import Contact, MailMessage, OutboxMessage
+from intake.shell.jobs import MAX_PAUSE, Retrying, flush_outbox, poll_mailbox
 from mail.poller import LOGGED_KEYWORD, ImapSettings, connect, poll
 from tests.mailservers import configure_mail
-from voice.simulator import SimClock
 
 from .conftest import load_desk
 from .test_mail_crash import (
@@ -113,7 +113,7 @@ def test_an_unreachable_imap_server_is_retried_after_a_growing_pause_and_never_r
     job = Retrying("mail-poll", poll_mailbox, mail_app)
     dovecot.kill()
     try:
-        with caplog.at_level(logging.INFO, logger="intake.jobs"):
+        with caplog.at_level(logging.INFO, logger="intake.shell.jobs"):
             for failures, pause in enumerate(PAUSES, start=1):
                 before, after = call_and_measure(job)
                 assert job.failures == failures
@@ -136,7 +136,7 @@ def test_an_unreachable_imap_server_is_retried_after_a_growing_pause_and_never_r
     assert timedelta(seconds=PAUSES[-1]) == MAX_PAUSE
     assert logged_ids(mail_app) == Counter()
 
-    with caplog.at_level(logging.INFO, logger="intake.jobs"):
+    with caplog.at_level(logging.INFO, logger="intake.shell.jobs"):
         job()
 
     assert (job.failures, job.resume_at) == (0, None)

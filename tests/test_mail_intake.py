@@ -11,13 +11,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake.db import database
-from intake.jobs import flush_outbox, release_backlog
-from intake.models import Contact, MailboxState, MailMessage, OutboxMessage
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
+from intake.shell.jobs import flush_outbox, release_backlog
 from mail.poller import LOGGED_KEYWORD, poll
 from routing.desk import Desk
 from tests.mailservers import configure_mail
-from voice.simulator import SimClock
 
 from .conftest import contacts, local
 

@@ -24,15 +24,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.db import database
-from intake.models import OutboxMessage
-from intake.settings import from_environment
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import OutboxMessage
+from intake.shell.settings import from_environment
 from mail.compose import acknowledgement, forward, new_message_id, voicemail_notice
 from mail.outbox import FlushResult, SmtpSettings, backoff, enqueue, flush, replied_today
 from mail.parsing import parse_message
 from routing.desk import Desk
 from tests.conftest import AMSTERDAM, local
-from voice.simulator import SimClock
 
 if TYPE_CHECKING:  # imported at run time by pytest, as a plugin
     from tests.mailservers import ReceivedMail, SmtpSink
@@ -116,7 +116,10 @@ def test_enqueue_stores_envelope_and_recipients_and_leaves_bcc_out_of_the_messag
     [row] = rows(app)
     assert row.mail_from == "helpdesk@example.org"
     assert row.recipients == [
-        "anna@example.org", "Bram@Example.org", "chantal@example.org", "dirk@example.org"
+        "anna@example.org",
+        "Bram@Example.org",
+        "chantal@example.org",
+        "dirk@example.org",
     ]
     assert row.message_id == str(message["Message-ID"])
     assert row.next_attempt_at == clock() and row.created_at == clock()
@@ -132,8 +135,12 @@ def test_enqueue_takes_an_envelope_sender_given_apart_from_from(
 ) -> None:
     with database(app).session() as session:
         enqueue(
-            session, notice(example_desk), kind="voicemail-notice", contact_id=None,
-            now=clock(), mail_from="bounces@example.org",
+            session,
+            notice(example_desk),
+            kind="voicemail-notice",
+            contact_id=None,
+            now=clock(),
+            mail_from="bounces@example.org",
         )
         session.commit()
     assert rows(app)[0].mail_from == "bounces@example.org"
@@ -145,7 +152,11 @@ def test_enqueue_refuses_an_address_that_could_smuggle_an_smtp_command(
     message = notice(example_desk)
     with database(app).session() as session, pytest.raises(ValueError):
         enqueue(
-            session, message, kind="voicemail-notice", contact_id=None, now=clock(),
+            session,
+            message,
+            kind="voicemail-notice",
+            contact_id=None,
+            now=clock(),
             mail_from="a@example.org>\r\nRCPT TO:<victim@example.net",
         )
 
@@ -181,7 +192,9 @@ def test_flush_sends_due_messages_oldest_first_exactly_once(
     received = smtp.wait_for(3)
     assert len(received) == 3
     assert [r.sent_at for r in rows(app)] == [
-        clock() - timedelta(minutes=5), clock() - timedelta(minutes=5), clock()
+        clock() - timedelta(minutes=5),
+        clock() - timedelta(minutes=5),
+        clock(),
     ]
     assert received[0].mail_from == "helpdesk@example.org"
     assert received[0].rcpt_tos == ("anna@example.org",)
@@ -378,8 +391,12 @@ def test_a_wrong_password_postpones_and_is_logged_as_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = SmtpSettings(
-        host=smtp.host, port=smtp.port, user="intake@example.org", password="wrong",
-        starttls=False, timeout=5.0,
+        host=smtp.host,
+        port=smtp.port,
+        user="intake@example.org",
+        password="wrong",
+        starttls=False,
+        timeout=5.0,
     )
     queue(app, clock(), notice(example_desk))
     with caplog.at_level(logging.WARNING, logger="mail.outbox"):
@@ -439,8 +456,12 @@ def test_replied_today_follows_the_calendar_day_of_the_desk(
 ) -> None:
     with database(app).session() as session:
         enqueue(
-            session, ack(example_desk, PATIENT, local(queued)), kind="acknowledgement",
-            contact_id=None, now=local(queued), auto_reply_to=PATIENT,
+            session,
+            ack(example_desk, PATIENT, local(queued)),
+            kind="acknowledgement",
+            contact_id=None,
+            now=local(queued),
+            auto_reply_to=PATIENT,
         )
         session.commit()
     with database(app).session() as session:
@@ -452,13 +473,20 @@ def test_replied_today_ignores_case_and_counts_only_acknowledgements(
 ) -> None:
     with database(app).session() as session:
         enqueue(
-            session, ack(example_desk, "Jan.DeVries@Example.NL", clock()), kind="acknowledgement",
-            contact_id=None, now=clock(), auto_reply_to="Jan.DeVries@Example.NL",
+            session,
+            ack(example_desk, "Jan.DeVries@Example.NL", clock()),
+            kind="acknowledgement",
+            contact_id=None,
+            now=clock(),
+            auto_reply_to="Jan.DeVries@Example.NL",
         )
         # A forward or notice to someone is no auto-reply to them.
         enqueue(
-            session, notice(example_desk, recipients=("other@example.net",)),
-            kind="voicemail-notice", contact_id=None, now=clock(),
+            session,
+            notice(example_desk, recipients=("other@example.net",)),
+            kind="voicemail-notice",
+            contact_id=None,
+            now=clock(),
         )
         session.commit()
     with database(app).session() as session:
@@ -476,8 +504,16 @@ def separate_smtp_server() -> Iterator[tuple[str, int]]:
 
     port = free_ports(1)[0]
     server = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{LOCALHOST}:{port}",
-         "-c", "aiosmtpd.handlers.Sink"],
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"{LOCALHOST}:{port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -504,8 +540,12 @@ def big_forward(desk: Desk, number: int, payload: bytes) -> EmailMessage:
     raw = original.as_bytes(policy=original.policy.clone(linesep="\r\n"))
     reference = f"HD-{number:06d}"
     return forward(
-        desk=desk, reference=reference, mail=parse_message(raw), raw=raw,
-        colleague=desk.staff[0], sender="helpdesk@example.org",
+        desk=desk,
+        reference=reference,
+        mail=parse_message(raw),
+        raw=raw,
+        colleague=desk.staff[0],
+        sender="helpdesk@example.org",
         message_id=new_message_id("forward", reference, "example.org"),
         at=local("2026-11-23 10:15"),
     )

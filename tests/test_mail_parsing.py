@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from intake.core.addresses import strict_address
 from mail.htmltext import html_to_text
-from mail.parsing import Attachment, ParsedMail, parse_message, strict_address
+from mail.message import Attachment, ParsedMail
+from mail.parsing import parse_message
 
 CORPUS = Path(__file__).resolve().parent / "mail_corpus"
 DESK = "helpdesk@helpdesk.example.org"

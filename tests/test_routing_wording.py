@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from routing.texts import (
+from intake.core.texts import (
     MESSAGE_KEYS,
     PLACEHOLDERS,
     SAY_LANGUAGE,

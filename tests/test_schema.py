@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 
-from intake.db import Base, database
-from intake.schema import is_current, upgrade
+from intake.core.db import Base, database
+from intake.core.schema import is_current, upgrade
 
 
 def test_migrations_match_the_models(app: Flask) -> None:

@@ -9,8 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
+from intake.core.clock import SimClock
 from routing.desk import Desk, VoiceSettings
-from voice.simulator import SimClock, new_sid
+from voice.simulator import new_sid
 
 from .conftest import PUBLIC_URL, Twilio, contacts, load_desk, local, new_call
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from flask import Flask
 from sqlalchemy import select
 
-from intake.db import database
-from intake.jobs import flush_outbox
-from intake.models import OutboxMessage
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import OutboxMessage
+from intake.shell.jobs import flush_outbox
 from routing.desk import Desk
-from voice.simulator import SimClock
 
 from .conftest import Twilio, local
 

@@ -13,9 +13,10 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from intake import create_app
-from intake.db import EXTENSION, Database, database
+from intake.core.clock import SimClock
+from intake.core.db import EXTENSION, Database, database
 from routing.desk import Desk
-from voice.simulator import SimClock, TwilioSide, new_sid
+from voice.simulator import TwilioSide, new_sid
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Twilio, app_config, contacts
 

@@ -30,12 +30,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import select
 
-from intake import create_app, jobs
-from intake.db import database
-from intake.models import Contact, MailboxState, MailMessage, OutboxMessage
+from intake import create_app
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
+from intake.shell import jobs
 from mail.poller import LOGGED_KEYWORD, poll
 from tests.mailservers import configure_mail
-from voice.simulator import SimClock
 
 from .conftest import app_config, load_desk
 from .test_mail_crash import (
@@ -278,7 +279,7 @@ def test_when_the_polling_worker_dies_the_other_takes_over(
 
     if database_url.startswith("sqlite"):
         # A lease, not a connection: the other worker waits for it to run out, five minutes
-        # (intake.locks.DEFAULT_LEASE, not configurable). Meanwhile it steps aside...
+        # (intake.core.locks.DEFAULT_LEASE, not configurable). Meanwhile it steps aside...
         seen = len(other.log)
         wait_until(lambda: "another process is polling" in other.log[seen:], 10, "the other waits")
         assert count(worker_app, MailMessage) == done

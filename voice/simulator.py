@@ -12,12 +12,13 @@ import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from intake.core.clock import SimClock
 from routing.desk import Desk
 
 from .signature import twilio_url
@@ -27,19 +28,6 @@ ACCOUNT_SID = "AC" + "5" * 32  # any well-formed sid: the simulation never reach
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
-
-
-@dataclass
-class SimClock:
-    """A clock the simulation moves forward; the app reads it as its `CLOCK`."""
-
-    moment: datetime
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -8,9 +8,9 @@ from datetime import datetime
 from flask import Response
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from intake.core.texts import SAY_LANGUAGE, render
 from routing.desk import Desk, Staff
 from routing.plan import CallPlan
-from routing.texts import SAY_LANGUAGE, render
 from routing.wording import describe_moment
 
 from .signature import twilio_url

@@ -17,13 +17,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from intake import contactlog
-from intake.clock import now as clock_now
-from intake.db import get_session
-from intake.deskstore import current_desk, desk_version, last_known_desk
-from intake.models import Contact, reference_for
-from intake.notices import voicemail_left
-from intake.phones import caller_identity, mask
+from intake.core import contactlog
+from intake.core.clock import now as clock_now
+from intake.core.db import get_session
+from intake.core.deskstore import current_desk, desk_version, last_known_desk
+from intake.core.models import Contact, reference_for
+from intake.core.notices import notify_voicemail
+from intake.core.phones import caller_identity, mask
 from routing.desk import Desk
 from routing.plan import plan_call
 
@@ -386,7 +386,7 @@ def _log_recording(session: Session, desk: Desk, contact: Contact, now: Any) -> 
     if contact.outcome in (contactlog.IN_PROGRESS, contactlog.MISSED):
         contact.outcome = contactlog.VOICEMAIL
     try:
-        voicemail_left(session, current_app, desk, contact, now)
+        notify_voicemail(session, current_app, desk, contact, now)
     except Exception:
         # The voicemail itself is logged either way; only the mail about it is missing.
         log.exception("could not queue the notice for the voicemail of %s", contact.reference)

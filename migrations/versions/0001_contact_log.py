@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import intake.db
+import intake.core.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -29,8 +29,8 @@ def upgrade() -> None:
         sa.Column("via", sa.String(length=200), nullable=False),
         sa.Column("organisation", sa.String(length=200), nullable=False),
         sa.Column("caller", sa.String(length=320), nullable=False),
-        sa.Column("started_at", intake.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", intake.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("duration_seconds", sa.Integer(), nullable=True),
         sa.Column("outcome", sa.String(length=32), nullable=False),
         sa.Column("answered_by", sa.String(length=100), nullable=True),
@@ -60,7 +60,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("document", sa.Text(), nullable=False),
-        sa.Column("loaded_at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("loaded_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(length=500), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -68,7 +68,7 @@ def upgrade() -> None:
         "contact_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import intake.db
+import intake.core.db
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -26,7 +26,7 @@ def upgrade() -> None:
         "lease",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
-        sa.Column("expires_at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("mailbox", sa.String(length=320), nullable=False),
         sa.Column("uidvalidity", sa.BigInteger(), nullable=False),
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("mailbox"),
     )
     op.create_table(
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("uid", sa.BigInteger(), nullable=False),
         sa.Column("dedupe_key", sa.String(length=998), nullable=False),
         sa.Column("message_id", sa.String(length=998), nullable=True),
-        sa.Column("received_at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("subject", sa.String(length=998), nullable=False),
         sa.Column("from_address", sa.String(length=320), nullable=True),
         sa.Column("from_name", sa.String(length=320), nullable=False),
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=True),
         sa.Column("forwarded_to", sa.String(length=100), nullable=True),
-        sa.Column("forwarded_at", intake.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("forwarded_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["contact_id"], ["contact.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("mailbox", "dedupe_key", name="uq_mail_message_dedupe"),
@@ -82,11 +82,11 @@ def upgrade() -> None:
         sa.Column("recipients", sa.JSON(), nullable=False),
         sa.Column("auto_reply_to", sa.String(length=320), nullable=True),
         sa.Column("raw", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", intake.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("next_attempt_at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("sent_at", intake.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("failed_at", intake.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["contact_id"], ["contact.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
@@ -113,7 +113,7 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("forwarded_to", sa.String(length=100), nullable=True))
         batch_op.add_column(
-            sa.Column("forwarded_at", intake.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("forwarded_at", intake.core.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
             sa.Column("forward_pending", sa.Boolean(), server_default="0", nullable=False)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import intake.db
+import intake.core.db
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -54,9 +54,9 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=300), nullable=False),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("language", sa.String(length=5), nullable=False),
-        sa.Column("created_at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("last_failed_at", intake.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_failed_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("at", intake.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", intake.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["contact_id"], ["contact.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["user_id"], ["user_account.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -75,7 +75,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("contact", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("handled_at", intake.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("handled_at", intake.core.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("handled_by", sa.String(length=320), nullable=True))
         batch_op.add_column(sa.Column("note", sa.Text(), server_default="", nullable=False))

@@ -5,7 +5,7 @@ Each job opens its own sessions; the app is made once, by the entry point. A job
 fails (IMAP or SMTP unreachable, a refused login, a dropped connection) is logged and
 tried again after a growing pause; it never takes the worker down. A job never overlaps
 itself (`max_instances=1`), and the mailbox has one poller across processes and hosts
-(a database lock, see `intake.locks`).
+(a database lock, see `intake.core.locks`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
-from . import contactlog
-from .db import database
-from .deskstore import current_desk
-from .errors import NoDeskError
+from intake.core import contactlog
+from intake.core.db import database
+from intake.core.deskstore import current_desk
+from intake.core.errors import NoDeskError
+from mail.ingest import release_held
+from mail.outbox import SmtpSettings, flush
+from mail.poller import ImapSettings, outgoing_for, poll
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +52,6 @@ def purge_expired(app: Flask) -> int:
 
 
 def poll_mailbox(app: Flask) -> Any:
-    from mail.poller import poll
-
     result = poll(app)
     if result.fetched:
         log.info(
@@ -63,8 +65,6 @@ def poll_mailbox(app: Flask) -> Any:
 
 
 def flush_outbox(app: Flask) -> Any:
-    from mail.outbox import SmtpSettings, flush
-
     settings = SmtpSettings.from_config(app.config)
     if settings is None:
         return None
@@ -73,8 +73,6 @@ def flush_outbox(app: Flask) -> Any:
 
 def release_backlog(app: Flask) -> int:
     """At the start of a shift: forward the mail that came in while the desk was closed."""
-    from mail.ingest import release_held
-    from mail.poller import ImapSettings, outgoing_for
 
     settings = ImapSettings.from_config(app.config)
     with database(app).session() as session:
@@ -151,8 +149,6 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
 
 
 def start_scheduler(app: Flask) -> BaseScheduler:
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     scheduler = schedule(BackgroundScheduler(), app)
     scheduler.start()
     return scheduler

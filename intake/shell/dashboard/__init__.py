@@ -27,8 +27,8 @@ def menu() -> dict[str, object]:
     return {"nav_pages": nav_pages}
 
 
-from . import contacts as contacts  # noqa: E402
-from . import demand as demand  # noqa: E402
-from . import rota as rota  # noqa: E402
-from . import topics as topics  # noqa: E402
-from . import views as views  # noqa: E402  (registers the routes on bp)
+from intake.shell.dashboard import contacts as contacts  # noqa: E402
+from intake.shell.dashboard import demand as demand  # noqa: E402
+from intake.shell.dashboard import rota as rota  # noqa: E402
+from intake.shell.dashboard import topics as topics  # noqa: E402
+from intake.shell.dashboard import views as views  # noqa: E402  (registers the routes on bp)

@@ -1,6 +1,6 @@
 """Demand: when contacts come, through which channel, and what became of them (coordinator).
 
-The figures come from `intake.demand`; this module turns them into tables (each also a CSV
+The figures come from `intake.core.demand`; this module turns them into tables (each also a CSV
 download, from the same rows, so the two never disagree) and into pictures drawn as inline
 SVG, each with a title, a description and a <title> per mark for screen readers and hover.
 """
@@ -17,13 +17,13 @@ from flask import Response, abort, render_template, request
 from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
-from ..auth import coordinator_required, login_required
-from ..clock import now as clock_now
-from ..db import get_session
-from ..demand import HOURS, Demand, Period, read_demand
-from ..deskstore import current_desk
-from ..errors import NoDeskError
-from . import bp
+from intake.core.clock import now as clock_now
+from intake.core.db import get_session
+from intake.core.demand import HOURS, Demand, Period, read_demand
+from intake.core.deskstore import current_desk
+from intake.core.errors import NoDeskError
+from intake.shell.auth import coordinator_required, login_required
+from intake.shell.dashboard import bp
 
 
 def _(text: str, **variables: Any) -> str:

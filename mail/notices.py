@@ -11,20 +11,18 @@ from datetime import datetime
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from intake.core.models import Contact
+from mail.compose import new_message_id, voicemail_notice
+from mail.outbox import enqueue
 from routing.desk import Desk
 from routing.hours import is_open, next_opening
 from routing.rota import on_shift
-
-from .models import Contact
 
 
 def voicemail_left(
     session: Session, app: Flask, desk: Desk, contact: Contact, now: datetime
 ) -> bool:
     """Queue the notice for `contact`'s voicemail; False when there is nobody to tell."""
-    from mail.compose import new_message_id, voicemail_notice
-    from mail.outbox import enqueue
-
     send_at = now if is_open(desk, now) else (next_opening(desk, now) or now)
     recipients = [s.email for s in on_shift(desk, send_at) if s.email]
     if not recipients:

@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import tomli_w
 
-from intake.errors import DefinitionError, Problem
-from intake.phones import normalise
+from intake.core.errors import DefinitionError, Problem
+from intake.core.phones import normalise
+from intake.core.texts import MESSAGE_KEYS, PLACEHOLDERS
 from routing.desk import (
     LANGUAGES,
     STRATEGIES,
@@ -41,7 +42,6 @@ from routing.desk import (
     TimeRange,
     VoiceSettings,
 )
-from routing.texts import MESSAGE_KEYS, PLACEHOLDERS
 
 DEFAULT_SOURCE = "<desk definition>"
 

@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..auth import coordinator_required, login_required
-from ..db import get_session
-from ..models import Topic
-from . import bp
+from intake.core.db import get_session
+from intake.core.models import Topic
+from intake.shell.auth import coordinator_required, login_required
+from intake.shell.dashboard import bp
 
 MAX_LENGTH = 100
 

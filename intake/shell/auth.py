@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import get_session
-from .errors import IntakeError
-from .models import User
+from intake.core.db import get_session
+from intake.core.errors import IntakeError
+from intake.core.models import User
 
 ROLES = ("staff", "coordinator")
 LANGUAGES = ("nl", "en")

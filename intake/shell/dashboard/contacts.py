@@ -26,17 +26,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
+from intake.core import contactlog
+from intake.core.clock import now as clock_now
+from intake.core.db import get_session
+from intake.core.deskstore import current_desk
+from intake.core.errors import NoDeskError
+from intake.core.models import Contact, ContactView, MailMessage, Topic, User
+from intake.shell.auth import login_required
+from intake.shell.dashboard import bp
+from intake.shell.settings import TWILIO_API_BASE
 from routing.desk import Desk
-
-from .. import contactlog
-from ..auth import login_required
-from ..clock import now as clock_now
-from ..db import get_session
-from ..deskstore import current_desk
-from ..errors import NoDeskError
-from ..models import Contact, ContactView, MailMessage, Topic, User
-from ..settings import TWILIO_API_BASE
-from . import bp
 
 log = logging.getLogger(__name__)
 

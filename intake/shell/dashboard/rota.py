@@ -21,18 +21,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
+from intake.core.clock import now as clock_now
+from intake.core.db import get_session
+from intake.core.definition import desk_from_document, desk_to_document, export_toml
+from intake.core.deskstore import current_desk, store_desk
+from intake.core.errors import DefinitionError, NoDeskError, Problem
+from intake.core.models import DeskDefinition
+from intake.shell.auth import coordinator_required, login_required
+from intake.shell.dashboard import bp
+from intake.shell.dashboard.demand import weekday_names
 from routing.desk import WEEKDAYS, Change, Desk, Shift
 from routing.hours import closure_name
-
-from ..auth import coordinator_required, login_required
-from ..clock import now as clock_now
-from ..db import get_session
-from ..definition import desk_from_document, desk_to_document, export_toml
-from ..deskstore import current_desk, store_desk
-from ..errors import DefinitionError, NoDeskError, Problem
-from ..models import DeskDefinition
-from . import bp
-from .demand import weekday_names
 
 
 def _(text: str, **variables: Any) -> str:

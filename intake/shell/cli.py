@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import json
 import logging
 import os
+import secrets
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime, time
@@ -13,20 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import click
+from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.serving import run_simple
 
+from intake.core import contactlog, schema
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.definition import export_toml, parse_definition
+from intake.core.deskstore import current_desk, store_desk
+from intake.core.errors import IntakeError
+from intake.core.models import Contact
+from intake.core.phones import caller_identity
+from intake.shell.app import create_app
+from intake.shell.auth import create_user
+from intake.shell.jobs import flush_outbox, release_backlog, schedule, start_scheduler
+from mail.poller import poll
 from routing.desk import Desk
 from routing.hours import closes_at, is_open, next_opening
+from routing.plan import plan_call
 from routing.rota import on_shift
 from routing.wording import describe_moment
-
-from . import contactlog, schema
-from .db import database
-from .deskstore import current_desk, store_desk
-from .errors import IntakeError
-from .models import Contact
+from voice.simulator import CallSimulation, TwilioSide
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +50,6 @@ def _app(ctx: click.Context) -> Flask:
     root = ctx.find_root()
     obj = root.ensure_object(dict)
     if "app" not in obj:
-        from . import create_app
-
         made = obj["app"] = create_app()
         root.call_on_close(lambda: database(made).engine.dispose())
     app: Flask = obj["app"]
@@ -87,8 +99,6 @@ def init(ctx: click.Context) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def load_config(ctx: click.Context, path: Path) -> None:
-    from .definition import parse_definition
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -113,8 +123,6 @@ def load_config(ctx: click.Context, path: Path) -> None:
 @cli.command("export-config", help="Print the desk definition in force as TOML.")
 @click.pass_context
 def export_config(ctx: click.Context) -> None:
-    from .definition import export_toml
-
     app = _app(ctx)
     _require_schema(app)
     with database(app).session() as session:
@@ -127,10 +135,6 @@ def export_config(ctx: click.Context) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    from werkzeug.serving import run_simple
-
-    from .jobs import start_scheduler
-
     _log_at_info()
     app = _app(ctx)
     _require_schema(app)
@@ -145,12 +149,6 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 @cli.command(help="The scheduler alone: mail polling, outbox, backlog, retention.")
 @click.pass_context
 def worker(ctx: click.Context) -> None:
-    import signal
-
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from .jobs import schedule
-
     _log_at_info()
     app = _app(ctx)
     _require_schema(app)
@@ -168,14 +166,6 @@ def worker(ctx: click.Context) -> None:
 @cli.command("poll-once", help="One mail poll and one outbox flush, then exit (cron, tests).")
 @click.pass_context
 def poll_once(ctx: click.Context) -> None:
-    import imaplib
-
-    from imapclient.exceptions import IMAPClientError
-
-    from mail.poller import poll
-
-    from .jobs import flush_outbox, release_backlog
-
     app = _app(ctx)
     _require_schema(app)
     failure: str | None = None
@@ -223,8 +213,6 @@ def poll_once(ctx: click.Context) -> None:
 def create_user_command(
     ctx: click.Context, email: str, role: str, language: str, password_stdin: bool
 ) -> None:
-    from .auth import create_user
-
     app = _app(ctx)
     _require_schema(app)
     if password_stdin:
@@ -300,10 +288,6 @@ def who(ctx: click.Context, at_text: str | None, as_json: bool) -> None:
 def simulate_call(
     ctx: click.Context, caller: str, called: str | None, at_text: str | None, answer: str | None
 ) -> None:
-    from voice.simulator import CallSimulation, SimClock, TwilioSide
-
-    from .phones import caller_identity
-
     app = _app(ctx)
     _require_schema(app)
     with database(app).session() as session:
@@ -322,7 +306,6 @@ def simulate_call(
     if not app.config.get("TWILIO_AUTH_TOKEN"):
         # This in-process app is ours alone: sign with a token made for this run, so the
         # real signature check runs exactly as it does for Twilio.
-        import secrets
 
         app.config["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
     twilio = TwilioSide(app)
@@ -360,8 +343,6 @@ def simulate_call(
 
 
 def _first_rung(desk: Desk, at: datetime) -> str | None:
-    from routing.plan import plan_call
-
     plan = plan_call(desk, at)
     return plan.targets[0].id if plan.targets else None
 

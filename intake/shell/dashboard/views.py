@@ -12,17 +12,16 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
+from intake.core.clock import now as clock_now
+from intake.core.db import get_session
+from intake.core.deskstore import current_desk
+from intake.core.errors import NoDeskError
+from intake.core.models import Contact, User
+from intake.shell.auth import LoginUser, attempt_login, login_required
+from intake.shell.dashboard import bp
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
 from routing.wording import describe_moment
-
-from ..auth import LoginUser, attempt_login, login_required
-from ..clock import now as clock_now
-from ..db import get_session
-from ..deskstore import current_desk
-from ..errors import NoDeskError
-from ..models import Contact, User
-from . import bp
 
 # Work waiting for someone: voicemails, missed calls, mail not handled yet.
 WAITING_OUTCOMES = ("voicemail", "missed", "received", "acknowledged", "forwarded")

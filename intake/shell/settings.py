@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from dotenv import load_dotenv
+
+from intake.core.errors import ConfigurationError
 
 DEFAULT_INSTANCE = Path("instance")
 # Twilio's REST API, where voicemail recordings are fetched from (tests use a local server).
@@ -67,8 +69,6 @@ def _secret_key(instance: Path) -> str:
 def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The app's config keys, read from `env` (default: `os.environ` after `.env`)."""
     if env is None:
-        from dotenv import load_dotenv
-
         load_dotenv(override=False)
         env = os.environ
     instance = Path(env.get("INTAKE_INSTANCE_PATH", str(DEFAULT_INSTANCE))).resolve()

@@ -1,0 +1,64 @@
+"""The one check of a mail address, strict: what the desk definition, the parser, the
+forwards and the outbox all accept as an address.
+
+Python 3.11.7 has no `getaddresses(strict=True)`, so an address header value is read twice:
+the header registry of `email.policy.default` must read exactly one address without an
+invalid-header defect, the legacy `email.utils.getaddresses` must read the same single
+address, and the address must be a plain dot-atom local part at a domain name with a dot.
+Anything else is "not readable unambiguously".
+"""
+
+from __future__ import annotations
+
+import re
+from email import errors
+from email.headerregistry import AddressHeader, HeaderRegistry
+from email.utils import getaddresses
+
+MAX_ADDRESS_HEADER = 2 * 1024  # a longer From or Return-Path is not one plain address
+_REGISTRY = HeaderRegistry()
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{2,63}"
+)
+# Obsolete syntax is common in real mail ("Jan A. de Vries <...>" has a period in a phrase)
+# and does not make the address ambiguous; every other header defect does.
+_HARMLESS_ADDRESS_DEFECTS = (errors.ObsoleteHeaderDefect,)
+
+
+def strict_address(value: str) -> str | None:
+    """The one addr-spec in an address header value, or None unless it reads unambiguously."""
+    address, _name, _problem = read_address(value)
+    return address
+
+
+def read_address(value: str) -> tuple[str | None, str, str]:
+    """(addr-spec or None, display name as written, why not) for one address header value."""
+    if len(value) > MAX_ADDRESS_HEADER:
+        return None, "", "it is too long"
+    if "\r" in value or "\n" in value:
+        return None, "", "it contains a line break"
+    try:
+        header = _REGISTRY("from", value)
+    except Exception:
+        # e.g. an encoded-word display name that decodes to CR/LF (header injection)
+        return None, "", "it cannot be parsed"
+    assert isinstance(header, AddressHeader)
+    bad = [d for d in header.defects if not isinstance(d, _HARMLESS_ADDRESS_DEFECTS)]
+    if bad:
+        return None, "", f"it is malformed ({str(bad[0])[:80] or type(bad[0]).__name__})"
+    if len(header.groups) != 1 or header.groups[0].display_name is not None:
+        return None, "", "it holds no address or more than one"
+    if len(header.addresses) != 1:
+        return None, "", "it holds no address or more than one"
+    address = header.addresses[0]
+    local, domain = address.username, address.domain
+    addr_spec = f"{local}@{domain}"
+    plain = _DOT_ATOM.fullmatch(local) and _DOMAIN.fullmatch(domain)
+    if not plain or len(local) > 64 or len(addr_spec) > 254:
+        return None, "", "the address is not a plain name@domain"
+    # A second, independent reading must agree: parsers that disagree are an attack surface.
+    legacy = getaddresses([value])
+    if len(legacy) != 1 or legacy[0][1] != addr_spec:
+        return None, "", "it can be read in more than one way"
+    return addr_spec, address.display_name, ""

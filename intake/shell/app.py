@@ -1,0 +1,63 @@
+"""The application factory: `create_app()` for gunicorn, the CLI and the tests.
+
+The one place that knows every part: it wires the core, the phone line (`voice`), mail
+and the dashboard into one Flask app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from intake.core import db, deskstore
+from intake.core.clock import system_clock
+from intake.core.notices import set_voicemail_notifier
+from intake.shell import auth, i18n
+from intake.shell.dashboard import bp as dashboard_bp
+from intake.shell.settings import from_environment
+from mail.notices import voicemail_left
+from voice import bp as voice_bp
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Defaults, then the environment, then `test_config` (which skips the environment)."""
+    app = Flask(__name__, instance_relative_config=False)
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_routes(app)
+    return app
+
+
+def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    app.config.update(CLOCK=system_clock, PUBLIC_URL="", TWILIO_AUTH_TOKEN="", INSECURE_DEV=False)
+    if test_config is None:
+        app.config.update(from_environment())
+    else:
+        app.config.update(test_config)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    deskstore.init_app(app)
+    auth.init_app(app)
+    i18n.init_app(app)
+    # The phone line records a voicemail; mail tells the colleagues about it.
+    set_voicemail_notifier(app, voicemail_left)
+
+
+def register_blueprints(app: Flask) -> None:
+    csrf = CSRFProtect(app)
+    # Twilio posts to the webhooks; they are guarded by its signature, not by a form token.
+    csrf.exempt(voice_bp)
+    app.register_blueprint(voice_bp)
+    app.register_blueprint(dashboard_bp)
+
+
+def register_routes(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz() -> tuple[str, int]:
+        return "ok", 200
