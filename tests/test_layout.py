@@ -1,0 +1,77 @@
+"""The package picture holds at run time, as import-linter holds it in the source.
+
+import-linter (`make lint`) checks the imports written in the code. These tests check what
+Python does with them: that each layer imports on its own in a fresh interpreter, in any
+order, and that importing the core or a channel loads nothing above it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+# What must stay unloaded when a module of a lower layer is imported first.
+ABOVE = {
+    "routing.plan": ("intake", "voice", "mail", "flask", "sqlalchemy"),
+    "intake.core.contactlog": ("intake.shell", "voice", "mail"),
+    "intake.core.texts": ("intake.shell", "voice", "mail"),
+    "voice.twiml": ("intake.shell", "mail"),
+    "voice.simulator": ("intake.shell", "mail"),
+    "mail.parsing": ("intake.shell", "voice"),
+    "mail.poller": ("intake.shell", "voice"),
+}
+
+
+def loaded_after_import(module: str) -> set[str]:
+    script = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize(("module", "above"), sorted(ABOVE.items()))
+def test_a_lower_layer_imports_first_without_loading_the_layers_above(
+    module: str, above: tuple[str, ...]
+) -> None:
+    loaded = loaded_after_import(module)
+    assert module in loaded
+    pulled_in = sorted(
+        name for name in loaded for top in above if name == top or name.startswith(top + ".")
+    )
+    assert pulled_in == []
+
+
+def test_gunicorn_finds_the_app_factory_where_the_readme_says(tmp_path: Path) -> None:
+    script = (
+        "from gunicorn.util import import_app\n"
+        "app = import_app('intake:create_app()')\n"
+        "print(sorted(app.blueprints))\n"
+    )
+    env = {
+        **os.environ,
+        "INTAKE_INSTANCE_PATH": str(tmp_path),
+        "INTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'intake.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,  # no .env of the project's is read
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['dashboard', 'voice']"
