@@ -2,9 +2,10 @@
 
 `enqueue` adds a message to the caller's transaction, so a forward or an acknowledgement
 exists exactly when the contact that caused it does. `flush` sends what is due over one
-SMTP connection and commits after each message: a crash resends at most the one in
-flight, with the same Message-ID. An SMTP outage postpones mail and loses none; a
-permanent refusal marks the row failed, for a person to see.
+SMTP connection (the session itself is mail/smtp.py) and commits after each message: a
+crash resends at most the one in flight, with the same Message-ID. An SMTP outage
+postpones mail and loses none; a permanent refusal marks the row failed, for a person to
+see.
 
 Memory: a row's `raw` (a forward with the original attached can be 20 MB) is loaded only
 when that row is sent and sent in chunks, so a flush holds about one message at a time.
@@ -13,14 +14,12 @@ Logs name rows by id and kind, never by address: addresses are patient data.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import smtplib
-import ssl
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from email.errors import MessageError
 from email.message import EmailMessage
@@ -34,6 +33,17 @@ from intake.core.db import Database
 from intake.core.locks import ExclusiveLock
 from intake.core.models import OutboxMessage
 from mail.compose import as_bytes
+from mail.smtp import (
+    ConnectionTrouble,
+    Refused,
+    SmtpSettings,
+    SomeRefused,
+    close,
+    open_session,
+    refused_text,
+    transaction,
+)
+from mail.smtp import connect as default_connect
 
 __all__ = [
     "FlushResult",
@@ -52,9 +62,7 @@ MAX_BACKOFF = timedelta(minutes=60)
 # A message the server keeps refusing "for now" (4xx) is given up after this long, as an
 # MTA gives up a queued message. An outage (no connection at all) never gives up a row.
 GIVE_UP_AFTER = timedelta(days=5)
-_CHUNK = 1 << 20  # bytes of a message handed to the socket at a time
 _ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 # Built once: with small messages, building statements costs as much as sending them.
@@ -84,33 +92,6 @@ _MARK_SENT = (
         last_error=bindparam("new_last_error"),
     )
 )
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int = 587
-    user: str = ""
-    password: str = field(default="", repr=False)
-    starttls: bool = True
-    timeout: float = 30.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings | None:
-        """From the app's config keys (SMTP_HOST, ...); None when no SMTP host is set."""
-        host = str(config.get("SMTP_HOST") or "").strip()
-        if not host:
-            return None
-        starttls = config.get("SMTP_STARTTLS", True)
-        if isinstance(starttls, str):
-            starttls = starttls.strip().lower() not in ("0", "false", "no", "off")
-        return cls(
-            host=host,
-            port=int(config.get("SMTP_PORT") or 587),
-            user=str(config.get("SMTP_USER") or ""),
-            password=str(config.get("SMTP_PASSWORD") or ""),
-            starttls=bool(starttls),
-        )
 
 
 @dataclass(frozen=True)
@@ -246,8 +227,8 @@ def _flush(
         return FlushResult(0, 0, 0)
     counts = {"sent": 0, "postponed": 0, "failed": 0}
     try:
-        smtp = _open(connect or _connect, settings)
-    except _ConnectionTrouble as trouble:
+        smtp = open_session(connect or default_connect, settings)
+    except ConnectionTrouble as trouble:
         log.log(trouble.level, "outbox: cannot send: %s", trouble.summary)
         _charge(sessions, due[0], str(trouble), now, rest=due[1:])
         return FlushResult(0, len(due), 0)
@@ -255,7 +236,7 @@ def _flush(
         for position, row_id in enumerate(due):
             try:
                 outcome = _send_one(sessions, smtp, row_id, now)
-            except _ConnectionTrouble as trouble:
+            except ConnectionTrouble as trouble:
                 left = len(due) - position
                 log.warning("outbox: connection lost (%s); %d for later", trouble.summary, left)
                 _charge(sessions, row_id, str(trouble), now, rest=due[position + 1 :])
@@ -268,88 +249,13 @@ def _flush(
                 counts["postponed"] += len(due) - position - 1
                 break
     finally:
-        _close(smtp)
+        close(smtp)
     result = FlushResult(**counts)
     log.info("outbox: %(sent)d sent, %(postponed)d postponed, %(failed)d failed", counts)
     return result
 
 
-# --- sending ----------------------------------------------------------------------------
-
-
-class _ConnectionTrouble(Exception):
-    """The connection cannot carry mail now: stop this flush, try again later.
-
-    `summary` is for the log: the stage and code, without the server's words, which often
-    repeat an address.
-    """
-
-    def __init__(
-        self, text: str, level: int = logging.WARNING, *, summary: str | None = None
-    ) -> None:
-        super().__init__(text)
-        self.level = level
-        self.summary = summary or text
-
-
-class _Refused(Exception):
-    """The server refused this one message (4xx: for now; 5xx: for good)."""
-
-    def __init__(self, text: str, *, permanent: bool, summary: str) -> None:
-        super().__init__(text)
-        self.permanent = permanent
-        self.summary = summary
-        self.given_up = False  # refused for now, but for too long
-
-
-def _connect(settings: SmtpSettings) -> smtplib.SMTP:
-    if settings.port == 465:  # implicit TLS ("submissions", RFC 8314)
-        return smtplib.SMTP_SSL(
-            settings.host,
-            settings.port,
-            timeout=settings.timeout,
-            context=ssl.create_default_context(),
-        )
-    return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-
-
-def _open(connect: Callable[[SmtpSettings], smtplib.SMTP], settings: SmtpSettings) -> smtplib.SMTP:
-    """A connection ready to send: EHLO, STARTTLS when asked (and not already on TLS), login."""
-    try:
-        smtp = connect(settings)
-    except (smtplib.SMTPException, OSError) as exc:
-        raise _ConnectionTrouble(f"no connection to the SMTP server ({_describe(exc)})") from exc
-    try:
-        smtp.ehlo()
-        if settings.starttls and not isinstance(smtp.sock, ssl.SSLSocket):
-            if not smtp.has_extn("starttls"):
-                raise _ConnectionTrouble(
-                    "the SMTP server does not offer STARTTLS; not sending in the clear",
-                    logging.ERROR,
-                )
-            smtp.starttls(context=ssl.create_default_context())
-            smtp.ehlo()
-        if settings.user:
-            try:
-                smtp.login(settings.user, settings.password)
-            except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as exc:
-                # A setting to fix, not a passing fault: an error in the log.
-                text = f"SMTP login refused ({_describe(exc)})"
-                raise _ConnectionTrouble(text, logging.ERROR) from exc
-    except _ConnectionTrouble:
-        _close(smtp)
-        raise
-    except (smtplib.SMTPException, OSError) as exc:
-        _close(smtp)
-        raise _ConnectionTrouble(f"SMTP connection failed ({_describe(exc)})") from exc
-    return smtp
-
-
-def _close(smtp: smtplib.SMTP) -> None:
-    try:
-        smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
+# --- sending and recording what happened -------------------------------------------------
 
 
 def _send_one(
@@ -366,12 +272,12 @@ def _send_one(
             return None
         kind, created_at, attempts = row.kind, row.created_at, row.attempts + 1
         try:
-            refused = _transaction(smtp, row.mail_from, list(row.recipients), row.raw)
-        except _Refused as refusal:
+            refused = transaction(smtp, row.mail_from, list(row.recipients), row.raw)
+        except Refused as refusal:
             del row  # the message's bytes: not held a moment longer than needed
-            _record_refusal(session, row_id, kind, created_at, attempts, refusal, now())
+            outcome = _record_refusal(session, row_id, kind, created_at, attempts, refusal, now())
             session.commit()
-            return "failed" if refusal.permanent or refusal.given_up else "postponed"
+            return outcome
         del row
         if refused:
             log.warning("outbox: %s %d sent, %d recipients refused", kind, row_id, len(refused))
@@ -381,7 +287,7 @@ def _send_one(
                 "row_id": row_id,
                 "new_attempts": attempts,
                 "new_sent_at": now(),
-                "new_last_error": _refused_text(refused),
+                "new_last_error": refused_text(refused),
             },
         )
         session.commit()
@@ -394,14 +300,17 @@ def _record_refusal(
     kind: str,
     created_at: datetime,
     attempts: int,
-    refusal: _Refused,
+    refusal: Refused,
     at: datetime,
-) -> None:
+) -> str:
+    """Record the refusal on the row; "failed" when it is for good (or has gone on too
+    long), "postponed" when the row is tried again later."""
     values: dict[str, Any] = {"attempts": attempts, "last_error": str(refusal)[:2000]}
-    if isinstance(refusal, _SomeRefused) and refusal.keep:
+    if isinstance(refusal, SomeRefused) and refusal.keep:
         values["recipients"] = refusal.keep  # those refused for good are not tried again
-    refusal.given_up = not refusal.permanent and at - created_at >= GIVE_UP_AFTER
-    if refusal.permanent or refusal.given_up:
+    given_up = not refusal.permanent and at - created_at >= GIVE_UP_AFTER
+    outcome = "failed" if refusal.permanent or given_up else "postponed"
+    if outcome == "failed":
         values["failed_at"] = at
         log.error("outbox: %s %d refused for good: %s", kind, row_id, refusal.summary)
     else:
@@ -414,6 +323,7 @@ def _record_refusal(
             backoff(attempts),
         )
     session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row_id).values(**values))
+    return outcome
 
 
 def _charge(
@@ -448,118 +358,6 @@ def _charge(
                 .values(next_attempt_at=row.next_attempt_at)
             )
         session.commit()
-
-
-class _SomeRefused(_Refused):
-    """Every recipient refused; `keep` are those refused only for now (to try again)."""
-
-    def __init__(self, text: str, *, permanent: bool, summary: str, keep: list[str]) -> None:
-        super().__init__(text, permanent=permanent, summary=summary)
-        self.keep = keep
-
-
-def _transaction(
-    smtp: smtplib.SMTP, mail_from: str, recipients: list[str], raw: bytes
-) -> dict[str, tuple[int, bytes]]:
-    """MAIL, RCPT, DATA for one message; the recipients refused when others accepted it.
-
-    What `smtplib.SMTP.sendmail` does, except that the message goes out in chunks instead
-    of as one dot-stuffed copy (two copies of a 20 MB forward otherwise).
-    """
-    try:
-        smtp.ehlo_or_helo_if_needed()
-        options: list[str] = []
-        if smtp.does_esmtp:
-            if smtp.has_extn("size"):
-                options.append(f"SIZE={len(raw)}")
-            if not raw.isascii() and smtp.has_extn("8bitmime"):
-                options.append("BODY=8BITMIME")
-        code, reply = smtp.mail(mail_from, options)
-        if code != 250:
-            _refused(smtp, code, reply, "MAIL FROM")
-        refused: dict[str, tuple[int, bytes]] = {}
-        for recipient in recipients:
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                refused[recipient] = (code, reply)
-                if code == 421:
-                    _refused(smtp, code, reply, "RCPT TO")
-        if len(refused) == len(recipients):
-            _reset(smtp)
-            keep = [r for r, (code, _reply) in refused.items() if code < 500]
-            codes = ", ".join(str(code) for code, _reply in refused.values())
-            raise _SomeRefused(
-                "every recipient refused: " + _refused_text(refused),
-                permanent=not keep,
-                summary=f"RCPT TO: {codes}",
-                keep=keep if len(keep) < len(recipients) else [],
-            )
-        code, reply = _data(smtp, raw)
-        if code != 250:
-            _refused(smtp, code, reply, "DATA")
-        return refused
-    except smtplib.SMTPResponseException as exc:
-        # e.g. a HELO refused: nothing to do with this message.
-        raise _ConnectionTrouble(_describe(exc)) from exc
-    except (smtplib.SMTPException, OSError) as exc:  # disconnected, timed out, reset
-        raise _ConnectionTrouble(_describe(exc)) from exc
-
-
-def _refused(smtp: smtplib.SMTP, code: int, reply: bytes, stage: str) -> None:
-    text, summary = f"{stage}: {code} {_reply_text(reply)}", f"{stage}: {code}"
-    if code == 421 or code < 400:  # the server is closing, or talks nonsense
-        smtp.close()
-        raise _ConnectionTrouble(text, summary=summary)
-    _reset(smtp)
-    raise _Refused(text, permanent=code >= 500, summary=summary)
-
-
-def _reset(smtp: smtplib.SMTP) -> None:
-    # As smtplib does: a server already gone shows up at the next command.
-    with contextlib.suppress(smtplib.SMTPServerDisconnected):
-        smtp.rset()
-
-
-def _data(smtp: smtplib.SMTP, raw: bytes) -> tuple[int, bytes]:
-    smtp.putcmd("data")
-    code, reply = smtp.getreply()
-    if code != 354:
-        return code, reply
-    for chunk in _dot_stuffed(raw):
-        smtp.send(chunk)
-    return smtp.getreply()
-
-
-def _dot_stuffed(raw: bytes) -> Iterator[bytes]:
-    """`raw` in pieces of about _CHUNK bytes, cut after a line end, a leading "." doubled;
-    the last ends with the end-of-data line (in the same write: a small write of its own
-    waits for the server's delayed ACK, 40 ms a message)."""
-    start = 0
-    while True:
-        end = raw.find(b"\n", start + _CHUNK)
-        end = len(raw) if end < 0 else end + 1
-        chunk = _LEADING_DOT.sub(b"..", raw[start:end])
-        if end < len(raw):
-            yield chunk
-            start = end
-            continue
-        yield chunk + (b".\r\n" if chunk.endswith(b"\r\n") or not chunk else b"\r\n.\r\n")
-        return
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _reply_text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return " ".join(text.split())[:500]
-
-
-def _refused_text(refused: Mapping[str, tuple[int, bytes]]) -> str:
-    return "; ".join(f"{r}: {code} {_reply_text(reply)}" for r, (code, reply) in refused.items())
 
 
 # --- storing ------------------------------------------------------------------------------
@@ -612,7 +410,12 @@ def _addresses(message: EmailMessage, name: str) -> list[str]:
 
 
 def _checked_address(address: str) -> str:
-    """A plain ASCII addr-spec, safe in an SMTP command; ValueError for anything else."""
+    """A plain ASCII addr-spec, safe in an SMTP command; ValueError for anything else.
+
+    Not `intake.core.addresses.strict_address`: that one refuses addresses the outbox must
+    still send to and from, as long as the desk definition (staff and desk addresses, e.g.
+    `anna@192.168.1.1`, a one-letter top-level domain) and INTAKE_SMTP_FROM accept them.
+    """
     if not _ADDR_SPEC.fullmatch(address):
         raise ValueError(f"not an address we can send to: {address!r}")
     return address
