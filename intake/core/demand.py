@@ -17,14 +17,15 @@ One pass costs less than a scan per figure, and less than grouping in SQL, which
 need the local time zone's rules in SQL on both databases. Mail that needed no answer
 (outcome "automatic": out-of-office replies, bounces, lists) is not demand and is left out
 of every figure.
+
+This module holds the figures and the one pass that counts them; what it reads from the
+database is `demand_query`, and placing a moment in the local week is `demand_hours`. Every
+public name of the three can be imported from here.
 """
 
 from __future__ import annotations
 
 import gc
-import json
-import sqlite3
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,31 +37,54 @@ from operator import itemgetter
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, Table, extract, func, select
-from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from routing.desk import Desk
-from routing.hours import opening_ranges, weekly_hours
+from routing.hours import weekly_hours
 
 from .contactlog import ANSWERED, FALLBACK, IN_PROGRESS, MISSED, VOICEMAIL
-from .definition import desk_from_document, desk_to_document
-from .models import Contact, DeskDefinition
+from .demand_hours import (
+    DAY_SECONDS,
+    EXACT,
+    HOURS,
+    WEEK_CELLS,
+    HourBuckets,
+    LocalOffsets,
+    OpeningTimeline,
+    day_of_epoch,
+    epoch_day,
+    minutes_of_day,
+)
+from .demand_query import NOT_DEMAND, Row, demand_statement, epoch_seconds, stored_timeline
+
+__all__ = [
+    "CALL_OUTCOMES",
+    "CHANNELS",
+    "DAY_SECONDS",
+    "HOURS",
+    "NOT_DEMAND",
+    "WEEK_CELLS",
+    "Demand",
+    "Handling",
+    "LocalOffsets",
+    "OpeningTimeline",
+    "Period",
+    "Row",
+    "count_demand",
+    "day_of_epoch",
+    "demand_statement",
+    "epoch_day",
+    "epoch_seconds",
+    "open_hours",
+    "percentile",
+    "read_demand",
+    "stored_timeline",
+]
 
 # Known channels first, in this order; any other channel found follows, sorted.
 CHANNELS: tuple[str, ...] = ("call", "mail", "walk-in")
 CALL_OUTCOMES: tuple[str, ...] = (ANSWERED, FALLBACK, VOICEMAIL, MISSED, IN_PROGRESS)
-NOT_DEMAND = "automatic"  # mail.ingest.AUTOMATIC: nobody asked for anything
-
-DAY_SECONDS = 86_400
-HOURS = 24
-WEEK_CELLS = 7 * HOURS
-# 1970-01-01, day 0 of the epoch, was a Thursday (weekday 3, counting Monday as 0).
-_EPOCH_WEEKDAY = 3
-
-_contacts = cast(Table, Contact.__table__)
-_desks = cast(Table, DeskDefinition.__table__)
 
 
 # --- the period --------------------------------------------------------------------------
@@ -153,167 +177,6 @@ def percentile(ordered: Sequence[float], fraction: float) -> float | None:
     return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
-# --- local time, fast ----------------------------------------------------------------------
-
-
-class LocalOffsets:
-    """The UTC offsets of a zone between two instants, for turning epoch seconds local.
-
-    `datetime.fromtimestamp(ts, tz)` for each of 100,000 contacts costs more than the
-    whole page may take; the offset changes only twice a year, so each instant's offset is
-    found by a bisect over the few moments it changes.
-    """
-
-    def __init__(self, tz: ZoneInfo, start: int, end: int) -> None:
-        self.changes: list[int] = [start]
-        self.offsets: list[int] = [self._offset(tz, start)]
-        # Sampled daily: zones change their offset months apart, never twice in a day.
-        moment = start
-        while moment < end:
-            following = min(moment + DAY_SECONDS, end)
-            if self._offset(tz, following) != self.offsets[-1]:
-                low, high = moment, following
-                while high - low > 1:
-                    middle = (low + high) // 2
-                    if self._offset(tz, middle) == self.offsets[-1]:
-                        low = middle
-                    else:
-                        high = middle
-                self.changes.append(high)
-                self.offsets.append(self._offset(tz, high))
-            moment = following
-
-    @staticmethod
-    def _offset(tz: ZoneInfo, timestamp: int) -> int:
-        offset = datetime.fromtimestamp(timestamp, tz).utcoffset()
-        assert offset is not None  # a ZoneInfo always has one
-        return int(offset.total_seconds())
-
-    def local(self, timestamp: int) -> int:
-        """Local wall-clock seconds since the epoch: `timestamp` plus its UTC offset."""
-        index = bisect_right(self.changes, timestamp) - 1
-        return timestamp + self.offsets[index if index > 0 else 0]
-
-
-def epoch_day(day: date) -> int:
-    return (day - date(1970, 1, 1)).days
-
-
-def day_of_epoch(number: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=number)
-
-
-# --- the desk in force at each moment -------------------------------------------------------
-
-
-def _hours_key(document: Mapping[str, Any]) -> str:
-    """What decides when a desk is open: its zone, its hours and its closures."""
-    return json.dumps(
-        [document.get("desk", {}).get("timezone"), document.get("hours"), document.get("closures")],
-        sort_keys=True,
-    )
-
-
-class OpeningTimeline:
-    """Which desk was in force when, for the question "was the desk open then?".
-
-    `versions` are (epoch seconds from which it counts, desk), oldest first; the first
-    also counts for anything before it.
-    """
-
-    def __init__(self, versions: Sequence[tuple[int, Desk]]) -> None:
-        if not versions:
-            raise ValueError("a timeline needs at least one desk")
-        self.starts = [start for start, _ in versions]
-        self.desks = [desk for _, desk in versions]
-        self._ranges: list[dict[int, tuple[tuple[int, int], ...]]] = [{} for _ in self.desks]
-
-    @classmethod
-    def stored(
-        cls, session: Session, current: Desk, start: datetime, end: datetime
-    ) -> OpeningTimeline:
-        """The stored versions in force from `start` to `end` (the current desk if none)."""
-        first_id = (
-            session.scalar(select(func.max(_desks.c.id)).where(_desks.c.loaded_at <= start)) or 0
-        )
-        rows = session.execute(
-            select(_desks.c.loaded_at, _desks.c.document)
-            .where(_desks.c.id >= first_id, _desks.c.loaded_at < end)
-            .order_by(_desks.c.id)
-        ).all()
-        by_key: dict[str, Desk] = {_hours_key(desk_to_document(current)): current}
-        versions: list[tuple[int, Desk]] = []
-        for loaded_at, document in rows:
-            parsed = json.loads(document)
-            key = _hours_key(parsed)
-            desk = by_key.get(key)
-            if desk is None:
-                desk = by_key[key] = desk_from_document(parsed, source="a stored desk")
-            if versions and desk is versions[-1][1]:
-                continue  # a rota edit: the opening hours stayed as they were
-            versions.append((int(loaded_at.timestamp()), desk))
-        return cls(versions or [(0, current)])
-
-    def version_at(self, timestamp: int) -> int:
-        index = bisect_right(self.starts, timestamp) - 1
-        return index if index > 0 else 0
-
-    def open_minutes(self, version: int, day: int) -> tuple[tuple[int, int], ...]:
-        """The opening ranges of local epoch day `day` as minutes of the day, end excluded."""
-        cache = self._ranges[version]
-        found = cache.get(day)
-        if found is None:
-            found = cache[day] = tuple(
-                (_minutes(r.start), _minutes(r.end))
-                for r in opening_ranges(self.desks[version], day_of_epoch(day))
-            )
-        return found
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def epoch_seconds(column: Any, dialect: str) -> ColumnElement[int]:
-    """Whole seconds since the epoch of a UTC timestamp column, computed by the database."""
-    if dialect != "sqlite":
-        return sql_cast(func.floor(extract("epoch", column)), BigInteger)
-    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) and reads it to the millisecond, so a
-    # time in the last half millisecond of a second counts in the next one (PostgreSQL is
-    # exact); cutting the fraction off first would cost a quarter of the page's query.
-    if sqlite3.sqlite_version_info >= (3, 38):
-        return sql_cast(func.unixepoch(column), Integer)
-    # Older SQLite: the same from julianday(), which is exact to the millisecond; the
-    # nudge keeps a whole second's float from truncating to the one before.
-    return sql_cast((func.julianday(column) - _UNIX_JULIAN_DAY) * 86400 + 0.0001, Integer)
-
-
-_UNIX_JULIAN_DAY = 2440587.5  # the Julian day number of 1970-01-01 00:00 UTC
-
-
-def demand_statement(dialect: str, start: datetime, end: datetime) -> Select[Any]:
-    """One narrow row per contact of the period: (start, channel, outcome, topic, handled).
-
-    `start` and `handled` (None when not handled) are whole seconds since the epoch.
-    """
-    started = epoch_seconds(_contacts.c.started_at, dialect)
-    handled = epoch_seconds(_contacts.c.handled_at, dialect)
-    return select(
-        started,
-        _contacts.c.channel,
-        _contacts.c.outcome,
-        _contacts.c.topic,
-        handled,
-    ).where(
-        _contacts.c.started_at >= start,
-        _contacts.c.started_at < end,
-        _contacts.c.outcome != NOT_DEMAND,
-    )
-
-
-# (start, channel, outcome, topic, handled or None); times in seconds since the epoch
-Row = tuple[int, str, str, str | None, int | None]
-
-
 def read_demand(session: Session, desk: Desk, period: Period) -> Demand:
     """Every figure of the demand page for `period`, counted in `desk`'s time zone."""
     start, end = period.bounds(desk.tz)
@@ -321,7 +184,7 @@ def read_demand(session: Session, desk: Desk, period: Period) -> Demand:
     # The DBAPI's own rows: building SQLAlchemy Row objects would cost as much again as the
     # query itself for a busy year, and these columns (integers and plain strings) have no
     # result processing to skip on either database.
-    timeline = OpeningTimeline.stored(session, desk, start, end)
+    timeline = stored_timeline(session, desk, start, end)
     with _cycle_collector_paused():
         result = cast(CursorResult[Any], session.execute(statement))
         rows = cast(list[Row], result.cursor.fetchall())
@@ -351,80 +214,12 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-_EXACT = -1  # a bucket whose contacts must each be placed alone (see _Buckets)
-
-
-class _Buckets:
-    """Stretches of time in which every contact lands in the same heatmap cell and date.
-
-    Normally these are the hours of local time: the zone's offsets from UTC in the period
-    share their minutes (whole hours in Europe, :30 in India), so a local hour is a fixed
-    stretch of epoch seconds and one dict lookup per contact gives its cell, its local date
-    and which of its minutes the desk was open (`mask`, bit m set = minute m open). A zone
-    whose offsets differ in their minutes is counted per minute instead.
-
-    A bucket in which the offset changes, another desk version took over, or whose version
-    has a time zone of its own, is `_EXACT`: each contact in it is placed by `exact`.
-    """
-
-    def __init__(self, desk: Desk, timeline: OpeningTimeline, start: int, end: int) -> None:
-        self.offsets = LocalOffsets(desk.tz, start, end)
-        self.timeline = timeline
-        self.version_offsets = [
-            LocalOffsets(version.tz, start, end) if version.tz != desk.tz else None
-            for version in timeline.desks
-        ]
-        shifts = {offset % 3600 for offset in self.offsets.offsets}
-        self.size = 3600 if len(shifts) == 1 else 60
-        self.shift = shifts.pop() if self.size == 3600 else 0
-        self.full = (1 << (self.size // 60)) - 1
-
-    def bucket(self, utc_start: int) -> tuple[int, int, int]:
-        """(cell, local epoch day, mask) of the bucket starting at `utc_start`."""
-        changes = self.offsets.changes
-        index = bisect_right(changes, utc_start) - 1
-        wall = utc_start + self.offsets.offsets[index if index > 0 else 0]
-        day, seconds = divmod(wall, DAY_SECONDS)
-        cell = (day + _EPOCH_WEEKDAY) % 7 * HOURS + seconds // 3600
-        last = utc_start + self.size - 1
-        timeline = self.timeline
-        version = timeline.version_at(utc_start)
-        if (
-            (index + 1 < len(changes) and changes[index + 1] <= last)  # the offset changes
-            or (len(timeline.starts) > 1 and timeline.version_at(last) != version)
-            or self.version_offsets[version] is not None
-        ):
-            return cell, day, _EXACT
-        first = seconds // 60
-        mask = 0
-        minutes = self.size // 60
-        for opens, closes in timeline.open_minutes(version, day):
-            low = opens - first if opens > first else 0
-            high = closes - first if closes - first < minutes else minutes
-            if low < high:
-                mask |= ((1 << (high - low)) - 1) << low
-        return cell, day, mask
-
-    def exact(self, timestamp: int) -> tuple[int, int, bool]:
-        """(cell, local epoch day, whether the desk was open) of one contact."""
-        day, seconds = divmod(self.offsets.local(timestamp), DAY_SECONDS)
-        cell = (day + _EPOCH_WEEKDAY) % 7 * HOURS + seconds // 3600
-        version = self.timeline.version_at(timestamp)
-        own = self.version_offsets[version]
-        opening_day, opening_seconds = (
-            divmod(own.local(timestamp), DAY_SECONDS) if own else (day, seconds)
-        )
-        minute = opening_seconds // 60
-        ranges = self.timeline.open_minutes(version, opening_day)
-        return cell, day, any(opens <= minute < closes for opens, closes in ranges)
-
-
 def count_demand(
     desk: Desk, period: Period, rows: Sequence[Row], timeline: OpeningTimeline
 ) -> Demand:
     """The figures from the rows of `demand_statement`; times local to `desk`."""
     start, end = (int(moment.timestamp()) for moment in period.bounds(desk.tz))
-    buckets = _Buckets(desk, timeline, start, end)
+    buckets = HourBuckets(desk, timeline, start, end)
     heat = [0] * WEEK_CELLS
     outside = [0] * WEEK_CELLS
     per_day: dict[tuple[int, str], int] = {}
@@ -441,7 +236,7 @@ def count_demand(
             place = found[key] = buckets.bucket(key * size - shift)
         cell, day, mask = place
         if mask != full:
-            if mask == _EXACT:
+            if mask == EXACT:
                 cell, day, opened = buckets.exact(timestamp)
                 if not opened:
                     outside[cell] += 1
@@ -494,7 +289,9 @@ def _week_grid(cells: list[int]) -> tuple[tuple[int, ...], ...]:
 def open_hours(desk: Desk) -> tuple[tuple[bool, ...], ...]:
     """[weekday][hour]: the desk's weekly hours cover some of that hour (closures aside)."""
     week = weekly_hours(desk)
-    minutes = [[(_minutes(r.start), _minutes(r.end)) for r in week[day]] for day in range(7)]
+    minutes = [
+        [(minutes_of_day(r.start), minutes_of_day(r.end)) for r in week[day]] for day in range(7)
+    ]
     return tuple(
         tuple(
             any(opens < (hour + 1) * 60 and closes > hour * 60 for opens, closes in minutes[day])
@@ -502,10 +299,6 @@ def open_hours(desk: Desk) -> tuple[tuple[bool, ...], ...]:
         )
         for day in range(7)
     )
-
-
-def _minutes(moment: time) -> int:
-    return moment.hour * 60 + moment.minute
 
 
 def _call_outcomes(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
