@@ -28,7 +28,7 @@ def menu() -> dict[str, object]:
 
 
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
-from intake.shell.dashboard import demand as demand  # noqa: E402
+from intake.shell.dashboard import demand_page as demand_page  # noqa: E402
 from intake.shell.dashboard import rota as rota  # noqa: E402
 from intake.shell.dashboard import topics as topics  # noqa: E402
 from intake.shell.dashboard import views as views  # noqa: E402  (registers the routes on bp)

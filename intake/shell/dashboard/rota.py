@@ -29,7 +29,7 @@ from intake.core.errors import DefinitionError, NoDeskError, Problem
 from intake.core.models import DeskDefinition
 from intake.shell.auth import coordinator_required, login_required
 from intake.shell.dashboard import bp
-from intake.shell.dashboard.demand import weekday_names
+from intake.shell.dashboard.labels import weekday_names
 from routing.desk import WEEKDAYS, Change, Desk, Shift
 from routing.hours import closure_name
 
