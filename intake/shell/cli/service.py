@@ -1,0 +1,90 @@
+"""Running the service: the web app with its scheduler, the scheduler alone, or one round of
+mail for cron and tests."""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import signal
+
+import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from imapclient.exceptions import IMAPClientError
+from werkzeug.serving import run_simple
+
+from intake.core.errors import IntakeError
+from intake.shell.cli.context import command_app, log_at_info, require_schema
+from intake.shell.jobs import flush_outbox, release_backlog, schedule, start_scheduler
+from mail.poller import poll
+
+
+@click.command(help="Serve the webhooks with the scheduler in-process (one machine).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    log_at_info()
+    app = command_app(ctx)
+    require_schema(app)
+    scheduler = start_scheduler(app)
+    try:
+        click.echo(f"serving on http://{host}:{port} (webhooks under /voice/)")
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@click.command(help="The scheduler alone: mail polling, outbox, backlog, retention.")
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    log_at_info()
+    app = command_app(ctx)
+    require_schema(app)
+    scheduler = schedule(BlockingScheduler(), app)
+
+    def stop(_signum: int, _frame: object) -> None:
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo("worker running: mail polling, outbox, backlog and retention jobs")
+    with contextlib.suppress(KeyboardInterrupt):
+        scheduler.start()
+
+
+@click.command("poll-once", help="One mail poll and one outbox flush, then exit (cron, tests).")
+@click.pass_context
+def poll_once(ctx: click.Context) -> None:
+    app = command_app(ctx)
+    require_schema(app)
+    failure: str | None = None
+    try:
+        result = poll(app)
+    except (OSError, imaplib.IMAP4.error, IMAPClientError) as exc:
+        # Still send what waits in the outbox (voicemail notices, held forwards): the
+        # mailbox being down is no reason to keep those back. The error is reported last.
+        host = app.config.get("IMAP_HOST")
+        failure = f"mail server {host}: {exc.__class__.__name__}: {exc}"
+        result = None
+    if result is None:
+        pass
+    elif result.disabled:
+        click.echo("mail polling is off: INTAKE_IMAP_HOST is not set")
+    elif result.locked:
+        click.echo("another process is polling this mailbox right now; nothing done")
+    else:
+        click.echo(
+            f"polled: {result.fetched} fetched, {result.logged} logged, "
+            f"{result.duplicates} seen before, {len(result.attention)} left for a person"
+        )
+    released = release_backlog(app)
+    if released:
+        click.echo(f"forwarded {released} mails held for the shift")
+    flushed = flush_outbox(app)
+    if flushed is None:
+        click.echo("sending is off: INTAKE_SMTP_HOST is not set")
+    else:
+        click.echo(
+            f"outbox: {flushed.sent} sent, {flushed.postponed} postponed, {flushed.failed} failed"
+        )
+    if failure is not None:
+        raise IntakeError(failure)
