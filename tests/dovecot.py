@@ -5,9 +5,7 @@ base_dir, state, log and Maildir under a temporary directory, on free ports of 1
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -22,6 +20,7 @@ from typing import Literal, cast
 
 from imapclient import IMAPClient
 
+from tests.dovecotconf import config_text, mail_owner
 from tests.serverkit import (
     LOCALHOST,
     ServiceUnavailable,
@@ -42,94 +41,6 @@ IMAP_PASSWORD = "helpdesk-test-password"
 STARTUP_TIMEOUT = 10.0
 
 Security = Literal["plain", "starttls", "ssl"]
-
-
-def _config(dovecot: Dovecot, mail_uid: int, mail_gid: int) -> str:
-    d = dovecot.directory
-    if os.geteuid() == 0:
-        # Root starts the master; the login and auth processes drop to Debian's dovenull and
-        # dovecot users (the defaults), the mail processes to `nobody`, since Dovecot refuses
-        # to handle mail as uid 0.
-        privileges = ""
-    else:
-        # Rootless: every process stays the current user, and nothing can chroot.
-        me = pwd.getpwuid(os.geteuid()).pw_name
-        my_group = grp.getgrgid(os.getegid()).gr_name
-        privileges = f"""
-default_internal_user = {me}
-default_internal_group = {my_group}
-default_login_user = {me}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
-}}
-service auth-worker {{
-  user = {me}
-}}
-"""
-    return f"""# Written by tests/dovecot.py for one test run; not the system's Dovecot.
-instance_name = intake-test
-base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/dovecot.log
-protocols = imap
-listen = {dovecot.host}
-ssl = yes
-ssl_cert = <{dovecot.cafile}
-ssl_key = <{d}/server.key
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_verbose = yes
-# A wrong password is answered within half a second (Dovecot's own timer), not after the
-# default 2 s growing with anvil's penalty for repeated failures: refused-login tests stay fast.
-auth_failure_delay = 0
-first_valid_uid = 1
-mail_location = maildir:~/Maildir
-mail_fsync = never
-namespace inbox {{
-  inbox = yes
-}}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/users
-}}
-userdb {{
-  driver = static
-  args = uid={mail_uid} gid={mail_gid} home={d}/mail/%u
-}}
-protocol imap {{
-  # Pollers, crash tests and the helpers below all log in from 127.0.0.1 as one user.
-  mail_max_userip_connections = 1000
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = {dovecot.port}
-  }}
-  inet_listener imaps {{
-    port = {dovecot.ssl_port}
-    ssl = yes
-  }}
-}}
-{privileges}"""
-
-
-def _mail_owner() -> tuple[int, int]:
-    if os.geteuid() != 0:
-        return os.geteuid(), os.getegid()
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError as exc:
-        raise ServiceUnavailable("no `nobody` user to own the test mail") from exc
-    with contextlib.suppress(KeyError):
-        return nobody.pw_uid, grp.getgrnam("nogroup").gr_gid
-    return nobody.pw_uid, nobody.pw_gid
 
 
 class Dovecot:
@@ -228,7 +139,7 @@ class Dovecot:
                 if attempt + 1 == attempts or "in use" not in str(exc):
                     raise
                 self.port, self.ssl_port = free_ports(2)
-                self.config_path.write_text(_config(self, *_mail_owner()))
+                self.config_path.write_text(config_text(self, *mail_owner()))
 
     def stop(self) -> None:
         """Shut down as the system would (SIGTERM to every process); the mail stays.
@@ -281,7 +192,7 @@ class Dovecot:
             (directory / name).mkdir()
         mail = directory / "mail"
         mail.mkdir()
-        uid, gid = _mail_owner()
+        uid, gid = mail_owner()
         if os.geteuid() == 0:
             os.chown(mail, uid, gid)
         self_signed_cert(directory)
@@ -290,7 +201,7 @@ class Dovecot:
         users.write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
         users.chmod(0o644)
         self.port, self.ssl_port = free_ports(2)
-        self.config_path.write_text(_config(self, uid, gid))
+        self.config_path.write_text(config_text(self, uid, gid))
 
     def _launch(self) -> None:
         assert self.binary is not None

@@ -1,0 +1,116 @@
+"""What the tests' private Dovecot is told: its dovecot.conf, and who owns its mail."""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+from pathlib import Path
+from typing import Protocol
+
+from tests.serverkit import ServiceUnavailable
+
+__all__ = ["config_text", "mail_owner"]
+
+
+class _Server(Protocol):
+    host: str
+    port: int
+    ssl_port: int
+
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def cafile(self) -> str: ...
+
+
+def config_text(dovecot: _Server, mail_uid: int, mail_gid: int) -> str:
+    """The whole dovecot.conf: one Maildir user, plain IMAP and IMAPS, as root or rootless."""
+    d = dovecot.directory
+    if os.geteuid() == 0:
+        # Root starts the master; the login and auth processes drop to Debian's dovenull and
+        # dovecot users (the defaults), the mail processes to `nobody`, since Dovecot refuses
+        # to handle mail as uid 0.
+        privileges = ""
+    else:
+        # Rootless: every process stays the current user, and nothing can chroot.
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        my_group = grp.getgrgid(os.getegid()).gr_name
+        privileges = f"""
+default_internal_user = {me}
+default_internal_group = {my_group}
+default_login_user = {me}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+service auth-worker {{
+  user = {me}
+}}
+"""
+    return f"""# Written by tests/dovecotconf.py for one test run; not the system's Dovecot.
+instance_name = intake-test
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = {dovecot.host}
+ssl = yes
+ssl_cert = <{dovecot.cafile}
+ssl_key = <{d}/server.key
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+# A wrong password is answered within half a second (Dovecot's own timer), not after the
+# default 2 s growing with anvil's penalty for repeated failures: refused-login tests stay fast.
+auth_failure_delay = 0
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+mail_fsync = never
+namespace inbox {{
+  inbox = yes
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid={mail_uid} gid={mail_gid} home={d}/mail/%u
+}}
+protocol imap {{
+  # Pollers, crash tests and the helpers below all log in from 127.0.0.1 as one user.
+  mail_max_userip_connections = 1000
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {dovecot.port}
+  }}
+  inet_listener imaps {{
+    port = {dovecot.ssl_port}
+    ssl = yes
+  }}
+}}
+{privileges}"""
+
+
+def mail_owner() -> tuple[int, int]:
+    """Who owns the test mail: the current user, or `nobody` when running as root."""
+    if os.geteuid() != 0:
+        return os.geteuid(), os.getegid()
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError as exc:
+        raise ServiceUnavailable("no `nobody` user to own the test mail") from exc
+    with contextlib.suppress(KeyError):
+        return nobody.pw_uid, grp.getgrnam("nogroup").gr_gid
+    return nobody.pw_uid, nobody.pw_gid
