@@ -12,11 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from intake.core import contactlog
 from intake.core.clock import SimClock
-from intake.core.contactlog import ContactQuery
 from intake.core.db import database
 from intake.core.models import Contact, ContactEvent, ContactView, MailMessage
+from intake.core.search import ContactQuery, search_contacts
 from intake.shell.auth import create_user
 from routing.desk import Desk
 
@@ -309,10 +308,8 @@ def test_the_count_of_a_broad_filter_stops_at_its_limit(app: Flask, desk: Desk) 
         add_contact(app, started_at=local("2026-11-23 09:00") - timedelta(minutes=n))
 
     with database(app).session() as session:
-        page = contactlog.search_contacts(session, ContactQuery(), per_page=3, count_limit=5)
-        searched = contactlog.search_contacts(
-            session, ContactQuery(text="0612"), per_page=3, count_limit=5
-        )
+        page = search_contacts(session, ContactQuery(), per_page=3, count_limit=5)
+        searched = search_contacts(session, ContactQuery(text="0612"), per_page=3, count_limit=5)
 
     assert (page.total, page.total_is_lower_bound, page.has_next) == (5, True, True)
     # A search reads every row anyway, so it counts them all.

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from intake.core import contactlog
+from intake.core import contactlog, search
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
@@ -175,7 +175,7 @@ class Filters:
     """The Contacts page's filters as they came in the URL, and what they mean."""
 
     args: dict[str, str]  # the recognised, non-empty parameters, for links that keep them
-    query: contactlog.ContactQuery
+    query: search.ContactQuery
     errors: list[str]
 
 
@@ -217,7 +217,7 @@ def parse_filters(args: Mapping[str, str], tz: tzinfo) -> Filters:
         raw["from"] = ""
     if last is None:
         raw["to"] = ""
-    query = contactlog.ContactQuery(
+    query = search.ContactQuery(
         channel=raw["channel"],
         organisation=raw["organisation"],
         outcome=raw["outcome"],
@@ -242,9 +242,9 @@ def contacts() -> str:
     tz: tzinfo = desk.tz if desk else UTC
     filters = parse_filters(request.args, tz)
     page = _page_number(request.args.get("page"))
-    result = contactlog.search_contacts(session, filters.query, page=page, per_page=PER_PAGE)
+    result = search.search_contacts(session, filters.query, page=page, per_page=PER_PAGE)
     organisations = desk_organisations(desk) if desk else []
-    organisations += [o for o in contactlog.organisations_seen(session) if o not in organisations]
+    organisations += [o for o in search.organisations_seen(session) if o not in organisations]
     if filters.args.get("organisation") and filters.args["organisation"] not in organisations:
         organisations.append(filters.args["organisation"])
     return render_template(
