@@ -29,6 +29,8 @@ def menu() -> dict[str, object]:
 
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
 from intake.shell.dashboard import demand_page as demand_page  # noqa: E402
+from intake.shell.dashboard import recordings as recordings  # noqa: E402
 from intake.shell.dashboard import rota as rota  # noqa: E402
 from intake.shell.dashboard import topics as topics  # noqa: E402
 from intake.shell.dashboard import views as views  # noqa: E402  (registers the routes on bp)
+from intake.shell.dashboard import walk_in as walk_in  # noqa: E402

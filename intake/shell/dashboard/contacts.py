@@ -1,4 +1,4 @@
-"""The contact log in the dashboard: the list, one contact's page, walk-ins, voicemail audio.
+"""The contact log in the dashboard: the list and one contact's page.
 
 Everything here that came from a patient (numbers, names, subjects, mail text, file names)
 reaches the page through Jinja's autoescaping only; nothing is marked safe.
@@ -6,19 +6,14 @@ reaches the page through Jinja's autoescaping only; nothing is marked safe.
 
 from __future__ import annotations
 
-import base64
-import http.client
 import logging
 import re
-import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import IO, Any
-from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -34,8 +29,9 @@ from intake.core.errors import NoDeskError
 from intake.core.models import Contact, ContactView, MailMessage, Topic, User
 from intake.shell.auth import login_required
 from intake.shell.dashboard import bp
-from intake.shell.settings import TWILIO_API_BASE
 from routing.desk import Desk
+
+from .recordings import recording_media_url, twilio_api_base
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +103,7 @@ ACTION_LABELS: Mapping[str, Any] = {  # what a call's first answer did (routing.
 # --- shared helpers -------------------------------------------------------------------------
 
 
-def _desk_or_none(session: Session) -> Desk | None:
+def desk_or_none(session: Session) -> Desk | None:
     try:
         return current_desk(session)
     except NoDeskError:
@@ -238,7 +234,7 @@ def _page_number(raw: str | None) -> int:
 @login_required
 def contacts() -> str:
     session = get_session()
-    desk = _desk_or_none(session)
+    desk = desk_or_none(session)
     tz: tzinfo = desk.tz if desk else UTC
     filters = parse_filters(request.args, tz)
     page = _page_number(request.args.get("page"))
@@ -305,7 +301,7 @@ def _contact_page(
     errors: Sequence[str] = (),
     status: int = 200,
 ) -> tuple[str, int]:
-    desk = _desk_or_none(session)
+    desk = desk_or_none(session)
     messages = session.scalars(
         select(MailMessage)
         .where(MailMessage.contact_id == row.id)
@@ -333,7 +329,7 @@ def _contact_page(
         answered_by=staff_name(desk, row.answered_by),
         forwarded_to=staff_name(desk, row.forwarded_to),
         callable=is_phone_number(row.caller),
-        playable=recording_media_url(row.recording_url, _api_base()) is not None,
+        playable=recording_media_url(row.recording_url, twilio_api_base()) is not None,
         file_size=file_size,
         form=form or {"topic": row.topic or "", "note": row.note},
         errors=errors,
@@ -400,197 +396,3 @@ def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
     session.commit()
     flash(_("%(reference)s is marked handled.", reference=row.reference), "info")
     return redirect(url_for("dashboard.contact", contact_id=row.id))
-
-
-# --- walk-ins ---------------------------------------------------------------------------------
-
-
-@bp.route("/walk-in", methods=["GET", "POST"])
-@login_required
-def walk_in() -> BaseResponse | tuple[str, int]:
-    """Log a visit to the service point: a handled contact, made in a few seconds."""
-    session = get_session()
-    desk = _desk_or_none(session)
-    if desk is None:
-        return render_template("no_desk.html"), 200
-    organisations = desk_organisations(desk)
-    topics = active_topics(session)
-    form = {"organisation": organisations[0], "topic": "", "note": ""}
-    errors: list[str] = []
-    if request.method == "POST":
-        form = {key: request.form.get(key, "").strip() for key in form}
-        if form["topic"] not in topics:
-            errors.append(_("Choose what the visit was about."))
-        if form["organisation"] not in organisations:
-            errors.append(_("Choose one of the desk's organisations."))
-        if len(form["note"]) > NOTE_LENGTH:
-            errors.append(_("The note is too long (at most %(n)d characters).", n=NOTE_LENGTH))
-        if not errors:
-            reference = _log_walk_in(session, form)
-            flash(_("Walk-in logged as %(reference)s.", reference=reference), "info")
-            return redirect(url_for("dashboard.walk_in"))
-    page = render_template(
-        "walk_in.html", organisations=organisations, topics=topics, form=form, errors=errors
-    )
-    return page, 400 if errors else 200
-
-
-def _log_walk_in(session: Session, form: Mapping[str, str]) -> str:
-    now = clock_now()
-    row = Contact(
-        channel=contactlog.WALK_IN,
-        via="",
-        organisation=form["organisation"],
-        caller="",  # a visitor is not identified in the log
-        started_at=now,
-        ended_at=now,
-        outcome=contactlog.HANDLED,
-        handled_at=now,
-        handled_by=current_user.email,
-        topic=form["topic"],
-        note=form["note"],
-    )
-    session.add(row)
-    session.flush()
-    contactlog.add_event(session, row, "walk-in", now, by=current_user.email, topic=form["topic"])
-    session.commit()
-    return row.reference
-
-
-# --- voicemail audio --------------------------------------------------------------------------
-
-# Where Twilio keeps a recording: its API host, then this path (Twilio gives it without an
-# extension; ".mp3" asks for the MP3 rendering).
-RECORDING_PATH = re.compile(
-    r"/\d{4}-\d{2}-\d{2}/Accounts/AC[0-9a-fA-F]{32}/Recordings/RE[0-9a-fA-F]{32}"
-)
-CHUNK = 64 * 1024
-FETCH_TIMEOUT = 10.0  # seconds, for connecting and for each read
-
-
-class RecordingUnavailable(Exception):
-    """Twilio did not give the recording (refused, down, slow, or not audio)."""
-
-
-def _api_base() -> str:
-    return str(current_app.config.get("TWILIO_API_BASE") or TWILIO_API_BASE)
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc
-
-
-def recording_media_url(recording_url: str | None, api_base: str) -> str | None:
-    """The MP3 of a Twilio recording URL, or None for anything not on Twilio's API host.
-
-    Only a recording path on exactly `api_base`'s scheme and host passes, whatever the
-    database holds: the account's credentials go nowhere else.
-    """
-    if not recording_url or not recording_url.isascii() or not recording_url.isprintable():
-        return None
-    if any(ch.isspace() for ch in recording_url):
-        return None
-    parts = urlsplit(recording_url)
-    if (parts.scheme, parts.netloc) != _origin(api_base) or parts.query or parts.fragment:
-        return None
-    if parts.scheme not in ("https", "http") or not RECORDING_PATH.fullmatch(parts.path):
-        return None
-    return urlunsplit((parts.scheme, parts.netloc, parts.path + ".mp3", "", ""))
-
-
-class _StayOnApiHost(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only on the API host itself, so the credentials never leave it."""
-
-    def __init__(self, api_base: str) -> None:
-        super().__init__()
-        self.origin = _origin(api_base)
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if _origin(newurl) != self.origin:
-            log.warning("recording fetch redirected off the API host; not followed")
-            return None  # urllib then raises the 3xx as an HTTPError
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def open_recording(
-    media_url: str,
-    *,
-    api_base: str,
-    account_sid: str,
-    auth_token: str,
-    timeout: float = FETCH_TIMEOUT,
-    opener: urllib.request.OpenerDirector | None = None,
-) -> tuple[http.client.HTTPResponse, str]:
-    """The upstream response for `media_url` (checked by `recording_media_url`) and its type."""
-    if not account_sid or not auth_token:
-        raise RecordingUnavailable("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed")
-    opener = opener or urllib.request.build_opener(_StayOnApiHost(api_base))
-    credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
-    upstream_request = urllib.request.Request(  # noqa: S310  (the URL was checked above)
-        media_url, headers={"Authorization": f"Basic {credentials}", "Accept": "audio/mpeg"}
-    )
-    try:
-        upstream: http.client.HTTPResponse = opener.open(upstream_request, timeout=timeout)
-    except HTTPError as exc:
-        exc.close()
-        raise RecordingUnavailable(f"Twilio answered {exc.code}") from None
-    except (URLError, OSError, http.client.HTTPException) as exc:
-        raise RecordingUnavailable(f"Twilio could not be reached: {exc}") from None
-    content_type = upstream.headers.get_content_type()
-    if not content_type.startswith("audio/"):
-        upstream.close()
-        raise RecordingUnavailable(f"Twilio sent {content_type}, not audio")
-    return upstream, upstream.headers.get("Content-Type", content_type)
-
-
-def _chunks(upstream: http.client.HTTPResponse, reference: str) -> Iterator[bytes]:
-    try:
-        while chunk := upstream.read(CHUNK):
-            yield chunk
-    except (OSError, http.client.HTTPException) as exc:
-        # The headers are sent by now; the player stops where the audio broke off.
-        log.warning("recording of %s broke off: %s", reference, exc)
-    finally:
-        upstream.close()
-
-
-@bp.get("/contacts/<int:contact_id>/recording")
-@login_required
-def contact_recording(contact_id: int) -> Response:
-    """The voicemail's audio, fetched from Twilio with the account's credentials."""
-    session = get_session()
-    row = _contact_or_404(session, contact_id)
-    api_base = _api_base()
-    media_url = recording_media_url(row.recording_url, api_base)
-    reference = row.reference
-    session.close()  # no database connection held while the audio streams
-    if media_url is None:
-        abort(404)
-    try:
-        upstream, content_type = open_recording(
-            media_url,
-            api_base=api_base,
-            account_sid=current_app.config.get("TWILIO_ACCOUNT_SID", ""),
-            auth_token=current_app.config.get("TWILIO_AUTH_TOKEN", ""),
-            timeout=float(current_app.config.get("TWILIO_MEDIA_TIMEOUT", FETCH_TIMEOUT)),
-        )
-    except RecordingUnavailable as exc:
-        log.warning("recording of %s not available: %s", reference, exc)
-        abort(502)
-    response = Response(_chunks(upstream, reference), content_type=content_type)
-    length = upstream.headers.get("Content-Length", "")
-    if length.isdigit():
-        response.headers["Content-Length"] = length
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = f'inline; filename="{reference}.mp3"'
-    return response
