@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.core import contactlog
+from intake.core import lifecycle
+from intake.core.lifecycle import Channel
 from intake.core.models import Contact, MailMessage, OutboxMessage
 from intake.core.phones import mask
 from mail.message import ParsedMail
@@ -29,11 +30,6 @@ from .compose import acknowledgement, forward, new_message_id
 from .outbox import enqueue, replied_today
 
 log = logging.getLogger(__name__)
-
-RECEIVED = "received"  # logged; not forwarded yet
-FORWARDED = "forwarded"
-ACKNOWLEDGED = "acknowledged"  # closed: the patient was told when we answer
-AUTOMATIC = "automatic"  # an out-of-office, a bounce, a list: logged, nothing sent
 
 REFERENCE_IN_SUBJECT = re.compile(r"\bHD-(\d{6,})\b", re.IGNORECASE)
 ROUND_ROBIN_MEMORY = timedelta(days=7)
@@ -79,7 +75,7 @@ def find_thread(session: Session, mail: ParsedMail) -> Contact | None:
             return session.get(Contact, known)
     for match in REFERENCE_IN_SUBJECT.finditer(mail.subject):
         contact = session.get(Contact, int(match.group(1)))
-        if contact is not None and contact.channel == "mail":
+        if contact is not None and contact.channel == Channel.MAIL:
             return contact
     return None
 
@@ -119,23 +115,32 @@ def ingest(
         seen.uidvalidity, seen.uid = uidvalidity, uid
         return Ingested(seen.contact_id, new_contact=False, duplicate=True)
 
+    detail = {
+        "subject": mail.subject[:200],
+        "attachments": len(mail.attachments),
+        "needs_attention": mail.needs_attention,
+        "problems": list(mail.problems)[:5],
+    }
     contact = find_thread(session, mail)
     new_contact = contact is None
     if contact is None:
         mailbox = desk.mailbox_for(mailbox_address)
-        contact = Contact(
-            channel="mail",
+        contact = lifecycle.mail_received(
+            session,
             via=mailbox_address,
             organisation=mailbox.organisation if mailbox else desk.name,
             caller=mail.from_address or mail.from_name[:320] or "unknown",
-            started_at=now,
-            outcome=AUTOMATIC if mail.automatic else RECEIVED,
-            message_id=mail.message_id,
             subject=mail.subject[:998],
+            message_id=mail.message_id,
+            automatic=bool(mail.automatic),
+            needs_attention=mail.needs_attention,
+            at=now,
+            detail=detail,
         )
-        session.add(contact)
-    if mail.needs_attention:
-        contact.needs_attention = True
+    else:
+        lifecycle.follow_up_received(
+            session, contact, now, attention=mail.needs_attention, detail=detail
+        )
     stored = MailMessage(
         mailbox=account,
         uidvalidity=uidvalidity,
@@ -157,20 +162,9 @@ def ingest(
         size=mail.size,
         raw=raw,
     )
-    session.flush()  # the contact's id, for the reference and the stored message
     stored.contact_id = contact.id
     session.add(stored)
     session.flush()
-    contactlog.add_event(
-        session,
-        contact,
-        "mail" if new_contact else "follow-up",
-        now,
-        subject=mail.subject[:200],
-        attachments=len(mail.attachments),
-        needs_attention=mail.needs_attention,
-        problems=list(mail.problems)[:5],
-    )
     log.info(
         "mail %s from %s: %s",
         contact.reference,
@@ -178,7 +172,7 @@ def ingest(
         "automatic" if mail.automatic else ("new" if new_contact else "follow-up"),
     )
     if mail.automatic:
-        contactlog.add_event(session, contact, "automatic", now, reasons=list(mail.automatic))
+        lifecycle.add_event(session, contact, "automatic", now, reasons=list(mail.automatic))
         return Ingested(contact.id, new_contact)
     route(
         session, desk=desk, contact=contact, stored=[stored], mail=mail, now=now, outgoing=outgoing
@@ -221,15 +215,10 @@ def route(
                 mailbox=contact.via,
             )
             enqueue(session, outgoing_mail, kind="forward", contact_id=contact.id, now=now)
-            message.forwarded_to, message.forwarded_at = colleague.id, now
-        contact.forwarded_to, contact.forwarded_at = colleague.id, now
-        contact.forward_pending = False
-        if contact.outcome in (RECEIVED, ACKNOWLEDGED):
-            contact.outcome = FORWARDED
-        contactlog.add_event(session, contact, "forwarded", now, staff=colleague.id)
+        lifecycle.mail_forwarded(session, contact, stored, colleague.id, now)
         return True
 
-    contact.forward_pending = True
+    lifecycle.mail_held(contact)
     if mail is None:
         return False
     reasons = list(no_reply_reasons(mail, outgoing.own_addresses))
@@ -237,7 +226,7 @@ def route(
     if not reasons and to is not None and replied_today(session, to, now, desk.tz):
         reasons.append("already acknowledged today")
     if reasons or to is None:
-        contactlog.add_event(session, contact, "not-acknowledged", now, reasons=reasons)
+        lifecycle.add_event(session, contact, "not-acknowledged", now, reasons=reasons)
         return False
     ack = acknowledgement(
         desk=desk,
@@ -251,9 +240,7 @@ def route(
         next_opening=plan.next_opening if plan.reason == "closed" else None,
     )
     enqueue(session, ack, kind="acknowledgement", contact_id=contact.id, now=now, auto_reply_to=to)
-    if contact.outcome == RECEIVED:
-        contact.outcome = ACKNOWLEDGED
-    contactlog.add_event(session, contact, "acknowledged", now, reason=plan.reason)
+    lifecycle.mail_acknowledged(session, contact, now, reason=plan.reason)
     return False
 
 
@@ -273,7 +260,7 @@ def release_held(session: Session, desk: Desk, now: datetime, outgoing: Outgoing
         ).all()
         waiting = [m for m in unsent if not m.automatic]
         if not waiting:
-            contact.forward_pending = False
+            lifecycle.hold_released(contact)
             continue
         if not route(
             session,

@@ -22,11 +22,11 @@ from imapclient import IMAPClient
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from intake.core import contactlog
+from intake.core import lifecycle
 from intake.core.db import database
 from intake.core.deskstore import current_desk
 from intake.core.locks import ExclusiveLock
-from intake.core.models import Contact, MailboxState, MailMessage
+from intake.core.models import MailboxState, MailMessage
 from mail.message import ParsedMail
 from mail.parsing import parse_message
 from routing.desk import Desk
@@ -257,19 +257,18 @@ def _log_unprocessable(
     mail: ParsedMail,
     now: datetime,
 ) -> None:
-    contact = Contact(
-        channel="mail",
+    contact = lifecycle.mail_received(
+        session,
         via=_mailbox_address(settings, desk),
         organisation=desk.name,
         caller=mail.from_address or "unknown",
-        started_at=now,
-        outcome="received",
-        message_id=mail.message_id,
         subject=mail.subject[:998],
+        message_id=mail.message_id,
+        automatic=False,
         needs_attention=True,
+        at=now,
+        detail={"needs_attention": True, "error": True},
     )
-    session.add(contact)
-    session.flush()
     session.add(
         MailMessage(
             contact_id=contact.id,
@@ -288,7 +287,6 @@ def _log_unprocessable(
             problems=[*mail.problems, "could not be processed; see the log"],
         )
     )
-    contactlog.add_event(session, contact, "mail", now, needs_attention=True, error=True)
 
 
 def _set_last_uid(app: Flask, settings: ImapSettings, uid: int) -> None:

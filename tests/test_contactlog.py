@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import Flask
 
-from intake.core import contactlog
+from intake.core import contactlog, lifecycle
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.shell.jobs import purge_expired
@@ -25,10 +25,9 @@ def log_call(app: Flask, sid: str, at_text: str, answered_by: str | None = None)
             via="+31851234567",
             organisation="Ziekenhuis Noord",
         )
-        contactlog.add_event(session, contact, "incoming", local(at_text), key="incoming")
+        lifecycle.add_event(session, contact, "incoming", local(at_text), key="incoming")
         if answered_by:
-            contact.answered_by = answered_by
-            contact.outcome = contactlog.ANSWERED
+            lifecycle.call_accepted(session, contact, local(at_text), staff=answered_by)
         session.commit()
 
 
@@ -55,6 +54,6 @@ def test_an_answered_call_keeps_its_colleague_busy_until_it_ends(app: Flask, des
         assert contactlog.busy_staff(session, at + contactlog.BUSY_WINDOW) == set()
         contact = contactlog.find_call(session, "CA-1")
         assert contact is not None
-        contactlog.end_call(contact, at, 300)
+        lifecycle.call_ended(contact, at, 300)
         session.commit()
         assert contactlog.busy_staff(session, at + timedelta(seconds=1)) == set()

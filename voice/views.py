@@ -8,16 +8,19 @@ anything fails, Twilio gets that answer and the failure goes to the log.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from intake.core import contactlog
+from intake.core import contactlog, lifecycle
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk, desk_version
+from intake.core.errors import TransitionNotAllowed
 from intake.core.models import Contact, reference_for
 from intake.core.notices import notify_voicemail
 from intake.core.phones import caller_identity, mask
@@ -54,6 +57,7 @@ from .webhook import (
 log = logging.getLogger(__name__)
 
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+LIVE_CALL_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 
 
 # --- whose call this is -------------------------------------------------------------------
@@ -96,6 +100,18 @@ def _call_contact(session: Session, desk: Desk) -> Contact:
         organisation=_organisation(desk, called),
     )
     return contact
+
+
+@contextmanager
+def _refusal_logged() -> Iterator[None]:
+    """A move the call's state does not allow (a late or odd callback) is logged, not applied.
+
+    What was recorded before it in the request stays, and the view answers as the call is.
+    """
+    try:
+        yield
+    except TransitionNotAllowed as refused:
+        log.warning("%s: %s", request.path, refused)
 
 
 # --- the webhooks -------------------------------------------------------------------------
@@ -151,25 +167,13 @@ def screen() -> VoiceResponse:
     now = clock_now()
     staff_id = request.args.get("staff", "")
     contact = _call_contact(session, desk)
-    contactlog.add_event(
-        session, contact, "picked-up", now, key=f"picked-up:{form_value('CallSid')}", staff=staff_id
-    )
+    leg = form_value("CallSid")
+    lifecycle.add_event(session, contact, "picked-up", now, key=f"picked-up:{leg}", staff=staff_id)
     if not desk.voice.screening:
-        _accept(session, contact, staff_id, now)
-        return VoiceResponse()  # connect at once
+        with _refusal_logged():
+            lifecycle.call_accepted(session, contact, now, staff=staff_id)
+        return VoiceResponse()  # connect at once: Twilio bridges the first leg to answer
     return screen_prompt(desk, contact.id, staff_id, contact.organisation)
-
-
-def _accept(session: Session, contact: Contact, staff_id: str, now: Any) -> bool:
-    """Record that `staff_id` takes the call. False when a colleague already took it."""
-    if contact.answered_by and contact.answered_by != staff_id:
-        return False
-    contact.answered_by = staff_id or None
-    contact.outcome = contactlog.ANSWERED
-    contactlog.add_event(
-        session, contact, "accepted", now, key=f"accepted:{staff_id}", staff=staff_id
-    )
-    return True
 
 
 @bp.post("/screen-result")
@@ -180,17 +184,18 @@ def screen_result() -> VoiceResponse:
     now = clock_now()
     staff_id = request.args.get("staff", "")
     contact = _call_contact(session, desk)
+    leg = form_value("CallSid")
     if form_value("Digits") != "1":
-        contactlog.add_event(
-            session,
-            contact,
-            "declined",
-            now,
-            key=f"declined:{form_value('CallSid')}",
-            staff=staff_id,
+        lifecycle.add_event(
+            session, contact, "declined", now, key=f"declined:{leg}", staff=staff_id
         )
         return hang_up()
-    if not _accept(session, contact, staff_id, now):
+    try:
+        accepted = lifecycle.call_accepted(session, contact, now, staff=staff_id)
+    except TransitionNotAllowed as refused:
+        log.warning("%s: %s", request.path, refused)
+        return hang_up()  # the call is over (a voicemail, missed): nobody to put through
+    if not accepted:
         # Two colleagues pressed 1 at once: the first has the call.
         return goodbye(desk, "taken", {"desk": desk.name})
     return VoiceResponse()  # an empty answer connects the caller to this colleague
@@ -207,26 +212,26 @@ def dial_result() -> VoiceResponse:
     status = form_value("DialCallStatus") or "unknown"
     duration = form_int("DialCallDuration")
     fallback = request.args.get("fallback") == "1"
-    contactlog.add_event(
+    attempt = form_value("DialCallSid") or request.query_string.decode("latin-1")
+    lifecycle.add_event(
         session,
         contact,
         "dial-ended",
         now,
-        key=f"dial-ended:{form_value('DialCallSid') or request.query_string.decode('latin-1')}",
+        key=f"dial-ended:{attempt}",
         status=status,
         seconds=duration,
         fallback=fallback,
     )
     if status in ANSWERED_DIAL_STATUSES and (fallback or contact.answered_by):
-        if fallback and contact.outcome == contactlog.IN_PROGRESS:
-            contact.outcome = contactlog.FALLBACK
-        contactlog.end_call(contact, now, None)
+        with _refusal_logged():
+            if fallback:
+                lifecycle.answered_at_fallback(contact)
+            lifecycle.call_ended(contact, now, None)
         return hang_up()
     # Nobody took it: the next colleague in rota order, or voicemail.
-    if contact.answered_by and contact.outcome == contactlog.ANSWERED:
-        # Accepted but never bridged (the caller hung up meanwhile): not answered after all.
-        contact.answered_by = None
-        contact.outcome = contactlog.IN_PROGRESS
+    with _refusal_logged():
+        lifecycle.not_bridged(contact)
     remaining = [s for s in request.args.get("remaining", "").split(",") if s]
     busy = contactlog.busy_staff(session, now)
     staff = [desk.staff_by_id[s] for s in remaining if s in desk.staff_by_id and s not in busy]
@@ -246,37 +251,26 @@ def voicemail_done() -> VoiceResponse:
     values = message_values(desk, contact.organisation, now)
     seconds = form_int("RecordingDuration")
     if not form_value("RecordingUrl") or seconds == 0:
-        contactlog.add_event(session, contact, "no-message", now, key="no-message")
+        lifecycle.add_event(session, contact, "no-message", now, key="no-message")
         return goodbye(desk, "no_message", values)
     _log_recording(session, desk, contact, now)
     return goodbye(desk, "voicemail_thanks", values)
 
 
-def _log_recording(session: Session, desk: Desk, contact: Contact, now: Any) -> None:
-    sid = form_value("RecordingSid")
-    status = form_value("RecordingStatus") or "completed"
-    seconds = form_int("RecordingDuration")
-    contactlog.add_event(
-        session,
-        contact,
-        "recording",
-        now,
-        key=f"recording:{sid}:{status}",
-        status=status,
-        seconds=seconds,
-        recording_sid=sid,
-    )
-    if status != "completed" or not form_value("RecordingUrl"):
-        return
-    if contact.recording_sid:
-        if contact.recording_sid != sid:
-            log.warning("call %s has a second recording %s", contact.reference, sid)
-        return  # Twilio told us twice (the <Record> action and the status callback)
-    contact.recording_sid = sid or None
-    contact.recording_url = form_value("RecordingUrl")
-    contact.recording_seconds = seconds
-    if contact.outcome in (contactlog.IN_PROGRESS, contactlog.MISSED):
-        contact.outcome = contactlog.VOICEMAIL
+def _log_recording(session: Session, desk: Desk, contact: Contact, now: datetime) -> None:
+    new = False
+    with _refusal_logged():
+        new = lifecycle.voicemail_recorded(
+            session,
+            contact,
+            now,
+            sid=form_value("RecordingSid"),
+            status=form_value("RecordingStatus") or lifecycle.RECORDING_DONE,
+            seconds=form_int("RecordingDuration"),
+            url=form_value("RecordingUrl"),
+        )
+    if not new:
+        return  # not playable (yet), or Twilio told us twice: colleagues were told once
     try:
         notify_voicemail(session, current_app, desk, contact, now)
     except Exception:
@@ -304,19 +298,18 @@ def status() -> Response:
     now = clock_now()
     contact = _call_contact(session, desk)
     call_status = form_value("CallStatus")[:32] or "unknown"
-    contactlog.add_event(
-        session,
-        contact,
-        "status",
-        now,
-        key=f"status:{call_status}:{form_value('SequenceNumber')}",
-        status=call_status,
-        seconds=form_int("CallDuration"),
-    )
-    contact.call_status = call_status
-    if call_status in FINAL_CALL_STATUSES:
-        contactlog.end_call(contact, now, form_int("CallDuration"))
-    elif call_status not in ("queued", "initiated", "ringing", "in-progress"):
+    with _refusal_logged():
+        lifecycle.status_reported(
+            session,
+            contact,
+            now,
+            status=call_status,
+            sequence=form_value("SequenceNumber"),
+            seconds=form_int("CallDuration"),
+        )
+        if call_status in FINAL_CALL_STATUSES:
+            lifecycle.call_ended(contact, now, form_int("CallDuration"))
+    if call_status not in FINAL_CALL_STATUSES | LIVE_CALL_STATUSES:
         log.warning("call %s: unknown CallStatus %r stored", contact.reference, call_status)
     return no_content()
 

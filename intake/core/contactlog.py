@@ -1,7 +1,10 @@
-"""The contact log: every call (and later mail and walk-in) as one contact with a timeline.
+"""The contact log: every call, mail and walk-in as one contact with a timeline.
 
-These functions add and change rows; the caller (a webhook, a job, a command) commits.
-Twilio repeats its requests, so everything here is idempotent on Twilio's ids.
+Here a call's contact is made (once per CallSid), found, listed and, after the retention
+period, removed; who is busy on a call is read from it. How a contact's outcome changes,
+and the timeline that records it, is `lifecycle`; searching the log is `search`. The
+caller (a webhook, a job, a command) commits. Twilio repeats its requests, so everything
+here is idempotent on Twilio's ids.
 """
 
 from __future__ import annotations
@@ -16,14 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from .db import UTCDateTime
+from .lifecycle import Channel, Outcome
 from .models import Contact, ContactEvent, DeskDefinition
-
-# Outcomes of a call, from first ring to the end.
-IN_PROGRESS = "in-progress"
-ANSWERED = "answered"
-FALLBACK = "fallback"  # put through to the desk's fallback number, answered there
-MISSED = "missed"
-VOICEMAIL = "voicemail"
 
 # A call that has been answered is "open" (its colleague busy) until Twilio reports its end;
 # should that report never come, the colleague counts as free again after this long.
@@ -43,7 +40,7 @@ def _open_answered(now: datetime) -> ColumnElement[bool]:
         Contact.answered_by.is_not(None)
         & Contact.ended_at.is_(None)
         & (Contact.started_at >= now - BUSY_WINDOW)
-        & (Contact.channel == "call")
+        & (Contact.channel == Channel.CALL)
     )
 
 
@@ -61,7 +58,7 @@ SNAPSHOT = select(
         _contacts.c.answered_by.is_not(None),
         _contacts.c.ended_at.is_(None),
         _contacts.c.started_at >= bindparam("since", type_=UTCDateTime),
-        _contacts.c.channel == "call",
+        _contacts.c.channel == Channel.CALL,
     )
     .scalar_subquery(),
 )
@@ -107,12 +104,12 @@ def start_call(
     """
     connection = session.connection()
     values = {
-        "channel": "call",
+        "channel": Channel.CALL,
         "via": via,
         "organisation": organisation,
         "caller": caller,
         "started_at": at,
-        "outcome": IN_PROGRESS,
+        "outcome": Outcome.IN_PROGRESS,
         "call_sid": call_sid or None,
     }
     if call_sid:
@@ -151,12 +148,12 @@ def open_call(
     if existing is not None:
         return existing, False
     contact = Contact(
-        channel="call",
+        channel=Channel.CALL,
         via=via,
         organisation=organisation,
         caller=caller,
         started_at=at,
-        outcome=IN_PROGRESS,
+        outcome=Outcome.IN_PROGRESS,
         call_sid=call_sid or None,
     )
     session.add(contact)
@@ -164,43 +161,10 @@ def open_call(
     return contact, True
 
 
-def add_event(
-    session: Session,
-    contact: Contact,
-    kind: str,
-    at: datetime,
-    *,
-    key: str | None = None,
-    **detail: Any,
-) -> bool:
-    """Add a step to the timeline; with a `key`, only once. True when it was added."""
-    if key is not None and contact.id is not None:
-        seen = session.scalar(
-            select(ContactEvent.id).where(
-                ContactEvent.contact_id == contact.id, ContactEvent.key == key
-            )
-        )
-        if seen is not None:
-            return False
-    # Added by id rather than through `contact.events`, which would load the whole timeline.
-    session.add(ContactEvent(contact_id=contact.id, at=at, kind=kind, key=key, detail=detail))
-    return True
-
-
 def busy_staff(session: Session, now: datetime) -> set[str]:
     """Colleagues on an answered helpdesk call that has not ended yet."""
     rows = session.scalars(select(Contact.answered_by).where(_open_answered(now)))
     return {row for row in rows if row}
-
-
-def end_call(contact: Contact, at: datetime, duration: int | None) -> None:
-    """Mark the call over; a call nobody took and that left no message counts as missed."""
-    if contact.ended_at is None:
-        contact.ended_at = at
-    if duration is not None:
-        contact.duration_seconds = duration
-    if contact.outcome == IN_PROGRESS:
-        contact.outcome = MISSED
 
 
 def list_contacts(
@@ -222,22 +186,3 @@ def purge_older_than(session: Session, cutoff: datetime) -> int:
     session.execute(delete(ContactEvent).where(ContactEvent.contact_id.in_(old)))
     result = session.execute(delete(Contact).where(Contact.started_at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-# Channels and outcomes, as stored.
-WALK_IN = "walk-in"
-HANDLED = "handled"  # a walk-in: dealt with on the spot
-CHANNELS = ("call", "mail", WALK_IN)
-# Every outcome a contact can have, calls first, then mail (see mail/ingest.py), then walk-ins.
-OUTCOMES = (
-    IN_PROGRESS,
-    ANSWERED,
-    FALLBACK,
-    MISSED,
-    VOICEMAIL,
-    "received",
-    "forwarded",
-    "acknowledged",
-    "automatic",
-    HANDLED,
-)

@@ -43,7 +43,6 @@ from sqlalchemy.orm import Session
 from routing.desk import Desk
 from routing.hours import weekly_hours
 
-from .contactlog import ANSWERED, FALLBACK, IN_PROGRESS, MISSED, VOICEMAIL
 from .demand_hours import (
     DAY_SECONDS,
     EXACT,
@@ -57,6 +56,7 @@ from .demand_hours import (
     minutes_of_day,
 )
 from .demand_query import NOT_DEMAND, Row, demand_statement, epoch_seconds, stored_timeline
+from .lifecycle import Channel, Outcome
 
 __all__ = [
     "CALL_OUTCOMES",
@@ -83,8 +83,14 @@ __all__ = [
 ]
 
 # Known channels first, in this order; any other channel found follows, sorted.
-CHANNELS: tuple[str, ...] = ("call", "mail", "walk-in")
-CALL_OUTCOMES: tuple[str, ...] = (ANSWERED, FALLBACK, VOICEMAIL, MISSED, IN_PROGRESS)
+CHANNELS: tuple[str, ...] = tuple(Channel)
+CALL_OUTCOMES: tuple[str, ...] = (
+    Outcome.ANSWERED,
+    Outcome.FALLBACK,
+    Outcome.VOICEMAIL,
+    Outcome.MISSED,
+    Outcome.IN_PROGRESS,
+)
 
 
 # --- the period --------------------------------------------------------------------------
@@ -245,7 +251,7 @@ def count_demand(
         heat[cell] += 1
         day_channel = (day, channel)
         per_day[day_channel] = per_day.get(day_channel, 0) + 1
-        if channel == "call":
+        if channel == Channel.CALL:
             calls[outcome] = calls.get(outcome, 0) + 1
         if handled is not None:
             channel_waits = waits.get(channel)

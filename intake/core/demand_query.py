@@ -21,9 +21,10 @@ from routing.desk import Desk
 
 from .definition import desk_from_document, desk_to_document
 from .demand_hours import OpeningTimeline
+from .lifecycle import Outcome
 from .models import Contact, DeskDefinition
 
-NOT_DEMAND = "automatic"  # mail.ingest.AUTOMATIC: nobody asked for anything
+NOT_DEMAND = Outcome.AUTOMATIC  # nobody asked for anything
 
 _contacts = cast(Table, Contact.__table__)
 _desks = cast(Table, DeskDefinition.__table__)

@@ -1,8 +1,15 @@
 """The project's exception types, in one place.
 
+    IntakeError                 something the user can act on; the CLI prints it, exit 1
+    ├── ConfigurationError      a setting in the environment is missing or wrong
+    ├── NoDeskError             no desk definition loaded yet
+    ├── DefinitionError         a desk definition that cannot be used (exit 2)
+    └── TransitionNotAllowed    a move in a contact's life its state does not allow
+
 The CLI turns an `IntakeError` into one line on stderr and a non-zero exit; the webhooks
-turn any failure into safe TwiML. Nothing here is raised for a patient's odd input: that
-is data to log, not an error.
+turn any failure into safe TwiML, and a refused transition into the answer that fits the
+call as it is. Nothing here is raised for a patient's odd input: that is data to log, not
+an error.
 """
 
 from __future__ import annotations
@@ -54,3 +61,16 @@ class DefinitionError(IntakeError):
         lines = [f"{source}: {count} problem{'s' if count != 1 else ''}, nothing was loaded:"]
         lines += ["  " + p.render(source) for p in problems]
         super().__init__("\n".join(lines))
+
+
+class TransitionNotAllowed(IntakeError):
+    """A move in a contact's life that its current state does not allow (see `lifecycle`).
+
+    Raised before anything is written: the contact and its timeline are as they were.
+    """
+
+    def __init__(self, contact: str, move: str, state: str) -> None:
+        self.contact = contact
+        self.move = move
+        self.state = state
+        super().__init__(f"{contact}: cannot {move} {state}")

@@ -35,15 +35,16 @@ class Contact(Base):
     __tablename__ = "contact"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))  # call | mail | walk-in
+    channel: Mapped[str] = mapped_column(String(16))  # a lifecycle.Channel
     via: Mapped[str] = mapped_column(String(200), default="")  # the line number or mailbox
     organisation: Mapped[str] = mapped_column(String(200), default="")
     caller: Mapped[str] = mapped_column(String(320), default="")  # E.164, address or as sent
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    # in-progress | answered | missed | voicemail (later: forwarded, acknowledged)
-    outcome: Mapped[str] = mapped_column(String(32), default="in-progress")
+    # A lifecycle.Outcome. It and the fields below it that say how far the contact got are
+    # set by the transitions in intake.core.lifecycle (and a call's first row by contactlog).
+    outcome: Mapped[str] = mapped_column(String(32))
     answered_by: Mapped[str | None] = mapped_column(String(100))
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     call_status: Mapped[str | None] = mapped_column(String(32))  # Twilio's last CallStatus

@@ -21,11 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from intake.core import contactlog, search
+from intake.core import lifecycle, search
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
-from intake.core.errors import NoDeskError
+from intake.core.errors import NoDeskError, TransitionNotAllowed
+from intake.core.lifecycle import Channel, Outcome
 from intake.core.models import Contact, ContactView, MailMessage, Topic, User
 from intake.shell.auth import login_required
 from intake.shell.dashboard import bp
@@ -40,21 +41,22 @@ NOTE_LENGTH = 4000  # a note is a few lines; this only stops a runaway paste
 VIEWS_SHOWN = 200  # the newest views of a contact a coordinator sees on its page
 
 CHANNEL_LABELS: Mapping[str, Any] = {
-    "call": _l("Call"),
-    "mail": _l("Mail"),
-    contactlog.WALK_IN: _l("Walk-in"),
+    Channel.CALL: _l("Call"),
+    Channel.MAIL: _l("Mail"),
+    Channel.WALK_IN: _l("Walk-in"),
 }
+# In the order of `Outcome` (calls, then mail, then walk-ins), as the filter lists them.
 OUTCOME_LABELS: Mapping[str, Any] = {
-    contactlog.IN_PROGRESS: _l("In progress"),
-    contactlog.ANSWERED: _l("Answered"),
-    contactlog.FALLBACK: _l("Answered on the fallback number"),
-    contactlog.MISSED: _l("Missed"),
-    contactlog.VOICEMAIL: _l("Voicemail"),
-    "received": _l("Received"),
-    "forwarded": _l("Forwarded"),
-    "acknowledged": _l("Acknowledged"),
-    "automatic": _l("Automatic mail"),
-    contactlog.HANDLED: _l("Handled"),
+    Outcome.IN_PROGRESS: _l("In progress"),
+    Outcome.ANSWERED: _l("Answered"),
+    Outcome.FALLBACK: _l("Answered on the fallback number"),
+    Outcome.MISSED: _l("Missed"),
+    Outcome.VOICEMAIL: _l("Voicemail"),
+    Outcome.RECEIVED: _l("Received"),
+    Outcome.FORWARDED: _l("Forwarded"),
+    Outcome.ACKNOWLEDGED: _l("Acknowledged"),
+    Outcome.AUTOMATIC: _l("Automatic mail"),
+    Outcome.HANDLED: _l("Handled"),
 }
 EVENT_LABELS: Mapping[str, Any] = {
     "incoming": _l("Call came in"),
@@ -199,9 +201,9 @@ def parse_filters(args: Mapping[str, str], tz: tzinfo) -> Filters:
     """Read the filters; a value that makes no sense is reported and left out."""
     raw = {key: args.get(key, "").strip() for key in FILTER_KEYS}
     errors: list[str] = []
-    if raw["channel"] not in ("", *contactlog.CHANNELS):
+    if raw["channel"] not in ("", *Channel):
         raw["channel"] = ""
-    if raw["outcome"] not in ("", *contactlog.OUTCOMES):
+    if raw["outcome"] not in ("", *Outcome):
         raw["outcome"] = ""
     if raw["handled"] not in ("", "yes", "no"):
         raw["handled"] = ""
@@ -357,26 +359,14 @@ def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
     now = clock_now()
     action = request.form.get("action", "handled")
     if action == "reopen":
-        if row.handled_at is not None:
-            row.handled_at = None
-            row.handled_by = None
-            contactlog.add_event(session, row, "reopened", now, by=current_user.email)
+        if lifecycle.reopened(session, row, now, by=current_user.email):
             session.commit()
             flash(_("%(reference)s is open again.", reference=row.reference), "info")
         return redirect(url_for("dashboard.contact", contact_id=row.id))
     if action != "handled":
         abort(400)
-    if row.handled_at is not None:
-        # Someone was first (or this is the form sent twice): theirs stands.
-        flash(
-            _(
-                "%(reference)s was already handled by %(who)s.",
-                reference=row.reference,
-                who=row.handled_by or "?",
-            ),
-            "info",
-        )
-        return redirect(url_for("dashboard.contact", contact_id=row.id))
+    if lifecycle.is_handled(row):
+        return _already_handled(row)
     topic = request.form.get("topic", "").strip()
     note = request.form.get("note", "").strip()
     errors = []
@@ -388,11 +378,23 @@ def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
         return _contact_page(
             session, row, form={"topic": topic, "note": note}, errors=errors, status=400
         )
-    row.handled_at = now
-    row.handled_by = current_user.email
-    row.topic = topic
-    row.note = note
-    contactlog.add_event(session, row, "handled", now, by=current_user.email, topic=topic)
+    try:
+        lifecycle.marked_handled(session, row, now, by=current_user.email, topic=topic, note=note)
+    except TransitionNotAllowed:
+        return _already_handled(row)
     session.commit()
     flash(_("%(reference)s is marked handled.", reference=row.reference), "info")
+    return redirect(url_for("dashboard.contact", contact_id=row.id))
+
+
+def _already_handled(row: Contact) -> BaseResponse:
+    # Someone was first (or this is the form sent twice): theirs stands.
+    flash(
+        _(
+            "%(reference)s was already handled by %(who)s.",
+            reference=row.reference,
+            who=row.handled_by or "?",
+        ),
+        "info",
+    )
     return redirect(url_for("dashboard.contact", contact_id=row.id))

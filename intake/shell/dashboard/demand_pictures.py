@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intake.core.demand import HOURS, Demand, Period
+from intake.core.lifecycle import Channel, Outcome
 from intake.shell.dashboard.demand_tables import share
 from intake.shell.dashboard.labels import (
     _,
@@ -17,14 +18,18 @@ from intake.shell.dashboard.labels import (
 )
 
 # Colours with a contrast of at least 3:1 against white, for marks next to text labels.
-CHANNEL_COLOURS = {"call": "#0b5394", "mail": "#b45309", "walk-in": "#2e7d32"}
+CHANNEL_COLOURS: dict[str, str] = {
+    Channel.CALL: "#0b5394",
+    Channel.MAIL: "#b45309",
+    Channel.WALK_IN: "#2e7d32",
+}
 OTHER_COLOUR = "#6b6b6b"
-OUTCOME_COLOURS = {
-    "answered": "#2e7d32",
-    "fallback": "#66bb6a",
-    "voicemail": "#b45309",
-    "missed": "#c62828",
-    "in-progress": "#9e9e9e",
+OUTCOME_COLOURS: dict[str, str] = {
+    Outcome.ANSWERED: "#2e7d32",
+    Outcome.FALLBACK: "#66bb6a",
+    Outcome.VOICEMAIL: "#b45309",
+    Outcome.MISSED: "#c62828",
+    Outcome.IN_PROGRESS: "#9e9e9e",
 }
 BLUES = ((232, 240, 250), (8, 48, 107))
 ORANGES = ((254, 237, 222), (140, 45, 4))

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask_babel import gettext
 
+from intake.core.lifecycle import Channel, Outcome
+
 
 def _(text: str, **variables: Any) -> str:
     """Flask-Babel's gettext, typed: the text in the user's language."""
@@ -29,16 +31,20 @@ def weekday_short() -> tuple[str, ...]:
 
 
 def channel_name(channel: str) -> str:
-    names = {"call": _("call"), "mail": _("mail"), "walk-in": _("walk-in")}
+    names: dict[str, str] = {
+        Channel.CALL: _("call"),
+        Channel.MAIL: _("mail"),
+        Channel.WALK_IN: _("walk-in"),
+    }
     return names.get(channel, channel)
 
 
 def outcome_name(outcome: str) -> str:
-    names = {
-        "answered": _("answered"),
-        "fallback": _("answered at the fallback number"),
-        "voicemail": _("voicemail"),
-        "missed": _("missed"),
-        "in-progress": _("in progress"),
+    names: dict[str, str] = {
+        Outcome.ANSWERED: _("answered"),
+        Outcome.FALLBACK: _("answered at the fallback number"),
+        Outcome.VOICEMAIL: _("voicemail"),
+        Outcome.MISSED: _("missed"),
+        Outcome.IN_PROGRESS: _("in progress"),
     }
     return names.get(outcome, outcome)

@@ -16,6 +16,7 @@ from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
+from intake.core.lifecycle import Outcome
 from intake.core.models import Contact, User
 from intake.shell.auth import LoginUser, attempt_login, login_required
 from intake.shell.dashboard import bp
@@ -24,7 +25,13 @@ from routing.rota import on_shift
 from routing.wording import describe_moment
 
 # Work waiting for someone: voicemails, missed calls, mail not handled yet.
-WAITING_OUTCOMES = ("voicemail", "missed", "received", "acknowledged", "forwarded")
+WAITING_OUTCOMES = (
+    Outcome.VOICEMAIL,
+    Outcome.MISSED,
+    Outcome.RECEIVED,
+    Outcome.ACKNOWLEDGED,
+    Outcome.FORWARDED,
+)
 
 
 def _safe_next(target: str | None) -> str:

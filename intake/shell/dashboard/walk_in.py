@@ -10,10 +10,9 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from intake.core import contactlog
+from intake.core import lifecycle
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
-from intake.core.models import Contact
 from intake.shell.auth import login_required
 from intake.shell.dashboard import bp
 
@@ -51,22 +50,13 @@ def walk_in() -> BaseResponse | tuple[str, int]:
 
 
 def _log_walk_in(session: Session, form: Mapping[str, str]) -> str:
-    now = clock_now()
-    row = Contact(
-        channel=contactlog.WALK_IN,
-        via="",
+    row = lifecycle.walk_in_handled(
+        session,
         organisation=form["organisation"],
-        caller="",  # a visitor is not identified in the log
-        started_at=now,
-        ended_at=now,
-        outcome=contactlog.HANDLED,
-        handled_at=now,
-        handled_by=current_user.email,
+        by=current_user.email,
         topic=form["topic"],
         note=form["note"],
+        at=clock_now(),
     )
-    session.add(row)
-    session.flush()
-    contactlog.add_event(session, row, "walk-in", now, by=current_user.email, topic=form["topic"])
     session.commit()
     return row.reference

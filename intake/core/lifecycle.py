@@ -1,0 +1,391 @@
+"""A contact's life: its channel and outcome, the moves between outcomes, and its timeline.
+
+One owner for a contact's state. Voice, mail and the dashboard call the transitions here
+and never assign a contact's outcome fields (outcome, answered_by, forwarded_to,
+handled_at, recording_*, needs_attention, ...) themselves. Each transition checks that the
+move is allowed from the contact's current state, and only then writes the fields and the
+timeline event together; a move that is not allowed raises `TransitionNotAllowed` before
+anything is written, so the row and its timeline stay as they were.
+
+Twilio repeats its callbacks and may send them out of order, and mail threads cross
+channels (a reply to a voicemail notice joins that call). Such moves are allowed where
+they change nothing, and say so: they return False. A recording arriving for an answered
+call keeps "answered"; a second colleague pressing 1 is told the call is taken; the end
+of a call reported twice, or before the answer at the fallback number, changes nothing.
+
+A call's contact is made in `contactlog` (`start_call` on the hot path of every call, with
+pre-built statements, and `open_call`), in progress; mail and walk-ins are made here.
+Steps that change nothing about the contact (a colleague's phone picking up, a round of
+ringing ending, a caller leaving no message) are only noted on the timeline: `add_event`.
+
+    transition              allowed from                     outcome afterwards
+    call_accepted           in-progress, answered            answered (False: taken)
+    not_bridged             any call                         answered -> in-progress
+    answered_at_fallback    in-progress, fallback, missed    in-progress -> fallback
+    call_ended              any call                         in-progress -> missed
+    voicemail_recorded      any call                         in-progress, missed -> voicemail
+    mail_received           (new)                            received, or automatic
+    mail_forwarded          any mail or call                 received, acknowledged -> forwarded
+    mail_acknowledged       any mail or call                 received -> acknowledged
+    mail_held, hold_released, follow_up_received, needs_attention:
+                            any mail or call                 unchanged
+    walk_in_handled         (new)                            handled
+    marked_handled          not handled yet                  unchanged (handled_at set)
+    reopened                any                              unchanged (handled_at cleared)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import TransitionNotAllowed
+from .models import Contact, ContactEvent, MailMessage
+
+log = logging.getLogger(__name__)
+
+
+class Channel(StrEnum):
+    """How the patient reached the desk; the values are the ones stored."""
+
+    CALL = "call"
+    MAIL = "mail"
+    WALK_IN = "walk-in"
+
+
+class Outcome(StrEnum):
+    """How far a contact got; the values are the ones stored. Calls, then mail, then walk-ins."""
+
+    IN_PROGRESS = "in-progress"
+    ANSWERED = "answered"
+    FALLBACK = "fallback"  # put through to the desk's fallback number, answered there
+    MISSED = "missed"
+    VOICEMAIL = "voicemail"
+    RECEIVED = "received"  # logged; not forwarded yet
+    FORWARDED = "forwarded"
+    ACKNOWLEDGED = "acknowledged"  # closed: the patient was told when we answer
+    AUTOMATIC = "automatic"  # an out-of-office, a bounce, a list: logged, nothing sent
+    HANDLED = "handled"  # a walk-in: dealt with on the spot
+
+
+CALLS = (Channel.CALL,)
+# Mail joins a call's contact when it answers the voicemail notice about that call.
+MAIL_THREADS = (Channel.MAIL, Channel.CALL)
+RECORDING_DONE = "completed"  # Twilio's RecordingStatus of a recording that can be played
+
+
+def _require(
+    contact: Contact,
+    move: str,
+    channels: Collection[str],
+    outcomes: Collection[str] | None = None,
+) -> None:
+    """Refuse `move` unless the contact's channel and outcome allow it."""
+    if contact.channel not in channels:
+        raise TransitionNotAllowed(contact.reference, move, f"a {contact.channel} contact")
+    if outcomes is not None and contact.outcome not in outcomes:
+        raise TransitionNotAllowed(
+            contact.reference, move, f"a contact whose outcome is {contact.outcome!r}"
+        )
+
+
+def add_event(
+    session: Session,
+    contact: Contact,
+    kind: str,
+    at: datetime,
+    *,
+    key: str | None = None,
+    **detail: Any,
+) -> bool:
+    """Add a step to the timeline; with a `key`, only once. True when it was added."""
+    if key is not None and contact.id is not None:
+        seen = session.scalar(
+            select(ContactEvent.id).where(
+                ContactEvent.contact_id == contact.id, ContactEvent.key == key
+            )
+        )
+        if seen is not None:
+            return False
+    # Added by id rather than through `contact.events`, which would load the whole timeline.
+    session.add(ContactEvent(contact_id=contact.id, at=at, kind=kind, key=key, detail=detail))
+    return True
+
+
+# --- a call -----------------------------------------------------------------------------
+
+
+def call_accepted(session: Session, contact: Contact, at: datetime, *, staff: str) -> bool:
+    """`staff` takes the call. False when another colleague has it already: theirs it stays.
+
+    The same colleague pressing 1 again is allowed and changes nothing.
+    """
+    _require(contact, "accept", CALLS, (Outcome.IN_PROGRESS, Outcome.ANSWERED))
+    if contact.answered_by and contact.answered_by != staff:
+        return False
+    contact.answered_by = staff or None
+    contact.outcome = Outcome.ANSWERED
+    add_event(session, contact, "accepted", at, key=f"accepted:{staff}", staff=staff)
+    return True
+
+
+def not_bridged(contact: Contact) -> bool:
+    """A colleague accepted, but the caller was never put through (they hung up meanwhile).
+
+    Not answered after all: back to in progress. False when nobody had accepted.
+    """
+    _require(contact, "undo the answer of", CALLS)
+    if not (contact.answered_by and contact.outcome == Outcome.ANSWERED):
+        return False
+    contact.answered_by = None
+    contact.outcome = Outcome.IN_PROGRESS
+    return True
+
+
+def answered_at_fallback(contact: Contact) -> bool:
+    """The desk's fallback number took the call.
+
+    False when it is already so, or when the end of the call was reported first (the call
+    then stays missed, as it always has). Refused after a colleague answered or a voicemail.
+    """
+    _require(
+        contact,
+        "answer at the fallback number",
+        CALLS,
+        (Outcome.IN_PROGRESS, Outcome.FALLBACK, Outcome.MISSED),
+    )
+    if contact.outcome != Outcome.IN_PROGRESS:
+        return False
+    contact.outcome = Outcome.FALLBACK
+    return True
+
+
+def call_ended(contact: Contact, at: datetime, duration: int | None) -> bool:
+    """The call is over; nobody took it and it left no message: missed. True if it changed."""
+    _require(contact, "end", CALLS)
+    before = (contact.ended_at, contact.duration_seconds, contact.outcome)
+    if contact.ended_at is None:
+        contact.ended_at = at
+    if duration is not None:
+        contact.duration_seconds = duration
+    if contact.outcome == Outcome.IN_PROGRESS:
+        contact.outcome = Outcome.MISSED
+    return (contact.ended_at, contact.duration_seconds, contact.outcome) != before
+
+
+def status_reported(
+    session: Session,
+    contact: Contact,
+    at: datetime,
+    *,
+    status: str,
+    sequence: str,
+    seconds: int | None,
+) -> bool:
+    """Twilio's status callback: its word for the call is kept as it is, known or not."""
+    _require(contact, "report the status of", CALLS)
+    added = add_event(
+        session,
+        contact,
+        "status",
+        at,
+        key=f"status:{status}:{sequence}",
+        status=status,
+        seconds=seconds,
+    )
+    contact.call_status = status
+    return added
+
+
+def voicemail_recorded(
+    session: Session,
+    contact: Contact,
+    at: datetime,
+    *,
+    sid: str,
+    status: str,
+    seconds: int | None,
+    url: str,
+) -> bool:
+    """Twilio reports a recording. True when it is the call's voicemail, new: tell colleagues.
+
+    Twilio reports one recording twice (the <Record> action and the status callback): the
+    second report changes nothing. An answered call keeps "answered".
+    """
+    _require(contact, "record a voicemail on", CALLS)
+    add_event(
+        session,
+        contact,
+        "recording",
+        at,
+        key=f"recording:{sid}:{status}",
+        status=status,
+        seconds=seconds,
+        recording_sid=sid,
+    )
+    if status != RECORDING_DONE or not url:
+        return False
+    if contact.recording_sid:
+        if contact.recording_sid != sid:
+            log.warning("call %s has a second recording %s", contact.reference, sid)
+        return False
+    contact.recording_sid = sid or None
+    contact.recording_url = url
+    contact.recording_seconds = seconds
+    if contact.outcome in (Outcome.IN_PROGRESS, Outcome.MISSED):
+        contact.outcome = Outcome.VOICEMAIL
+    return True
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+def mail_received(
+    session: Session,
+    *,
+    via: str,
+    organisation: str,
+    caller: str,
+    subject: str,
+    message_id: str | None,
+    automatic: bool,
+    needs_attention: bool,
+    at: datetime,
+    detail: Mapping[str, Any],
+) -> Contact:
+    """A new mail thread: its contact, and the "mail" event with `detail`."""
+    contact = Contact(
+        channel=Channel.MAIL,
+        via=via,
+        organisation=organisation,
+        caller=caller,
+        started_at=at,
+        outcome=Outcome.AUTOMATIC if automatic else Outcome.RECEIVED,
+        message_id=message_id,
+        subject=subject,
+        needs_attention=needs_attention,
+    )
+    session.add(contact)
+    session.flush()  # the reference (from the id) is known from here on
+    add_event(session, contact, "mail", at, **detail)
+    return contact
+
+
+def needs_attention(contact: Contact) -> bool:
+    """A person must look at the contact (a mail that could not be read)."""
+    _require(contact, "ask attention for", MAIL_THREADS)
+    changed = not contact.needs_attention
+    contact.needs_attention = True
+    return changed
+
+
+def follow_up_received(
+    session: Session, contact: Contact, at: datetime, *, attention: bool, detail: Mapping[str, Any]
+) -> bool:
+    """Another message of the thread arrived; with `attention`, a person must look."""
+    _require(contact, "receive a follow-up on", MAIL_THREADS)
+    if attention:
+        needs_attention(contact)
+    return add_event(session, contact, "follow-up", at, **detail)
+
+
+def mail_forwarded(
+    session: Session,
+    contact: Contact,
+    messages: Iterable[MailMessage],
+    colleague: str,
+    at: datetime,
+) -> bool:
+    """`messages` went to `colleague`; a follow-up goes to them too while they are on shift."""
+    _require(contact, "forward", MAIL_THREADS)
+    for message in messages:
+        message.forwarded_to, message.forwarded_at = colleague, at
+    contact.forwarded_to, contact.forwarded_at = colleague, at
+    contact.forward_pending = False
+    if contact.outcome in (Outcome.RECEIVED, Outcome.ACKNOWLEDGED):
+        contact.outcome = Outcome.FORWARDED
+    return add_event(session, contact, "forwarded", at, staff=colleague)
+
+
+def mail_held(contact: Contact) -> bool:
+    """Nobody on shift: the mail waits for the start of the next shift."""
+    _require(contact, "hold", MAIL_THREADS)
+    changed = not contact.forward_pending
+    contact.forward_pending = True
+    return changed
+
+
+def hold_released(contact: Contact) -> bool:
+    """Nothing of the held mail is left to forward (all of it was automatic)."""
+    _require(contact, "release", MAIL_THREADS)
+    changed = contact.forward_pending
+    contact.forward_pending = False
+    return changed
+
+
+def mail_acknowledged(session: Session, contact: Contact, at: datetime, *, reason: str) -> bool:
+    """The patient was sent an acknowledgement that says when the desk answers."""
+    _require(contact, "acknowledge", MAIL_THREADS)
+    if contact.outcome == Outcome.RECEIVED:
+        contact.outcome = Outcome.ACKNOWLEDGED
+    return add_event(session, contact, "acknowledged", at, reason=reason)
+
+
+# --- the desk ---------------------------------------------------------------------------
+
+
+def walk_in_handled(
+    session: Session, *, organisation: str, by: str, topic: str, note: str, at: datetime
+) -> Contact:
+    """A visit to the service point: a contact handled on the spot."""
+    contact = Contact(
+        channel=Channel.WALK_IN,
+        via="",
+        organisation=organisation,
+        caller="",  # a visitor is not identified in the log
+        started_at=at,
+        ended_at=at,
+        outcome=Outcome.HANDLED,
+        handled_at=at,
+        handled_by=by,
+        topic=topic,
+        note=note,
+    )
+    session.add(contact)
+    session.flush()
+    add_event(session, contact, "walk-in", at, by=by, topic=topic)
+    return contact
+
+
+def is_handled(contact: Contact) -> bool:
+    return contact.handled_at is not None
+
+
+def marked_handled(
+    session: Session, contact: Contact, at: datetime, *, by: str, topic: str, note: str
+) -> None:
+    """A colleague dealt with the contact. Refused when someone was first: theirs stands."""
+    if is_handled(contact):
+        already = f"a contact already handled by {contact.handled_by}"
+        raise TransitionNotAllowed(contact.reference, "mark handled", already)
+    contact.handled_at = at
+    contact.handled_by = by
+    contact.topic = topic
+    contact.note = note
+    add_event(session, contact, "handled", at, by=by, topic=topic)
+
+
+def reopened(session: Session, contact: Contact, at: datetime, *, by: str) -> bool:
+    """The contact needs work again. False when it was open anyway (the form sent twice)."""
+    if not is_handled(contact):
+        return False
+    contact.handled_at = None
+    contact.handled_by = None
+    add_event(session, contact, "reopened", at, by=by)
+    return True
