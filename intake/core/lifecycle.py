@@ -24,6 +24,7 @@ ringing ending, a caller leaving no message) are only noted on the timeline: `ad
     answered_at_fallback    in-progress, fallback, missed    in-progress -> fallback
     call_ended              any call                         in-progress -> missed
     voicemail_recorded      any call                         in-progress, missed -> voicemail
+    status_reported         any call                         unchanged (call_status kept)
     mail_received           (new)                            received, or automatic
     mail_forwarded          any mail or call                 received, acknowledged -> forwarded
     mail_acknowledged       any mail or call                 received -> acknowledged
