@@ -324,3 +324,19 @@ def test_a_callback_about_a_walk_in_is_acknowledged_and_changes_nothing(
 
     assert reply.status == 204
     assert state(app, contact_id) == unchanged
+
+
+def test_the_fallback_answering_after_a_voicemail_ends_the_call_as_a_voicemail(
+    app: Flask, desk: Desk, twilio: Twilio
+) -> None:
+    contact_id = make(app, CALL, S.VOICEMAIL, call_sid=twilio.call_sid, **RECORDED)
+
+    document = twilio.twiml(
+        twilio.url("voice.dial_result", contact=contact_id, fallback=1),
+        DialCallStatus="completed",
+    )
+
+    assert [verb.tag for verb in document] == ["Hangup"]
+    row, _timeline = state(app, contact_id)
+    assert row["outcome"] == "voicemail"
+    assert row["ended_at"] is not None

@@ -224,9 +224,10 @@ def dial_result() -> VoiceResponse:
         fallback=fallback,
     )
     if status in ANSWERED_DIAL_STATUSES and (fallback or contact.answered_by):
-        with _refusal_logged():
-            if fallback:
+        if fallback:
+            with _refusal_logged():
                 lifecycle.answered_at_fallback(contact)
+        with _refusal_logged():
             lifecycle.call_ended(contact, now, None)
         return hang_up()
     # Nobody took it: the next colleague in rota order, or voicemail.
