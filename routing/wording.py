@@ -12,13 +12,7 @@ from babel.dates import format_date, get_day_names
 
 from routing.desk import Desk, TimeRange
 from routing.hours import require_aware, weekly_hours
-
-_LOCALES = {"nl": "nl_NL", "en": "en_GB"}
-
-
-def _lang(language: str) -> str:
-    base = language.replace("_", "-").split("-")[0].lower()
-    return base if base in _LOCALES else "en"
+from routing.languages import LOCALES, base_language
 
 
 def _clock(moment: time, lang: str) -> str:
@@ -46,7 +40,7 @@ def describe_moment(moment: datetime, now: datetime, language: str) -> str:
     """
     require_aware(moment)
     require_aware(now)
-    lang = _lang(language)
+    lang = base_language(language)
     today = now.astimezone(moment.tzinfo).date()
     day = moment.date()
     clock = _at_clock(moment.time(), lang)
@@ -56,7 +50,7 @@ def describe_moment(moment: datetime, now: datetime, language: str) -> str:
     if days_ahead == 1:
         return f"morgen {clock}" if lang == "nl" else f"tomorrow {clock}"
     pattern = "EEEE d MMMM" if day.year == today.year else "EEEE d MMMM y"
-    named = str(format_date(day, format=pattern, locale=_LOCALES[lang]))
+    named = str(format_date(day, format=pattern, locale=LOCALES[lang]))
     return f"{named} {clock}" if lang == "nl" else f"on {named} {clock}"
 
 
@@ -81,8 +75,8 @@ def describe_hours(desk: Desk, language: str) -> str:
     13.30 tot 17.00 uur; ..."; en: "Monday to Thursday from 8:30 am to 5:00 pm; ...".
     Closed days are left out; closures and holidays are not mentioned.
     """
-    lang = _lang(language)
-    names = get_day_names("wide", locale=_LOCALES[lang])
+    lang = base_language(language)
+    names = get_day_names("wide", locale=LOCALES[lang])
     week = weekly_hours(desk)
     groups: list[tuple[int, int]] = []  # (first weekday, last weekday), equal hours
     for weekday, ranges in enumerate(week):
