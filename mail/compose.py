@@ -32,6 +32,7 @@ from email.utils import parseaddr
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from intake.core.references import is_reference, without_reference
 from mail.message import ParsedMail
 from routing.desk import Desk, Staff
 from routing.hours import require_aware
@@ -61,7 +62,6 @@ _WHITESPACE = re.compile(r"\s+")
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
 _ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}")
-_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,40}")
 _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter most
 _MAX_QUOTED = 20_000  # characters of the patient's text quoted in a forward
 # RFC 5322: at most 998 octets a line. Longer lines cannot travel as 7bit/8bit.
@@ -103,7 +103,7 @@ def as_bytes(message: EmailMessage) -> bytes:
 def new_message_id(kind: str, reference: str, domain: str) -> str:
     """A fresh Message-ID: "<kind.HD-000123.{random hex}@domain>"; stored with the row."""
     kind_part = re.sub(r"[^A-Za-z0-9-]+", "-", kind).strip("-") or "mail"
-    if not _REFERENCE.fullmatch(reference):
+    if not is_reference(reference):
         raise ValueError(f"not a reference: {reference!r}")
     domain = domain.strip().rstrip(".")
     if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
@@ -323,7 +323,7 @@ def _subject(reference: str, subject: str, lang: str) -> str:
 def _subject_text(subject: str, reference: str, lang: str) -> str:
     """The subject, cleaned, without a "[HD-000123]" it already carries (a follow-up)."""
     cleaned = header_text(subject, 1000)
-    cleaned = re.sub(rf"\[\s*{re.escape(reference)}\s*\]", " ", cleaned, flags=re.IGNORECASE)
+    cleaned = without_reference(cleaned, reference)
     return header_text(cleaned) or _TEXT[lang]["no_subject"]
 
 

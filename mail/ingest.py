@@ -8,7 +8,6 @@ mailbox position, so a message is finished exactly when its contact is committed
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.core import lifecycle
+from intake.core import lifecycle, references
 from intake.core.lifecycle import Channel
 from intake.core.models import Contact, MailMessage, OutboxMessage
 from intake.core.phones import mask
@@ -31,7 +30,7 @@ from .outbox import enqueue, replied_today
 
 log = logging.getLogger(__name__)
 
-REFERENCE_IN_SUBJECT = re.compile(r"\bHD-(\d{6,})\b", re.IGNORECASE)
+REFERENCE_IN_SUBJECT = references.IN_TEXT
 ROUND_ROBIN_MEMORY = timedelta(days=7)
 
 

@@ -20,13 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
+from . import references
 from .db import Base, UTCDateTime
-
-REFERENCE_PREFIX = "HD-"
-
-
-def reference_for(contact_id: int) -> str:
-    return f"{REFERENCE_PREFIX}{contact_id:06d}"
+from .references import reference_for as reference_for  # where voice finds it
 
 
 class Contact(Base):
@@ -103,11 +99,7 @@ class Contact(Base):
 
     @staticmethod
     def id_from_reference(reference: str) -> int | None:
-        text = reference.strip().upper()
-        if not text.startswith(REFERENCE_PREFIX):
-            return None
-        digits = text[len(REFERENCE_PREFIX) :]
-        return int(digits) if digits.isdigit() else None
+        return references.id_from_reference(reference)
 
 
 class ContactEvent(Base):
