@@ -27,11 +27,11 @@ from email import policy
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.utils import parseaddr
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from intake.core.addresses import strict_address
 from intake.core.references import is_reference, without_reference
 from mail.message import ParsedMail
 from routing.desk import Desk, Staff
@@ -60,7 +60,6 @@ _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 _WHITESPACE = re.compile(r"\s+")
 # A msg-id as we accept it in a header we write: printable ASCII, no angle brackets inside.
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
-_ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}")
 _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter most
 _MAX_QUOTED = 20_000  # characters of the patient's text quoted in a forward
@@ -284,8 +283,8 @@ def _new_message(
 
 def _addr_spec(value: str) -> str:
     """The plain address in `value` ("a@b.nl" or "Name <a@b.nl>"); ValueError otherwise."""
-    address = parseaddr(value)[1] if "<" in value else value.strip()
-    if not _ADDR_SPEC.fullmatch(address):
+    address = strict_address(value)
+    if address is None:
         raise ValueError(f"not an address we can send to or from: {value!r}")
     return address
 

@@ -29,6 +29,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from intake.core.addresses import strict_address
 from intake.core.db import Database
 from intake.core.locks import ExclusiveLock
 from intake.core.models import OutboxMessage
@@ -62,7 +63,6 @@ MAX_BACKOFF = timedelta(minutes=60)
 # A message the server keeps refusing "for now" (4xx) is given up after this long, as an
 # MTA gives up a queued message. An outage (no connection at all) never gives up a row.
 GIVE_UP_AFTER = timedelta(days=5)
-_ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 # Built once: with small messages, building statements costs as much as sending them.
@@ -410,12 +410,7 @@ def _addresses(message: EmailMessage, name: str) -> list[str]:
 
 
 def _checked_address(address: str) -> str:
-    """A plain ASCII addr-spec, safe in an SMTP command; ValueError for anything else.
-
-    Not `intake.core.addresses.strict_address`: that one refuses addresses the outbox must
-    still send to and from, as long as the desk definition (staff and desk addresses, e.g.
-    `anna@192.168.1.1`, a one-letter top-level domain) and INTAKE_SMTP_FROM accept them.
-    """
-    if not _ADDR_SPEC.fullmatch(address):
+    """A plain ASCII addr-spec, safe in an SMTP command; ValueError for anything else."""
+    if strict_address(address) != address:
         raise ValueError(f"not an address we can send to: {address!r}")
     return address

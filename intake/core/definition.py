@@ -15,9 +15,6 @@ import string
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
-from email.errors import HeaderParseError
-from email.headerregistry import Address
-from email.utils import parseaddr
 from functools import partial
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -26,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import tomli_w
 
+from intake.core.addresses import strict_address
 from intake.core.errors import DefinitionError, Problem
 from intake.core.phones import normalise
 from intake.core.texts import MESSAGE_KEYS, PLACEHOLDERS
@@ -610,16 +608,8 @@ def _timezone(raw: str) -> str:
 
 def _email(raw: str) -> str:
     text = raw.strip()
-    problem = _Invalid(f"{_q(raw)} is not a valid mail address (like helpdesk@example.org)")
-    _, parsed = parseaddr(text)
-    if not text or parsed != text or text.count("@") != 1:
-        raise problem
-    try:
-        address = Address(addr_spec=text)
-    except (ValueError, IndexError, HeaderParseError):
-        raise problem from None
-    if not address.username or not address.domain or "." not in address.domain:
-        raise problem
+    if strict_address(text) != text:  # the one check: what the outbox will send to
+        raise _Invalid(f"{_q(raw)} is not a valid mail address (like helpdesk@example.org)")
     return text
 
 
