@@ -18,13 +18,11 @@ longer than SMTP allows, not a message at all) it goes as a base64 "original.eml
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email import policy
-from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 
@@ -33,6 +31,7 @@ from babel.numbers import format_decimal
 
 from intake.core.addresses import strict_address
 from intake.core.references import is_reference, without_reference
+from mail.headertext import header_text
 from mail.message import ParsedMail
 from routing.desk import Desk, Staff
 from routing.hours import require_aware
@@ -52,12 +51,6 @@ __all__ = [
 POLICY = policy.SMTP.clone(refold_source="none")
 
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
-# Become a space: C0/C1 controls, DEL, the Unicode line and paragraph separators, and lone
-# surrogates (which cannot be written at all).
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-# Removed: bidi embeddings, overrides and isolates, which make a text read as something else.
-_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
-_WHITESPACE = re.compile(r"\s+")
 # A msg-id as we accept it in a header we write: printable ASCII, no angle brackets inside.
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}")
@@ -108,25 +101,6 @@ def new_message_id(kind: str, reference: str, domain: str) -> str:
     if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
         raise ValueError(f"not a domain name: {domain!r}")
     return f"<{kind_part}.{reference}.{secrets.token_hex(12)}@{domain}>"
-
-
-def header_text(value: str, limit: int = 200) -> str:
-    """`value` (anything a patient sent) as one safe line for a header, at most `limit` long.
-
-    Controls (CR and LF among them) become spaces, whitespace runs collapse, and an
-    encoded-word ("=?utf-8?q?...?=") is decoded and its result cleaned like the rest; what
-    still looks like the start of one is broken up ("= ?"), because the `email` package
-    would decode it again, line breaks and all, when it writes the header.
-    """
-    text = _one_line(value)
-    if "=?" in text:
-        # An unknown charset or a broken encoding: the text stays as it is.
-        with contextlib.suppress(Exception):
-            text = _one_line(str(make_header(decode_header(text))))
-        text = text.replace("=?", "= ?")
-    if len(text) > limit:
-        text = text[: max(limit - 1, 0)].rstrip() + "…"
-    return text
 
 
 def forward(
@@ -380,10 +354,6 @@ def _travels_as_message(raw: bytes) -> bool:
             return False
         start = end + 1
     return len(raw) - start <= _MAX_LINE
-
-
-def _one_line(value: str) -> str:
-    return _WHITESPACE.sub(" ", _CONTROLS.sub(" ", _BIDI.sub("", value))).strip()
 
 
 def _language(desk: Desk) -> str:

@@ -36,6 +36,7 @@ from email.utils import parsedate_to_datetime
 
 from intake.core.addresses import MAX_ADDRESS_HEADER, read_address, strict_address
 from mail.autoreply import automatic_reasons
+from mail.headertext import one_line
 from mail.htmltext import html_to_text
 from mail.message import Attachment, ParsedMail
 
@@ -54,6 +55,9 @@ _WHITESPACE = re.compile(r"\s+")
 # C0/C1 controls, lone surrogates, and the bidi embedding/override/isolate marks that can
 # make a subject or name read differently from what it is.
 _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+# Dropped from what the parser reads, not made a space: a NUL or an escape inside a word is
+# noise that the sender's mailer let through, not a word break.
+_UNSPACED_CONTROLS = re.compile(r"(?!\s)[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _BODY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
@@ -444,7 +448,8 @@ def _fix_8bit(value: str) -> str:
 
 
 def _one_line(value: str) -> str:
-    return _INVISIBLE.sub("", _WHITESPACE.sub(" ", value)).strip()
+    """A header as read: controls that are not spacing dropped (as from the body), one line."""
+    return one_line(_UNSPACED_CONTROLS.sub("", value))
 
 
 def _decoded_one_line(value: str) -> str:
