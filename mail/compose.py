@@ -27,14 +27,15 @@ from email.headerregistry import Address
 from email.message import EmailMessage, Message
 
 from babel.dates import format_date
-from babel.numbers import format_decimal
 
 from intake.core.addresses import strict_address
 from intake.core.references import is_reference, without_reference
+from intake.core.sizes import file_size
 from mail.headertext import header_text
 from mail.message import ParsedMail
 from routing.desk import Desk, Staff
 from routing.hours import require_aware
+from routing.languages import LOCALES, base_language
 from routing.wording import describe_hours, describe_moment
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
 # policy.SMTP (CRLF), and headers set raw (the Message-IDs) are never refolded.
 POLICY = policy.SMTP.clone(refold_source="none")
 
-_LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 # A msg-id as we accept it in a header we write: printable ASCII, no angle brackets inside.
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}")
@@ -122,7 +122,7 @@ def forward(
     note says it; default `at`). `mailbox` is the address it came in at (default: the first
     of the mail's To addresses that is one of the desk's mailboxes).
     """
-    lang = _language(desk)
+    lang = base_language(desk.language)
     received = received_at or at
     require_aware(at)
     require_aware(received)
@@ -169,7 +169,7 @@ def acknowledgement(
     auto-reply that echoes a display name or body can be abused to send spam in our name.
     """
     require_aware(now)
-    lang = _language(desk)
+    lang = base_language(desk.language)
     subject = _TEXT[lang]["received"] + _subject_text(mail.subject, reference, lang)
     message = _new_message(
         desk=desk,
@@ -204,7 +204,7 @@ def voicemail_notice(
     require_aware(started_at)
     if not recipients:
         raise ValueError("a voicemail notice needs at least one recipient")
-    lang = _language(desk)
+    lang = base_language(desk.language)
     text = _TEXT[lang]
     who = header_text(caller, 60) or text["unknown_number"]
     where = header_text(organisation, 100) or desk.name
@@ -354,11 +354,6 @@ def _travels_as_message(raw: bytes) -> bool:
             return False
         start = end + 1
     return len(raw) - start <= _MAX_LINE
-
-
-def _language(desk: Desk) -> str:
-    lang = desk.language.replace("_", "-").split("-")[0].lower()
-    return lang if lang in _TEXT else "en"
 
 
 # --- texts --------------------------------------------------------------------------------
@@ -532,7 +527,7 @@ def _forward_note(
     else:
         sender = f"{text['unknown']} ({text['no_address']})"
     attachments = [
-        f"{header_text(a.filename, 200)} ({_size(a.size, lang)})" for a in mail.attachments
+        f"{header_text(a.filename, 200)} ({file_size(a.size, lang)})" for a in mail.attachments
     ]
     rows = [
         (text["label_reference"], reference),
@@ -574,7 +569,7 @@ def _table(rows: Sequence[tuple[str, str]]) -> str:
 
 def _when(moment: datetime, lang: str) -> str:
     """ "maandag 23 november 2026 om 10.15 uur"; "Monday 23 November 2026 at 10:15"."""
-    day = str(format_date(moment.date(), format="EEEE d MMMM y", locale=_LOCALES[lang]))
+    day = str(format_date(moment.date(), format="EEEE d MMMM y", locale=LOCALES[lang]))
     if lang == "nl":
         return f"{day} om {moment.hour}.{moment.minute:02d} uur"
     return f"{day} at {moment.hour}:{moment.minute:02d}"
@@ -593,12 +588,3 @@ def _duration(seconds: int | None, lang: str) -> str:
     if rest or not minutes:
         parts.append(f"{rest} {'second' if rest == 1 else 'seconds'}")
     return " ".join(parts)
-
-
-def _size(size: int, lang: str) -> str:
-    locale = _LOCALES[lang]
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{format_decimal(round(size / 1024), locale=locale)} kB"
-    return f"{format_decimal(round(size / (1024 * 1024), 1), format='#,##0.0', locale=locale)} MB"
