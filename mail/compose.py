@@ -20,23 +20,20 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 
-from babel.dates import format_date
-
 from intake.core.addresses import strict_address
-from intake.core.references import is_reference, without_reference
-from intake.core.sizes import file_size
+from intake.core.references import is_reference
+from mail import notes
 from mail.headertext import header_text
 from mail.message import ParsedMail
 from routing.desk import Desk, Staff
 from routing.hours import require_aware
-from routing.languages import LOCALES, base_language
-from routing.wording import describe_hours, describe_moment
+from routing.languages import base_language
 
 __all__ = [
     "POLICY",
@@ -134,7 +131,7 @@ def forward(
         desk=desk,
         sender=sender,
         to=[to],
-        subject=_subject(reference, mail.subject, lang),
+        subject=notes.forward_subject(desk, lang, mail.subject, reference),
         message_id=message_id,
         at=at,
     )
@@ -143,7 +140,7 @@ def forward(
     _set_thread(message, mail, with_references=False)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    note = _forward_note(desk, lang, reference, mail, received, mailbox)
+    note = notes.forward_note(desk, lang, reference, mail, received, mailbox)
     message.set_content(note, cte="quoted-printable")
     message.make_mixed()
     message.attach(_original_part(raw, reference))
@@ -170,21 +167,19 @@ def acknowledgement(
     """
     require_aware(now)
     lang = base_language(desk.language)
-    subject = _TEXT[lang]["received"] + _subject_text(mail.subject, reference, lang)
     message = _new_message(
         desk=desk,
         sender=sender,
         to=[Address(addr_spec=_addr_spec(to))],
-        subject=f"[{reference}] {subject}",
+        subject=notes.acknowledgement_subject(desk, lang, mail.subject, reference),
         message_id=message_id,
         at=now,
     )
     _set_thread(message, mail, with_references=True)
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(
-        _acknowledgement_text(desk, lang, reference, now, next_opening), cte="quoted-printable"
-    )
+    text = notes.acknowledgement_text(desk, lang, reference, now, next_opening)
+    message.set_content(text, cte="quoted-printable")
     return message
 
 
@@ -205,28 +200,20 @@ def voicemail_notice(
     if not recipients:
         raise ValueError("a voicemail notice needs at least one recipient")
     lang = base_language(desk.language)
-    text = _TEXT[lang]
-    who = header_text(caller, 60) or text["unknown_number"]
+    who = notes.voicemail_caller(desk, lang, caller)
     where = header_text(organisation, 100) or desk.name
     message = _new_message(
         desk=desk,
         sender=sender,
         to=[Address(addr_spec=_addr_spec(r)) for r in dict.fromkeys(recipients)],
-        subject=header_text(text["voicemail_subject"].format(ref=reference, who=who, org=where)),
+        subject=notes.voicemail_subject(desk, lang, reference, who, where),
         message_id=message_id,
         at=started_at,
     )
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    rows = [
-        (text["label_reference"], reference),
-        (text["label_organisation"], where),
-        (text["label_caller"], who),
-        (text["label_when"], _when(started_at.astimezone(desk.tz), lang)),
-        (text["label_length"], _duration(seconds, lang)),
-    ]
-    body = "\n\n".join([text["voicemail_intro"], _table(rows), text["voicemail_listen"]])
-    message.set_content(body + "\n", cte="quoted-printable")
+    body = notes.voicemail_text(desk, lang, reference, who, where, started_at, seconds)
+    message.set_content(body, cte="quoted-printable")
     return message
 
 
@@ -289,17 +276,6 @@ def _set_thread(message: EmailMessage, mail: ParsedMail, *, with_references: boo
         message.set_raw("References", mail.message_id)
 
 
-def _subject(reference: str, subject: str, lang: str) -> str:
-    return f"[{reference}] {_subject_text(subject, reference, lang)}"
-
-
-def _subject_text(subject: str, reference: str, lang: str) -> str:
-    """The subject, cleaned, without a "[HD-000123]" it already carries (a follow-up)."""
-    cleaned = header_text(subject, 1000)
-    cleaned = without_reference(cleaned, reference)
-    return header_text(cleaned) or _TEXT[lang]["no_subject"]
-
-
 def _original_part(raw: bytes, reference: str) -> EmailMessage:
     """The patient's message as it arrived, for the colleague to open or save."""
     part = EmailMessage(policy=POLICY)
@@ -354,237 +330,3 @@ def _travels_as_message(raw: bytes) -> bool:
             return False
         start = end + 1
     return len(raw) - start <= _MAX_LINE
-
-
-# --- texts --------------------------------------------------------------------------------
-
-_TEXT: Mapping[str, Mapping[str, str]] = {
-    "nl": {
-        "no_subject": "(geen onderwerp)",
-        "received": "Ontvangen: ",
-        "unknown_number": "onbekend nummer",
-        "unknown": "onbekend",
-        "forward_intro": "Een patiënt heeft de helpdesk gemaild. Deze mail is voor jou.",
-        "label_reference": "Referentie",
-        "label_organisation": "Organisatie",
-        "label_from": "Van",
-        "label_received": "Ontvangen",
-        "label_subject": "Onderwerp",
-        "label_attachments": "Bijlagen",
-        "label_caller": "Beller",
-        "label_when": "Wanneer",
-        "label_length": "Lengte",
-        "no_attachments": "geen",
-        "no_address": "het adres van de afzender is niet eenduidig te lezen",
-        "attention": "Let op: een medewerker moet deze mail zelf bekijken.",
-        "remarks": "Opmerkingen bij het lezen van de mail:",
-        "reply_hint": (
-            "Met Beantwoorden gaat je antwoord naar de patiënt. "
-            "Laat [{ref}] in het onderwerp staan."
-        ),
-        "no_reply_hint": (
-            "Beantwoorden gaat niet vanzelf naar de patiënt: het afzenderadres is niet "
-            "eenduidig te lezen. Kijk in de bijgevoegde originele mail."
-        ),
-        "original": "De originele mail zit als bijlage bij dit bericht.",
-        "quoted": "De tekst van de patiënt:",
-        "no_text": "(geen tekst)",
-        "cut": "[… de rest staat in de bijgevoegde originele mail]",
-        "voicemail_subject": "Voicemail {ref} van {who} voor {org}",
-        "voicemail_intro": "Er is een voicemail ingesproken op de helpdesklijn.",
-        "voicemail_listen": (
-            "Je kunt de voicemail beluisteren in het dashboard van de helpdesk. "
-            "Bel de patiënt terug en markeer het contact daarna als afgehandeld."
-        ),
-    },
-    "en": {
-        "no_subject": "(no subject)",
-        "received": "Received: ",
-        "unknown_number": "unknown number",
-        "unknown": "unknown",
-        "forward_intro": "A patient has emailed the helpdesk. This mail is for you.",
-        "label_reference": "Reference",
-        "label_organisation": "Organisation",
-        "label_from": "From",
-        "label_received": "Received",
-        "label_subject": "Subject",
-        "label_attachments": "Attachments",
-        "label_caller": "Caller",
-        "label_when": "When",
-        "label_length": "Length",
-        "no_attachments": "none",
-        "no_address": "the sender's address cannot be read unambiguously",
-        "attention": "Please note: someone needs to look at this mail in person.",
-        "remarks": "Remarks from reading the mail:",
-        "reply_hint": "Reply, and your answer goes to the patient. Keep [{ref}] in the subject.",
-        "no_reply_hint": (
-            "Replying does not reach the patient by itself: the sender's address cannot be "
-            "read unambiguously. See the original mail attached."
-        ),
-        "original": "The original mail is attached to this message.",
-        "quoted": "The patient's text:",
-        "no_text": "(no text)",
-        "cut": "[… the rest is in the original mail attached]",
-        "voicemail_subject": "Voicemail {ref} from {who} for {org}",
-        "voicemail_intro": "A voicemail has been left on the helpdesk line.",
-        "voicemail_listen": (
-            "You can listen to it in the helpdesk dashboard. Call the patient back, then "
-            "mark the contact as handled."
-        ),
-    },
-}
-
-_ACK: Mapping[str, Mapping[str, str]] = {
-    "nl": {
-        "greeting": "Goedendag,",
-        "thanks": "Dank u wel voor uw e-mail aan {desk}. Wij hebben uw bericht goed ontvangen.",
-        "reference": (
-            "Uw bericht heeft het nummer {ref}. Schrijft u ons nog een keer over deze vraag? "
-            "Laat dit nummer dan in het onderwerp staan. Dan vinden wij uw bericht snel terug."
-        ),
-        "next": (
-            "Wij zijn nu gesloten. Wij zijn {next} weer open. Dan leest een medewerker uw "
-            "bericht. Wij antwoorden u zo snel mogelijk."
-        ),
-        "no_next": (
-            "Op dit moment kan niemand uw bericht lezen. Een medewerker leest het zo snel "
-            "mogelijk. Wij antwoorden u dan."
-        ),
-        "hours": "Onze openingstijden: {hours}.",
-        "website": "Op {website} vindt u hulp bij veelgestelde vragen.",
-        "medical": (
-            "Heeft u een medische vraag? Neem dan contact op met uw huisarts of met de "
-            "afdeling waar u onder behandeling bent. Bij levensgevaar belt u 112."
-        ),
-        "regards": "Met vriendelijke groet,",
-        "automatic": (
-            "Dit is een automatisch antwoord op uw e-mail. U hoeft hier niet op te antwoorden."
-        ),
-    },
-    "en": {
-        "greeting": "Hello,",
-        "thanks": "Thank you for your email to {desk}. We have received your message.",
-        "reference": (
-            "Your message has the reference number {ref}. If you write to us again about "
-            "this question, please keep this number in the subject line. That helps us find "
-            "your message quickly."
-        ),
-        "next": (
-            "We are closed at the moment. We are open again {next}. A member of our team "
-            "will then read your message, and we will reply as soon as we can."
-        ),
-        "no_next": (
-            "No one can read your message right now. A member of our team will read it as "
-            "soon as possible, and we will reply to you then."
-        ),
-        "hours": "Our opening hours: {hours}.",
-        "website": "You can find help with common questions at {website}.",
-        "medical": (
-            "Do you have a medical question? Please contact your GP or the department that "
-            "is treating you. In an emergency, call 112."
-        ),
-        "regards": "Kind regards,",
-        "automatic": "This is an automatic reply to your email. You do not need to reply to it.",
-    },
-}
-
-
-def _acknowledgement_text(
-    desk: Desk, lang: str, reference: str, now: datetime, next_opening: datetime | None
-) -> str:
-    text = _ACK[lang]
-    if next_opening is not None:
-        require_aware(next_opening)
-        moment = describe_moment(next_opening.astimezone(desk.tz), now, lang)
-        when = text["next"].format(next=moment)
-    else:
-        when = text["no_next"]
-    paragraphs = [
-        text["greeting"],
-        text["thanks"].format(desk=desk.name),
-        text["reference"].format(ref=reference),
-        when,
-        text["hours"].format(hours=describe_hours(desk, lang)),
-    ]
-    if desk.website:
-        paragraphs.append(text["website"].format(website=desk.website))
-    paragraphs += [text["medical"], f"{text['regards']}\n{desk.name}", text["automatic"]]
-    return "\n\n".join(paragraphs) + "\n"
-
-
-def _forward_note(
-    desk: Desk,
-    lang: str,
-    reference: str,
-    mail: ParsedMail,
-    received: datetime,
-    mailbox: str | None,
-) -> str:
-    text = _TEXT[lang]
-    if mail.from_address:
-        name = header_text(mail.from_name, 100)
-        sender = f"{name} <{mail.from_address}>" if name else mail.from_address
-    else:
-        sender = f"{text['unknown']} ({text['no_address']})"
-    attachments = [
-        f"{header_text(a.filename, 200)} ({file_size(a.size, lang)})" for a in mail.attachments
-    ]
-    rows = [
-        (text["label_reference"], reference),
-        (text["label_organisation"], _organisation(desk, mail, mailbox) or text["unknown"]),
-        (text["label_from"], sender),
-        (text["label_received"], _when(received.astimezone(desk.tz), lang)),
-        (text["label_subject"], header_text(mail.subject) or text["no_subject"]),
-        (text["label_attachments"], ", ".join(attachments) or text["no_attachments"]),
-    ]
-    paragraphs = [text["forward_intro"], _table(rows)]
-    problems = [header_text(p, 300) for p in mail.problems]
-    if mail.needs_attention or not mail.from_address:
-        paragraphs.append("\n".join([text["attention"], *(f"- {p}" for p in problems)]))
-    elif problems:
-        paragraphs.append("\n".join([text["remarks"], *(f"- {p}" for p in problems)]))
-    hint = text["reply_hint"] if mail.from_address else text["no_reply_hint"]
-    paragraphs += [hint.format(ref=reference), text["original"]]
-    body = mail.text.strip()
-    if len(body) > _MAX_QUOTED:
-        body = body[:_MAX_QUOTED].rstrip() + "\n" + text["cut"]
-    quoted = "\n".join(f"> {line}" if line else ">" for line in body.splitlines())
-    paragraphs += [text["quoted"], quoted or f"> {text['no_text']}"]
-    return "\n\n".join(paragraphs) + "\n"
-
-
-def _organisation(desk: Desk, mail: ParsedMail, mailbox: str | None) -> str:
-    candidates = [mailbox] if mailbox else list(mail.to)
-    for address in candidates:
-        found = desk.mailbox_for(address)
-        if found is not None:
-            return f"{found.organisation} ({found.address})"
-    return header_text(mailbox, 100) if mailbox else ""
-
-
-def _table(rows: Sequence[tuple[str, str]]) -> str:
-    width = max(len(label) for label, _value in rows) + 1
-    return "\n".join(f"{label + ':':<{width}} {value}" for label, value in rows)
-
-
-def _when(moment: datetime, lang: str) -> str:
-    """ "maandag 23 november 2026 om 10.15 uur"; "Monday 23 November 2026 at 10:15"."""
-    day = str(format_date(moment.date(), format="EEEE d MMMM y", locale=LOCALES[lang]))
-    if lang == "nl":
-        return f"{day} om {moment.hour}.{moment.minute:02d} uur"
-    return f"{day} at {moment.hour}:{moment.minute:02d}"
-
-
-def _duration(seconds: int | None, lang: str) -> str:
-    if seconds is None or seconds < 0:
-        return _TEXT[lang]["unknown"]
-    minutes, rest = divmod(seconds, 60)
-    if lang == "nl":
-        parts = [f"{minutes} {'minuut' if minutes == 1 else 'minuten'}"] if minutes else []
-        if rest or not minutes:
-            parts.append(f"{rest} {'seconde' if rest == 1 else 'seconden'}")
-        return " en ".join(parts)
-    parts = [f"{minutes} {'minute' if minutes == 1 else 'minutes'}"] if minutes else []
-    if rest or not minutes:
-        parts.append(f"{rest} {'second' if rest == 1 else 'seconds'}")
-    return " ".join(parts)

@@ -655,6 +655,27 @@ BAD_MESSAGES = [
         "must be text in quotes",
     ),
     (
+        "unknown mail text",
+        '[messages.nl]\ngreeting = "Welkom"\nack_thank = "Dank u wel voor uw mail."\n',
+        "messages.nl.ack_thank",
+        "ack_thank =",
+        'unknown message "ack_thank"; did you mean "ack_thanks"?',
+    ),
+    (
+        "unknown placeholder in a mail text",
+        '[messages.en]\ngreeting = "Welcome"\nack_reference = "Your number is {ref}."\n',
+        "messages.en.ack_reference",
+        "ack_reference =",
+        "unknown placeholder {ref} (placeholders here: {desk}, {email}, {reference}, {website})",
+    ),
+    (
+        "a mail text with a placeholder of a spoken text",
+        '[messages.nl]\nvoicemail_subject = "Voicemail om {next_opening}"\n',
+        "messages.nl.voicemail_subject",
+        "voicemail_subject =",
+        "unknown placeholder {next_opening}",
+    ),
+    (
         "unknown language",
         '[messages.fr]\ngreeting = "Bienvenue"\n',
         "messages.fr",
@@ -687,6 +708,23 @@ def test_a_message_may_use_its_own_placeholders() -> None:
     desk = parse_definition(text)
 
     assert desk.messages == {"en": {key: f"Text {placeholders}, with {{{{braces}}}}"}}
+
+
+def test_mail_texts_are_overridden_like_spoken_ones_and_export_back() -> None:
+    text = (
+        BASE
+        + '\n[messages.nl]\nack_thanks = "Dank u, {desk}."\n'
+        + 'ack_regards = """Groet,\nhet team van {desk}"""\n'
+        + '\n[messages.en]\nvoicemail_subject = "Call {caller} back ({reference})"\n'
+    )
+
+    desk = parse_definition(text)
+
+    assert desk.messages == {
+        "nl": {"ack_thanks": "Dank u, {desk}.", "ack_regards": "Groet,\nhet team van {desk}"},
+        "en": {"voicemail_subject": "Call {caller} back ({reference})"},
+    }
+    assert parse_definition(export_toml(desk)) == desk
 
 
 # --- round trips ----------------------------------------------------------------------

@@ -556,3 +556,90 @@ def test_every_message_refuses_a_naive_time_or_a_bad_message_id(example_desk: De
             now=NOW,
             next_opening=None,
         )
+
+
+# --- texts a desk overrides ---------------------------------------------------------------
+
+
+def with_messages(desk: Desk, language: str, **texts: str) -> Desk:
+    """The desk with `[messages.<language>]` overrides, as loading them would give."""
+    return dataclasses.replace(desk, messages={**desk.messages, language: texts})
+
+
+def test_an_overridden_acknowledgement_reaches_the_patient(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    desk = with_messages(
+        example_desk,
+        "nl",
+        ack_subject="Wij hebben uw mail: {subject}",
+        ack_thanks="Fijn dat u {desk} mailt.",
+        ack_next="Vanaf {next_opening} helpen wij u graag. Tot dan, {desk}.",
+    )
+    mail = parse_message(corpus("plain_patient.eml"))
+    message = acknowledgement_of(desk, mail, next_opening=local("2026-11-24 08:30"))
+
+    [received] = deliver(app, clock, smtp, message)
+
+    got = received.message
+    assert str(got["Subject"]) == "[HD-000123] Wij hebben uw mail: Inloggen lukt niet"
+    paragraphs = text_of(got).replace("\r\n", "\n").split("\n\n")
+    assert paragraphs[:4] == [
+        "Goedendag,",  # not overridden: the built-in text
+        "Fijn dat u Helpdesk Digitale Zorg mailt.",
+        paragraphs[2],
+        "Vanaf morgen om 8.30 uur helpen wij u graag. Tot dan, Helpdesk Digitale Zorg.",
+    ]
+    assert paragraphs[2].startswith("Uw bericht heeft het nummer HD-000123.")
+    # Another language keeps its built-in texts.
+    english = acknowledgement_of(dataclasses.replace(desk, language="en"), mail)
+    assert "Thank you for your email to Helpdesk Digitale Zorg." in text_of(english)
+
+
+def test_an_overridden_forward_note_and_voicemail_notice_reach_the_colleague(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    desk = with_messages(
+        example_desk,
+        "nl",
+        forward_intro="Nieuwe mail voor {desk}.",
+        forward_reply_hint="Antwoord gewoon; houd [{reference}] in het onderwerp.",
+        label_from="Afzender",
+        voicemail_subject="Terugbellen: {caller} ({reference})",
+        voicemail_intro="{caller} heeft ingesproken voor {organisation}.",
+    )
+    raw = corpus("plain_patient.eml")
+    notice = voicemail_notice(
+        desk=desk,
+        reference=REFERENCE,
+        caller="+31612345678",
+        organisation="Ziekenhuis Noord",
+        started_at=local("2026-11-23 18:05"),
+        seconds=65,
+        recipients=["anna@example.org"],
+        sender=SENDER,
+        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
+    )
+
+    forwarded, noticed = deliver(app, clock, smtp, forward_of(desk, raw), notice)
+
+    note = text_of(forwarded.message).replace("\r\n", "\n")
+    assert note.startswith("Nieuwe mail voor Helpdesk Digitale Zorg.\n\n")
+    assert re.search(r"^Afzender: +Jan de Vries <", note, re.M)
+    assert "Antwoord gewoon; houd [HD-000123] in het onderwerp." in note
+    assert "De originele mail zit als bijlage bij dit bericht." in note  # built in
+    assert str(noticed.message["Subject"]) == "Terugbellen: +31612345678 (HD-000123)"
+    assert (
+        text_of(noticed.message)
+        .replace("\r\n", "\n")
+        .startswith("+31612345678 heeft ingesproken voor Ziekenhuis Noord.\n\n")
+    )
+
+
+def test_an_overridden_text_cannot_break_a_header(example_desk: Desk) -> None:
+    desk = with_messages(
+        example_desk, "nl", ack_subject="Ontvangen\r\nBcc: x@example.org {subject}"
+    )
+    message = acknowledgement_of(desk, parse_message(corpus("plain_patient.eml")))
+    assert str(message["Subject"]) == "[HD-000123] Ontvangen Bcc: x@example.org Inloggen lukt niet"
+    assert "Bcc" not in message

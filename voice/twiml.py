@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from xml.sax.saxutils import escape
 
 from flask import Response
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from intake.core.texts import SAY_LANGUAGE, render
-from routing.desk import Desk, Staff
+from intake.core.texts import SAY_LANGUAGE, last_resort_text, render
+from routing.desk import Desk, Staff, VoiceSettings
 from routing.plan import CallPlan
 from routing.wording import describe_moment
 
@@ -24,6 +25,16 @@ MAX_NUMBERS_PER_DIAL = 10
 
 # What the desk is called when no definition could be read at all.
 UNKNOWN_DESK = Desk(name="de helpdesk")
+
+# When even a webhook's safe answer fails: fixed TwiML, written out without the twilio
+# classes that may be what failed, with URLs relative to the request's, in Dutch.
+LAST_RESORT = (
+    f'<?xml version="1.0" encoding="UTF-8"?><Response><Say language="{SAY_LANGUAGE["nl"]}">'
+    f"{escape(last_resort_text('nl'))}"
+    '</Say><Record action="voicemail" recordingStatusCallback="recording"'
+    f' maxLength="{VoiceSettings().max_voicemail_seconds}" timeout="{RECORD_SILENCE_SECONDS}"/>'
+    "<Hangup/></Response>"
+)
 
 
 def twiml(response: VoiceResponse) -> Response:

@@ -1,23 +1,21 @@
-"""The built-in texts callers hear (and mail replies say), and how a desk overrides them.
+"""What callers hear: the built-in spoken texts, in Dutch and English, and their placeholders.
 
-Texts are written for patients who are often elderly and often stuck: short sentences, one
-thing at a time, and in Dutch the polite "u".
+Written for patients who are often elderly and often stuck: short sentences, one thing at
+a time, and in Dutch the polite "u". A desk overrides any of them per language in its
+`[messages.nl]` / `[messages.en]`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from string import Formatter
 from types import MappingProxyType
-
-from routing.desk import Desk
 
 SAY_LANGUAGE: Mapping[str, str] = MappingProxyType({"nl": "nl-NL", "en": "en-GB"})
 
 _LEAVE_MESSAGE_NL = "Spreek na de piep uw naam, uw telefoonnummer en uw vraag in."
 _LEAVE_MESSAGE_EN = "After the beep, please say your name, your phone number and your question."
 
-_BUILT_IN: dict[str, dict[str, str]] = {
+BUILT_IN: Mapping[str, Mapping[str, str]] = {
     "nl": {
         "greeting": (
             "Welkom bij {desk}. U wordt doorverbonden met een medewerker. "
@@ -99,11 +97,7 @@ _BUILT_IN: dict[str, dict[str, str]] = {
     },
 }
 
-TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {language: MappingProxyType(texts) for language, texts in _BUILT_IN.items()}
-)
-
-MESSAGE_KEYS: tuple[str, ...] = (
+SPOKEN_KEYS: tuple[str, ...] = (
     "greeting",
     "closed",
     "closed_no_next",
@@ -135,54 +129,14 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 
 
-def placeholders_in(text: str) -> frozenset[str]:
-    """The {names} a text uses. Raises ValueError on broken braces or `{0}`/`{a.b}` fields.
-
-    For the desk definition validator: a text passes when this does not raise and the
-    result is a subset of `PLACEHOLDERS[key]`.
-    """
-    names: set[str] = set()
-    for _literal, field, _spec, _conversion in Formatter().parse(text):
-        if field is None:
-            continue
-        if not field.isidentifier():
-            raise ValueError(f"placeholder {{{field}}} is not a plain name")
-        names.add(field)
-    return frozenset(names)
-
-
-def _fill(text: str, values: Mapping[str, str]) -> str:
-    # Only plain names are replaced (no attribute or index look-ups, no format specs), and a
-    # missing value is "", so a text can never make a caller hear an error.
-    parts: list[str] = []
-    for literal, field, _spec, _conversion in Formatter().parse(text):
-        parts.append(literal)
-        if field is not None:
-            parts.append(values.get(field, ""))
-    return "".join(parts)
-
-
-def _language(desk: Desk, language: str | None) -> str:
-    chosen = (language or desk.language).replace("_", "-").split("-")[0].lower()
-    return chosen if chosen in TEXTS else "en"
-
-
-def render(desk: Desk, key: str, /, language: str | None = None, **values: str) -> str:
-    """The text for `key`: the desk's override if it has one, else the built-in text.
-
-    `language` defaults to the desk's. {desk}, {email} and {website} default to the desk's
-    name, address and website; other placeholders without a value come out empty.
-    """
-    if key not in PLACEHOLDERS:
-        raise KeyError(f"unknown message key {key!r}")
-    chosen = _language(desk, language)
-    filled = {"desk": desk.name, "email": desk.email, "website": desk.website, **values}
-    override = desk.messages.get(chosen, {}).get(key)
-    if override is not None:
-        try:
-            placeholders_in(override)
-        except ValueError:
-            pass  # a broken override slipped past validation: the built-in text still works
-        else:
-            return _fill(override, filled)
-    return _fill(TEXTS[chosen][key], filled)
+# When even the safe answer of a webhook fails (no database, no desk): said in Dutch, fixed,
+# never overridden, since nothing of the desk could be read.
+LAST_RESORT: Mapping[str, str] = MappingProxyType(
+    {
+        "nl": "Excuses, er is een storing. Spreek na de piep uw naam, telefoonnummer en vraag in.",
+        "en": (
+            "We are sorry, something has gone wrong. After the beep, please say your name, "
+            "your phone number and your question."
+        ),
+    }
+)
