@@ -1,0 +1,360 @@
+"""Checking a desk definition whole: every problem found, in file order, with its line."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from functools import partial
+from types import MappingProxyType
+from typing import Any
+
+from intake.core.errors import DefinitionError, Problem
+from intake.core.texts import MESSAGE_KEYS, PLACEHOLDERS
+from routing.desk import (
+    LANGUAGES,
+    STRATEGIES,
+    WEEKDAYS,
+    Change,
+    Desk,
+    Line,
+    Mailbox,
+    Shift,
+    Staff,
+    TimeRange,
+    VoiceSettings,
+)
+
+from . import values
+from .fields import FieldReader
+from .lines import LineMap, syntax_error_line
+from .schema import DEFAULT_SOURCE, RING_SECONDS, SECTIONS, VOICEMAIL_SECONDS, Path
+from .values import Invalid
+from .wording import kind_of, quote, render_path, suggest
+
+
+def parse_definition(text: str, source: str = DEFAULT_SOURCE) -> Desk:
+    """Parse and check a desk definition written in TOML.
+
+    Raises DefinitionError listing every problem, in file order, with line numbers.
+    """
+    text = text.removeprefix("\ufeff")  # a byte-order mark left by a Windows editor
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(
+            [Problem("", f"not valid TOML: {exc}", syntax_error_line(str(exc), text))], source
+        ) from None
+    desk, found = DeskChecker().check(doc)
+    if found:
+        lines = LineMap(text)
+        problems = [
+            Problem(render_path(path), message, lines.find(path)) for path, message in found
+        ]
+        # Stable: problems on the same line keep the order they were found in.
+        problems.sort(key=lambda p: p.line if p.line is not None else len(text))
+        raise DefinitionError(problems, source)
+    assert desk is not None
+    return desk
+
+
+def desk_from_document(doc: Mapping[str, Any], source: str = DEFAULT_SOURCE) -> Desk:
+    """Check an already-parsed definition (same shape as the TOML file) into a `Desk`.
+
+    Raises DefinitionError listing every problem (without line numbers).
+    """
+    desk, found = DeskChecker().check(doc)
+    if found:
+        raise DefinitionError(
+            [Problem(render_path(path), message) for path, message in found], source
+        )
+    assert desk is not None
+    return desk
+
+
+class DeskChecker(FieldReader):
+    """Walks a document once, collecting every problem instead of stopping at the first."""
+
+    def check(self, doc: Mapping[str, Any]) -> tuple[Desk | None, list[tuple[Path, str]]]:
+        self.known_keys(doc, (), SECTIONS, "section")
+        desk = self.table(doc, "desk")
+        name = self.text(desk, ("desk", "name"), required=True)
+        timezone = self.value(desk, ("desk", "timezone"), "Europe/Amsterdam", values.timezone)
+        language = self.choice(desk, ("desk", "language"), "nl", LANGUAGES)
+        email = self.value(desk, ("desk", "email"), "", values.optional_email)
+        website = self.text(desk, ("desk", "website"))
+        hours = self.hours(self.table(doc, "hours"))
+        closures = self.table(doc, "closures")
+        holidays_code = self.value(
+            closures, ("closures", "public_holidays"), "NL", values.holidays_country
+        )
+        closure_dates = self.closure_dates(closures)
+        lines = self.lines(self.entries(doc, "line"))
+        mailboxes = self.mailboxes(self.entries(doc, "mailbox"))
+        staff_entries = self.entries(doc, "staff")
+        staff = self.staff(staff_entries)
+        # Every id written down counts as known, even one with other mistakes, so that one
+        # mistake in [[staff]] is not reported again for each of that colleague's shifts.
+        known = [s["id"] for _, s in staff_entries if isinstance(s.get("id"), str)]
+        shifts = self.shifts(self.entries(doc, "shift"), known)
+        changes = self.changes(self.entries(doc, "change"), known)
+        voice = self.voice(self.table(doc, "voice"))
+        messages = self.messages(self.table(doc, "messages"))
+        retention_days = self.integer(
+            self.table(doc, "retention"), ("retention", "days"), 365, minimum=1
+        )
+        if self.problems:
+            return None, self.problems
+        return Desk(
+            name=name,
+            timezone=timezone,
+            language=language,
+            email=email,
+            website=website,
+            hours=hours,
+            public_holidays=holidays_code,
+            closure_dates=closure_dates,
+            lines=lines,
+            mailboxes=mailboxes,
+            staff=staff,
+            shifts=shifts,
+            changes=changes,
+            voice=voice,
+            messages=messages,
+            retention_days=retention_days,
+        ), []
+
+    def hours(self, table: Mapping[str, Any]) -> tuple[tuple[TimeRange, ...], ...]:
+        week: list[tuple[TimeRange, ...]] = [()] * 7
+        seen: dict[int, str] = {}
+        for key in table:
+            day = key.lower()
+            if day not in WEEKDAYS:
+                continue  # reported by table()
+            path: Path = ("hours", key)
+            index = WEEKDAYS.index(day)
+            if index in seen:
+                self.problem(path, f"{day} is given twice (also as {quote(seen[index])})")
+                continue
+            seen[index] = key
+            items = self.string_list(table, path)
+            if items is None:
+                continue
+            ranges: list[TimeRange] = []
+            for item_path, raw in items:
+                try:
+                    new = values.parse_range(raw)
+                except Invalid as exc:
+                    self.problem(item_path, str(exc))
+                    continue
+                clash = next((r for r in ranges if r.overlaps(new)), None)
+                if clash is not None:
+                    self.problem(path, f"{new} overlaps {clash}")
+                    continue
+                ranges.append(new)
+            week[index] = tuple(sorted(ranges, key=lambda r: r.start))
+        return tuple(week)
+
+    def closure_dates(self, table: Mapping[str, Any]) -> frozenset[date]:
+        path: Path = ("closures", "dates")
+        if "dates" not in table:
+            return frozenset()
+        raw = table["dates"]
+        if not isinstance(raw, list):
+            self.problem(path, f"must be a list of dates in square brackets, not {kind_of(raw)}")
+            return frozenset()
+        found = set()
+        for index, item in enumerate(raw):
+            try:
+                found.add(values.parse_date(item))
+            except Invalid as exc:
+                self.problem((*path, index), str(exc))
+        return frozenset(found)
+
+    def lines(self, entries: list[tuple[Path, Mapping[str, Any]]]) -> tuple[Line, ...]:
+        found: list[Line] = []
+        first: dict[str, Path] = {}
+        for path, entry in entries:
+            number = self.value(entry, (*path, "number"), "", values.phone, required=True)
+            organisation = self.text(entry, (*path, "organisation"), required=True)
+            if number in first:
+                self.problem(
+                    (*path, "number"), f"{number} is already used by {render_path(first[number])}"
+                )
+            elif number:
+                first[number] = path
+            found.append(Line(number=number, organisation=organisation))
+        return tuple(found)
+
+    def mailboxes(self, entries: list[tuple[Path, Mapping[str, Any]]]) -> tuple[Mailbox, ...]:
+        found: list[Mailbox] = []
+        first: dict[str, Path] = {}
+        for path, entry in entries:
+            address = self.value(entry, (*path, "address"), "", values.email, required=True)
+            organisation = self.text(entry, (*path, "organisation"), required=True)
+            folded = address.casefold()
+            if folded in first:
+                self.problem(
+                    (*path, "address"), f"{address} is already used by {render_path(first[folded])}"
+                )
+            elif address:
+                first[folded] = path
+            found.append(Mailbox(address=address, organisation=organisation))
+        return tuple(found)
+
+    def staff(self, entries: list[tuple[Path, Mapping[str, Any]]]) -> tuple[Staff, ...]:
+        found: list[Staff] = []
+        first: dict[str, Path] = {}
+        for path, entry in entries:
+            staff_id = self.value(entry, (*path, "id"), "", values.staff_id, required=True)
+            folded = staff_id.casefold()
+            if folded in first:
+                self.problem(
+                    (*path, "id"),
+                    f"{quote(staff_id)} is already used by {render_path(first[folded])}",
+                )
+            elif staff_id:
+                first[folded] = path
+            found.append(
+                Staff(
+                    id=staff_id,
+                    name=self.text(entry, (*path, "name"), required=True),
+                    phone=self.value(entry, (*path, "phone"), "", values.phone, required=True),
+                    email=self.value(entry, (*path, "email"), "", values.optional_email),
+                )
+            )
+        return tuple(found)
+
+    def colleague(self, entry: Mapping[str, Any], path: Path, known: list[str]) -> str:
+        def check(raw: str) -> str:
+            if raw in known:
+                return raw
+            listed = ", ".join(dict.fromkeys(known)) if known else "none yet: add them as [[staff]]"
+            raise Invalid(f"{quote(raw)} is not a colleague (known: {listed}){suggest(raw, known)}")
+
+        return self.value(entry, path, "", check, required=True)
+
+    def hours_of(self, entry: Mapping[str, Any], path: Path) -> TimeRange | None:
+        start = self.time_of_day(entry, (*path, "from"))
+        end = self.time_of_day(entry, (*path, "to"))
+        if start is None or end is None:
+            return None
+        if end <= start:
+            self.problem((*path, "to"), f"{end:%H:%M} is not after from = {start:%H:%M}")
+            return None
+        return TimeRange(start, end)
+
+    def shifts(
+        self, entries: list[tuple[Path, Mapping[str, Any]]], known: list[str]
+    ) -> tuple[Shift, ...]:
+        found: list[Shift] = []
+        for path, entry in entries:
+            staff_id = self.colleague(entry, (*path, "staff"), known)
+            days = self.days(entry, (*path, "days"))
+            hours = self.hours_of(entry, path)
+            if hours is not None:
+                found.append(Shift(staff=staff_id, days=days, hours=hours))
+        return tuple(found)
+
+    def days(self, entry: Mapping[str, Any], path: Path) -> tuple[int, ...]:
+        if "days" not in entry:
+            self.problem(path, 'is missing (a list like ["mon", "tue"])')
+            return ()
+        items = self.string_list(entry, path)
+        if items is None:
+            return ()
+        if not items and not entry["days"]:
+            self.problem(path, 'is empty: name at least one day, like ["mon"]')
+        days: list[int] = []
+        for item_path, raw in items:
+            try:
+                day = values.weekday(raw)
+            except Invalid as exc:
+                self.problem(item_path, str(exc))
+                continue
+            if day in days:
+                self.problem(item_path, f"{quote(raw)} is listed twice")
+                continue
+            days.append(day)
+        return tuple(sorted(days))
+
+    def changes(
+        self, entries: list[tuple[Path, Mapping[str, Any]]], known: list[str]
+    ) -> tuple[Change, ...]:
+        found: list[Change] = []
+        for path, entry in entries:
+            staff_id = self.colleague(entry, (*path, "staff"), known)
+            when = self.change_date(entry, (*path, "date"))
+            off = self.boolean(entry, (*path, "off"), False)
+            has_from, has_to = "from" in entry, "to" in entry
+            hours: TimeRange | None = None
+            if has_from or has_to:
+                hours = self.hours_of(entry, path)
+            elif entry.get("off", False) is False:  # a wrong `off` is reported already
+                self.problem(
+                    path,
+                    "nothing to change: give off = true for an absence,"
+                    " or from and to for an extra shift",
+                )
+            if when is not None:
+                found.append(Change(staff=staff_id, date=when, off=off, hours=hours))
+        return tuple(found)
+
+    def change_date(self, entry: Mapping[str, Any], path: Path) -> date | None:
+        if "date" not in entry:
+            self.problem(path, 'is missing (a date like "2026-12-24")')
+            return None
+        try:
+            return values.parse_date(entry["date"])
+        except Invalid as exc:
+            self.problem(path, str(exc))
+            return None
+
+    def voice(self, table: Mapping[str, Any]) -> VoiceSettings:
+        defaults = VoiceSettings()
+        return VoiceSettings(
+            strategy=self.choice(table, ("voice", "strategy"), defaults.strategy, STRATEGIES),
+            ring_seconds=self.integer(
+                table,
+                ("voice", "ring_seconds"),
+                defaults.ring_seconds,
+                minimum=RING_SECONDS[0],
+                maximum=RING_SECONDS[1],
+            ),
+            screening=self.boolean(table, ("voice", "screening"), defaults.screening),
+            fallback_number=self.value(
+                table, ("voice", "fallback_number"), defaults.fallback_number, values.optional_phone
+            ),
+            max_voicemail_seconds=self.integer(
+                table,
+                ("voice", "max_voicemail_seconds"),
+                defaults.max_voicemail_seconds,
+                minimum=VOICEMAIL_SECONDS[0],
+                maximum=VOICEMAIL_SECONDS[1],
+            ),
+        )
+
+    def messages(self, table: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
+        if not table:
+            return MappingProxyType({})
+        found: dict[str, Mapping[str, str]] = {}
+        for language in LANGUAGES:  # unknown languages were reported by known_keys
+            if language not in table:
+                continue
+            path: Path = ("messages", language)
+            texts = table[language]
+            if not isinstance(texts, Mapping):
+                self.problem(path, f"must be a section [messages.{language}], not {kind_of(texts)}")
+                continue
+            self.known_keys(texts, path, MESSAGE_KEYS, "message")
+            checked: dict[str, str] = {}
+            for key in MESSAGE_KEYS:
+                if key not in texts:
+                    continue
+                allowed = PLACEHOLDERS.get(key, frozenset())
+                checked[key] = self.value(
+                    texts, (*path, key), "", partial(values.template, allowed=allowed)
+                )
+            if checked:  # an empty [messages.xx] overrides nothing: leave it out
+                found[language] = MappingProxyType(checked)
+        return MappingProxyType(found)

@@ -1,0 +1,38 @@
+"""What a desk definition may hold: its sections, their keys, and the limits of numbers.
+
+The checker reads against this and the export writes in this order, so that a file we
+write is laid out as a coordinator reading the documentation expects.
+"""
+
+from __future__ import annotations
+
+from routing.desk import LANGUAGES, WEEKDAYS
+
+DEFAULT_SOURCE = "<desk definition>"
+
+# A place in the document: table and key names, and 0-based indices into lists.
+Path = tuple[str | int, ...]
+
+# The tables a definition may hold and the keys each may hold, in the order we export them.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "desk": ("name", "timezone", "language", "email", "website"),
+    "hours": WEEKDAYS,
+    "closures": ("public_holidays", "dates"),
+    "line": ("number", "organisation"),
+    "mailbox": ("address", "organisation"),
+    "staff": ("id", "name", "phone", "email"),
+    "shift": ("staff", "days", "from", "to"),
+    "change": ("staff", "date", "off", "from", "to"),
+    "voice": (
+        "strategy",
+        "ring_seconds",
+        "screening",
+        "fallback_number",
+        "max_voicemail_seconds",
+    ),
+    "messages": LANGUAGES,
+    "retention": ("days",),
+}
+
+RING_SECONDS = (5, 600)  # Twilio's <Dial timeout> allows at most 600
+VOICEMAIL_SECONDS = (5, 3600)

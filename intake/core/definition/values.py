@@ -1,0 +1,164 @@
+"""Single values of a definition: each turns what was written into what the desk holds.
+
+Each raises `Invalid` with a sentence for the coordinator when the value cannot be used.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+from intake.core.addresses import strict_address
+from intake.core.phones import normalise
+from routing.desk import WEEKDAYS, TimeRange
+
+from .wording import kind_of, quote, suggest
+
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_STAFF_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class Invalid(Exception):
+    """A value that cannot be used; the message says why, for the coordinator."""
+
+
+def required_text(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise Invalid("must not be empty")
+    return text
+
+
+def timezone(raw: str) -> str:
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f'{quote(raw)} is not a known time zone (like "Europe/Amsterdam")') from None
+    return name
+
+
+def email(raw: str) -> str:
+    text = raw.strip()
+    if strict_address(text) != text:  # the one check: what the outbox will send to
+        raise Invalid(f"{quote(raw)} is not a valid mail address (like helpdesk@example.org)")
+    return text
+
+
+def optional_email(raw: str) -> str:
+    return email(raw) if raw.strip() else ""
+
+
+def phone(raw: str) -> str:
+    if not raw.strip():
+        raise Invalid("must not be empty")
+    try:
+        return normalise(raw)
+    except ValueError:
+        raise Invalid(f"{quote(raw)} is not a valid phone number") from None
+
+
+def optional_phone(raw: str) -> str:
+    return phone(raw) if raw.strip() else ""
+
+
+def staff_id(raw: str) -> str:
+    if not raw:
+        raise Invalid("must not be empty")
+    if not _STAFF_ID.fullmatch(raw):
+        raise Invalid(
+            f"{quote(raw)} is not a simple id: use letters, digits, '-', '_' or '.', no spaces"
+        )
+    return raw
+
+
+def holidays_country(raw: str) -> str:
+    code = raw.strip().upper()
+    if not code:
+        return ""
+    if code not in holidays.list_supported_countries():
+        raise Invalid(
+            f"{quote(raw)} is not a country the holidays package knows"
+            ' (use a code like "NL" or "BE", or "" for no public holidays)'
+        )
+    return code
+
+
+def parse_time(raw: str) -> time:
+    match = _TIME.fullmatch(raw.strip())
+    if match is None:
+        raise Invalid(f'{quote(raw)} is not a time like "08:30"')
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if hour == 24 and minute == 0:
+        raise Invalid(f'{quote(raw)} is not a time of day: use "23:59" for the end of the day')
+    if hour > 23 or minute > 59:
+        raise Invalid(f"{quote(raw)} is not a valid 24-hour time")
+    return time(hour, minute)
+
+
+def whole_minutes(moment: time) -> time:
+    if moment.second or moment.microsecond or moment.tzinfo is not None:
+        raise Invalid(f'{moment.isoformat()} must be whole minutes, like "08:30"')
+    return moment
+
+
+def parse_range(raw: str) -> TimeRange:
+    start_text, dash, end_text = raw.partition("-")
+    if not dash:
+        raise Invalid(f'{quote(raw)} is not a range like "08:30-17:00"')
+    start, end = parse_time(start_text), parse_time(end_text)
+    if end <= start:
+        raise Invalid(f"{quote(raw)} ends before it starts")
+    return TimeRange(start, end)
+
+
+def parse_date(raw: object) -> date:
+    if isinstance(raw, datetime):
+        raise Invalid(f"{raw.isoformat()} has a time of day; give only the date, like 2026-12-24")
+    if isinstance(raw, date):
+        return raw
+    if not isinstance(raw, str):
+        raise Invalid(f'must be a date like "2026-12-24", not {kind_of(raw)}')
+    text = raw.strip()
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f'{quote(raw)} is not a date like "2026-12-24"') from None
+
+
+def weekday(raw: str) -> int:
+    day = raw.strip().lower()
+    if day not in WEEKDAYS:
+        raise Invalid(
+            f"{quote(raw)} is not a day: use the three-letter names"
+            f" {', '.join(WEEKDAYS)}{suggest(day[:3], WEEKDAYS)}"
+        )
+    return WEEKDAYS.index(day)
+
+
+def template(raw: str, allowed: frozenset[str]) -> str:
+    if not raw.strip():
+        raise Invalid("must not be empty: leave it out to keep the built-in text")
+    listed = ", ".join("{" + name + "}" for name in sorted(allowed)) or "none"
+    try:
+        fields = list(string.Formatter().parse(raw))
+    except ValueError as exc:
+        raise Invalid(
+            f"{exc} (write {{{{ and }}}} for a literal brace; placeholders here: {listed})"
+        ) from None
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in allowed:
+            shown = "{}" if name == "" else "{" + name + "}"
+            raise Invalid(f"unknown placeholder {shown} (placeholders here: {listed})")
+        if spec or conversion:
+            raise Invalid(f"write the placeholder as plain {{{name}}}, without ! or :")
+    return raw
