@@ -10,10 +10,11 @@ Addresses are read strictly, by the core's one address check (`intake.core.addre
 one that is not readable unambiguously gives no address, and a problem for a person to
 look at.
 
-Memory: the message is fed to the parser in chunks, and the size of a base64 attachment is
-counted from its encoded text without decoding it. Parsing a message with a 20 MB attachment
-peaks near 2.8 times the message's size; `email.message_from_bytes` plus `get_content()`
-would peak near 8 times.
+Reading the headers as they arrived is `mail.rawheaders`' job; the MIME structure, its
+parts and their sizes are `mail.mimeparts`'. Memory: the message is fed to the parser in
+chunks, and the size of a base64 attachment is counted from its encoded text without
+decoding it. Parsing a message with a 20 MB attachment peaks near 2.8 times the message's
+size; `email.message_from_bytes` plus `get_content()` would peak near 8 times.
 """
 
 from __future__ import annotations
@@ -21,77 +22,55 @@ from __future__ import annotations
 import codecs
 import contextlib
 import hashlib
-import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from email import errors, policy
-from email.feedparser import BytesFeedParser
-from email.generator import BytesGenerator
 from email.header import decode_header, make_header
-from email.headerregistry import AddressHeader, HeaderRegistry
+from email.headerregistry import AddressHeader
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
 from intake.core.addresses import MAX_ADDRESS_HEADER, read_address, strict_address
 from mail.autoreply import automatic_reasons
-from mail.headertext import one_line
 from mail.htmltext import html_to_text
 from mail.message import Attachment, ParsedMail
+from mail.mimeparts import (
+    SALVAGE_LIMIT,
+    STRUCTURE_DEFECTS,
+    Leaf,
+    attached_message,
+    decoded_size,
+    describe_defect,
+    has_content,
+    is_body_text,
+    leaves_of,
+    message_from_bytes,
+    part_charset,
+    payload_bytes,
+    with_found_boundary,
+)
+from mail.rawheaders import (
+    REGISTRY,
+    RawHeaders,
+    decoded_header_line,
+    first_header,
+    first_of,
+    fix_8bit,
+    header_line,
+    headers_digest,
+    message_ids,
+    unique,
+)
 
 __all__ = ["Attachment", "ParsedMail", "parse_message"]
 
-_FEED_CHUNK = 1 << 20  # bytes handed to the parser at a time
-_COUNT_CHUNK = 1 << 20  # characters of an encoded payload counted at a time
-_MAX_DEPTH = 32  # MIME nesting we follow; deeper parts are reported, not read
-_SALVAGE_LIMIT = 64 * 1024  # characters of raw body shown when the structure is broken
 _MAX_SUBJECT = 8 * 1024  # characters of Subject decoded
 _MAX_RECIPIENTS_HEADER = 64 * 1024  # characters of To or Cc read
-_REGISTRY = HeaderRegistry()
-
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _WHITESPACE = re.compile(r"\s+")
-# C0/C1 controls, lone surrogates, and the bidi embedding/override/isolate marks that can
-# make a subject or name read differently from what it is.
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-# Dropped from what the parser reads, not made a space: a NUL or an escape inside a word is
-# noise that the sender's mailer let through, not a word break.
-_UNSPACED_CONTROLS = re.compile(r"(?!\s)[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _BODY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-_SURROGATE = re.compile(r"[\udc80-\udcff]")
-# A boundary line (RFC 2046: 1-70 characters from a small set) at the start of a line.
-_BOUNDARY_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=?-]{1,70})[ \t]*\r?$", re.MULTILINE)
-_ANGLE_ID = re.compile(r"<([^<>]*)>")
-_BARE_ID = re.compile(r"[^\s<>,;()\"]+@[^\s<>,;()\"]+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 _FILENAME_UNSAFE = re.compile(r'[\\/:*?"<>|]+')
-_BASE64_NOISE = bytes(
-    sorted(
-        set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-    )
-)
-# Defects that mean the MIME structure could not be followed: a person must look.
-_STRUCTURE_DEFECTS = (
-    errors.StartBoundaryNotFoundDefect,
-    errors.CloseBoundaryNotFoundDefect,
-    errors.NoBoundaryInMultipartDefect,
-    errors.MultipartInvariantViolationDefect,
-)
-_DEFECT_TEXT: dict[type[errors.MessageDefect], str] = {
-    errors.StartBoundaryNotFoundDefect: "the MIME boundary was never found",
-    errors.CloseBoundaryNotFoundDefect: "the MIME structure ends without its closing boundary",
-    errors.NoBoundaryInMultipartDefect: "a multipart part has no boundary",
-    errors.MultipartInvariantViolationDefect: "a multipart part has no parts",
-    errors.FirstHeaderLineIsContinuationDefect: "the first header line is a continuation",
-    errors.MissingHeaderBodySeparatorDefect: "a line in the headers is not a header",
-    errors.MisplacedEnvelopeHeaderDefect: "a 'From ' envelope line among the headers",
-    errors.InvalidBase64PaddingDefect: "base64 with bad padding",
-    errors.InvalidBase64CharactersDefect: "base64 with invalid characters",
-    errors.InvalidBase64LengthDefect: "base64 of an impossible length",
-    errors.InvalidMultipartContentTransferEncodingDefect: "a multipart part with an encoding",
-}
 _EXTENSIONS = {
     "application/pdf": ".pdf",
     "application/zip": ".zip",
@@ -163,13 +142,13 @@ class _Reader:
         self.attention = self.attention or attention
 
     def read(self, *, headers_only: bool = False) -> ParsedMail:
-        message = _message_from_bytes(self.raw, headers_only=headers_only)
-        headers = _RawHeaders(message)
+        message = message_from_bytes(self.raw, headers_only=headers_only)
+        headers = RawHeaders(message)
         for defect in () if headers_only else message.defects:
-            self.note(_describe_defect(defect), attention=isinstance(defect, _STRUCTURE_DEFECTS))
+            self.note(describe_defect(defect), attention=isinstance(defect, STRUCTURE_DEFECTS))
 
         from_address, from_name = self._from(headers)
-        message_id = _first(_message_ids(v) for v in headers.all("message-id"))
+        message_id = first_of(message_ids(v) for v in headers.all("message-id"))
         subject = self._subject(headers)
         text = ""
         attachments: tuple[Attachment, ...] = ()
@@ -184,8 +163,8 @@ class _Reader:
             self.note(automatic[0])
         return ParsedMail(
             message_id=message_id,
-            in_reply_to=_unique(i for v in headers.all("in-reply-to") for i in _message_ids(v)),
-            references=_unique(i for v in headers.all("references") for i in _message_ids(v)),
+            in_reply_to=unique(i for v in headers.all("in-reply-to") for i in message_ids(v)),
+            references=unique(i for v in headers.all("references") for i in message_ids(v)),
             subject=subject,
             from_address=from_address,
             from_name=from_name,
@@ -199,12 +178,12 @@ class _Reader:
             needs_attention=self.attention,
             size=self.size,
             sha256=self.digest,
-            headers_sha256=_headers_digest(headers, message_id),
+            headers_sha256=headers_digest(headers, message_id),
         )
 
     # --- headers ------------------------------------------------------------------------
 
-    def _from(self, headers: _RawHeaders) -> tuple[str | None, str]:
+    def _from(self, headers: RawHeaders) -> tuple[str | None, str]:
         values = headers.all("from")
         if not values:
             self.note("no From header", attention=True)
@@ -216,9 +195,9 @@ class _Reader:
         if address is None:
             self.note(f"From cannot be read unambiguously: {problem}", attention=True)
             return None, ""
-        return address, _one_line(name)
+        return address, header_line(name)
 
-    def _subject(self, headers: _RawHeaders) -> str:
+    def _subject(self, headers: RawHeaders) -> str:
         values = headers.all("subject")
         if not values:
             return ""
@@ -229,14 +208,14 @@ class _Reader:
             # Decoding thousands of encoded-words takes the stdlib quadratic time.
             self.note(f"the Subject is longer than {_MAX_SUBJECT} characters; it was cut")
             value = value[:_MAX_SUBJECT]
-        return _decoded_one_line(value)
+        return decoded_header_line(value)
 
-    def _return_path(self, headers: _RawHeaders) -> str | None:
+    def _return_path(self, headers: RawHeaders) -> str | None:
         # The delivering server puts the envelope sender on top; older copies may follow.
         values = headers.all("return-path")
         if not values:
             return None
-        value = _one_line(values[0])
+        value = header_line(values[0])
         if _WHITESPACE.sub("", value) in ("", "<>"):
             return ""
         address = strict_address(value)
@@ -245,7 +224,7 @@ class _Reader:
             return value[:MAX_ADDRESS_HEADER]
         return address
 
-    def _recipients(self, headers: _RawHeaders) -> tuple[str, ...]:
+    def _recipients(self, headers: RawHeaders) -> tuple[str, ...]:
         found: list[str] = []
         for name in ("to", "cc"):
             for value in headers.all(name):
@@ -255,21 +234,23 @@ class _Reader:
                     )
                     value = value[: value.rfind(",", 0, _MAX_RECIPIENTS_HEADER) + 1]
                 try:
-                    header = _REGISTRY(name, value)
+                    header = REGISTRY(name, value)
                     assert isinstance(header, AddressHeader)
                     found.extend(
-                        _one_line(a.addr_spec) for a in header.addresses if a.username and a.domain
+                        header_line(a.addr_spec)
+                        for a in header.addresses
+                        if a.username and a.domain
                     )
                 except Exception:
                     self.note(f"the {name.capitalize()} header cannot be read")
-        return _unique(found)
+        return unique(found)
 
-    def _date(self, headers: _RawHeaders) -> datetime | None:
+    def _date(self, headers: RawHeaders) -> datetime | None:
         values = headers.all("date")
         if not values:
             return None
         try:
-            moment = parsedate_to_datetime(_one_line(values[0][:MAX_ADDRESS_HEADER]))
+            moment = parsedate_to_datetime(header_line(values[0][:MAX_ADDRESS_HEADER]))
         except (TypeError, ValueError, IndexError, OverflowError):
             self.note("the Date header cannot be read")
             return None
@@ -283,13 +264,13 @@ class _Reader:
             # The parser found no parts (no boundary, or never the boundary it announced).
             # A person must look; meanwhile try the boundary the body itself uses.
             self.note("the MIME structure could not be read", attention=True)
-            recovered = _with_found_boundary(message)
+            recovered = with_found_boundary(message)
             if recovered is None:
                 return self._salvage(message), ()
             self.note("the parts were read with the boundary found in the body")
             message = recovered
 
-        leaves = _leaves(message)
+        leaves = leaves_of(message)
         body = self._body_part(message)
         body_leaf = next((leaf for leaf in leaves if leaf.part is body), None)
         alternative = body_leaf.alternative if body_leaf is not None else None
@@ -299,13 +280,11 @@ class _Reader:
             if leaf is body_leaf:
                 continue
             for defect in leaf.part.defects:
-                self.note(
-                    _describe_defect(defect), attention=isinstance(defect, _STRUCTURE_DEFECTS)
-                )
+                self.note(describe_defect(defect), attention=isinstance(defect, STRUCTURE_DEFECTS))
             if leaf.too_deep:
                 self.note("the MIME structure is nested too deeply to read whole", attention=True)
                 continue
-            if _is_body_text(leaf):
+            if is_body_text(leaf):
                 if alternative is not None and any(a is alternative for a in leaf.ancestors):
                     continue  # another version of the body (the HTML beside the plain text)
                 if body_leaf is not None and leaf.content_type == "text/plain":
@@ -317,7 +296,7 @@ class _Reader:
                 self.note("a multipart part could not be read", attention=True)
                 continue
             attachments.append(self._attachment(leaf, len(attachments) + 1))
-        if not text and not attachments and any(_has_content(leaf.part) for leaf in leaves):
+        if not text and not attachments and any(has_content(leaf.part) for leaf in leaves):
             self.note("no readable text in the message", attention=True)
         return text, tuple(attachments)
 
@@ -335,9 +314,9 @@ class _Reader:
             return None
         return body
 
-    def _decode_body(self, leaf: _Leaf) -> str:
-        payload = _payload_bytes(leaf.part)
-        charset = _content_charset(leaf.part)
+    def _decode_body(self, leaf: Leaf) -> str:
+        payload = payload_bytes(leaf.part)
+        charset = part_charset(leaf.part)
         if leaf.content_type == "text/html":
             if charset is None:
                 sniffed = _META_CHARSET.search(payload[:4096])
@@ -362,18 +341,18 @@ class _Reader:
                     return payload.decode("cp1252", errors="replace")
                 return payload.decode(charset, errors="replace")
             except (LookupError, ValueError, TypeError):
-                shown = _one_line(charset)[:40]
+                shown = header_line(charset)[:40]
                 self.note(f"unknown charset {shown!r}: decoded as UTF-8 or Windows-1252")
         return _guess_decode(payload)
 
     def _salvage(self, message: EmailMessage) -> str:
-        payload = _payload_bytes(message)
-        text = _guess_decode(payload[:_SALVAGE_LIMIT])
-        if len(payload) > _SALVAGE_LIMIT:
+        payload = payload_bytes(message)
+        text = _guess_decode(payload[:SALVAGE_LIMIT])
+        if len(payload) > SALVAGE_LIMIT:
             text += "\n[…]"
         return _clean_body(text)
 
-    def _attachment(self, leaf: _Leaf, position: int) -> Attachment:
+    def _attachment(self, leaf: Leaf, position: int) -> Attachment:
         part, content_type = leaf.part, leaf.content_type
         filename = ""
         try:
@@ -381,215 +360,19 @@ class _Reader:
         except Exception:
             self.note("an attachment name cannot be read")
         if not filename and content_type == "message/rfc822":
-            inner = _attached_message(part)
+            inner = attached_message(part)
             if inner is not None:
-                subject = _header(inner, "subject")[:_MAX_SUBJECT]
-                subject = _clean_filename(_decoded_one_line(subject))
+                subject = first_header(inner, "subject")[:_MAX_SUBJECT]
+                subject = _clean_filename(decoded_header_line(subject))
                 filename = f"{subject[:100]}.eml" if subject else ""
         if not filename:
             filename = f"attachment-{position}{_EXTENSIONS.get(content_type, '.bin')}"
         try:
-            size = _decoded_size(part)
+            size = decoded_size(part)
         except Exception:
             size = 0
             self.note("the size of an attachment cannot be determined")
         return Attachment(filename=filename, content_type=content_type, size=size)
-
-
-# --- raw headers ----------------------------------------------------------------------------
-
-
-class _RawHeaders:
-    """Header values as they arrived, unfolded, 8-bit bytes decoded; no parsing that raises."""
-
-    def __init__(self, message: Message) -> None:
-        self._values: dict[str, list[str]] = {}
-        for name, value in message.raw_items():
-            self._values.setdefault(name.lower(), []).append(_unfold(_fix_8bit(str(value))))
-
-    def all(self, name: str) -> list[str]:
-        return self._values.get(name, [])
-
-
-def _message_from_bytes(raw: bytes, *, headers_only: bool = False) -> EmailMessage:
-    # Equivalent to email.message_from_bytes(raw, policy=policy.default), fed in chunks so
-    # the whole message is never also held as one decoded string.
-    if headers_only:
-        ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
-        raw = raw[: min(ends) + 1] if ends else raw
-    parser = BytesFeedParser(policy=policy.default)
-    for start in range(0, len(raw), _FEED_CHUNK):
-        parser.feed(raw[start : start + _FEED_CHUNK])
-    message = parser.close()
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def _header(message: Message, name: str) -> str:
-    for key, value in message.raw_items():
-        if key.lower() == name:
-            return _unfold(_fix_8bit(str(value)))
-    return ""
-
-
-def _unfold(value: str) -> str:
-    return _FOLD.sub("", value).strip()
-
-
-def _fix_8bit(value: str) -> str:
-    """Raw 8-bit bytes in a header (surrogate-escaped by the parser): UTF-8, else cp1252."""
-    if not _SURROGATE.search(value):
-        return value
-    data = value.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def _one_line(value: str) -> str:
-    """A header as read: controls that are not spacing dropped (as from the body), one line."""
-    return one_line(_UNSPACED_CONTROLS.sub("", value))
-
-
-def _decoded_one_line(value: str) -> str:
-    """An unstructured header (Subject) with its encoded-words decoded, as one clean line."""
-    try:
-        decoded = str(_REGISTRY("subject", value))
-    except Exception:
-        decoded = value
-    return _one_line(decoded)
-
-
-def _message_ids(value: str) -> tuple[str, ...]:
-    found = [re.sub(r"\s+", "", m) for m in _ANGLE_ID.findall(value)]
-    if not found:
-        found = _BARE_ID.findall(value)  # some mailers leave out the angle brackets
-    ids = (_INVISIBLE.sub("", i) for i in found)
-    return tuple(f"<{i}>" for i in ids if i)
-
-
-def _first(candidates: Iterator[tuple[str, ...]]) -> str | None:
-    for ids in candidates:
-        if ids:
-            return ids[0]
-    return None
-
-
-def _unique(items: Iterator[str] | list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
-def _headers_digest(headers: _RawHeaders, message_id: str | None) -> str:
-    canonical = [
-        [_WHITESPACE.sub(" ", v).strip() for v in headers.all(name)]
-        for name in ("from", "date", "subject", "to")
-    ]
-    canonical.append([message_id or ""])
-    data = json.dumps(canonical, ensure_ascii=True).encode("ascii")
-    return hashlib.sha256(data).hexdigest()
-
-
-# --- MIME structure -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Leaf:
-    """A part that is not a multipart container, with what the reading needs to know."""
-
-    part: Message
-    content_type: str
-    ancestors: tuple[Message, ...]  # the multipart containers above it, outermost first
-    alternative: Message | None  # the closest multipart/alternative among them
-    too_deep: bool  # a container nested beyond _MAX_DEPTH, left unread
-
-
-def _leaves(message: Message) -> list[_Leaf]:
-    """Every non-multipart part in order; attached messages (message/*) are not opened."""
-    leaves: list[_Leaf] = []
-    stack: list[tuple[Message, tuple[Message, ...], Message | None]] = [(message, (), None)]
-    while stack:
-        part, ancestors, alternative = stack.pop()
-        content_type = _content_type(part)
-        children = part.get_payload() if part.is_multipart() else None
-        if content_type.startswith("message/") or not isinstance(children, list):
-            leaves.append(_Leaf(part, content_type, ancestors, alternative, too_deep=False))
-        elif len(ancestors) >= _MAX_DEPTH:
-            leaves.append(_Leaf(part, content_type, ancestors, alternative, too_deep=True))
-        else:
-            inner = (*ancestors, part)
-            closest = part if content_type == "multipart/alternative" else alternative
-            stack.extend(
-                (child, inner, closest)
-                for child in reversed(children)
-                if isinstance(child, Message)
-            )
-    return leaves
-
-
-def _with_found_boundary(message: EmailMessage) -> EmailMessage | None:
-    """The message parsed again with the first boundary line of its body, if that has parts."""
-    payload = _payload_bytes(message)
-    found = _BOUNDARY_LINE.search(payload[:_SALVAGE_LIMIT])
-    if found is None:
-        return None
-    subtype = message.get_content_subtype()
-    subtype = subtype if re.fullmatch(r"[a-z0-9.+-]{1,40}", subtype) else "mixed"
-    boundary = found.group(1).decode("ascii")
-    head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
-    recovered = _message_from_bytes(head.encode("ascii") + payload)
-    parts = recovered.get_payload()
-    return recovered if recovered.is_multipart() and isinstance(parts, list) and parts else None
-
-
-def _is_body_text(leaf: _Leaf) -> bool:
-    if leaf.content_type not in ("text/plain", "text/html"):
-        return False
-    try:
-        return leaf.part.get_content_disposition() != "attachment" and not leaf.part.get_filename()
-    except Exception:
-        return False
-
-
-def _has_content(part: Message) -> bool:
-    return part.is_multipart() or bool(_payload_bytes(part).strip())
-
-
-def _payload_bytes(part: Message) -> bytes:
-    """The payload of a part that is not multipart, as bytes; b"" when there is none."""
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:
-        return b""
-    return payload if isinstance(payload, bytes) else b""
-
-
-def _attached_message(part: Message) -> Message | None:
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return payload[0]
-    return None
-
-
-def _content_type(part: Message) -> str:
-    try:
-        return _one_line(part.get_content_type()).lower()
-    except Exception:
-        return "application/octet-stream"
-
-
-def _content_charset(part: Message) -> str | None:
-    try:
-        charset = part.get_content_charset()
-    except Exception:
-        return None
-    cleaned = _one_line(str(charset)) if charset else ""
-    return cleaned or None
-
-
-def _describe_defect(defect: errors.MessageDefect) -> str:
-    text = _DEFECT_TEXT.get(type(defect))
-    return f"MIME: {text}" if text else f"MIME: {type(defect).__name__}"
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -613,45 +396,7 @@ def _clean_filename(name: str) -> str:
         # Encoded-words inside a quoted filename: not standard, but sent by many mailers.
         with contextlib.suppress(Exception):
             name = str(make_header(decode_header(name)))
-    name = _one_line(_fix_8bit(name))
+    name = header_line(fix_8bit(name))
     name = re.split(r"[\\/]", name)[-1].strip()  # never a directory, only the name
     name = _FILENAME_UNSAFE.sub("_", name) if name not in (".", "..") else ""
     return name.strip(" .")[:200]
-
-
-# --- sizes ------------------------------------------------------------------------------------
-
-
-def _decoded_size(part: Message) -> int:
-    """Bytes of the decoded payload, counted from the encoded text in chunks."""
-    if part.is_multipart():  # an attached message: its size as it would be written out
-        counter = _ByteCounter()
-        generator = BytesGenerator(counter, mangle_from_=False, policy=policy.compat32)
-        for inner in part.get_payload():
-            if isinstance(inner, Message):
-                generator.flatten(inner)
-        return counter.count
-    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
-    if encoding == "base64":
-        # get_payload(decode=True) would hold the text, its lines, their join and the
-        # result at once; counting the base64 alphabet holds one chunk.
-        payload = part.get_payload()
-        if isinstance(payload, str):
-            total = 0
-            for start in range(0, len(payload), _COUNT_CHUNK):
-                encoded = payload[start : start + _COUNT_CHUNK].encode("ascii", "ignore")
-                total += len(encoded.translate(None, _BASE64_NOISE))
-            return total * 3 // 4
-    decoded = part.get_payload(decode=True)
-    return len(decoded) if isinstance(decoded, bytes) else 0
-
-
-class _ByteCounter:
-    """A write-only binary file that keeps only the number of bytes written."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return len(data)
