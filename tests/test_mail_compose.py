@@ -20,6 +20,7 @@ from flask import Flask
 
 from intake.core.clock import SimClock
 from intake.core.db import database
+from intake.core.sizes import file_size
 from mail.compose import (
     POLICY,
     acknowledgement,
@@ -556,6 +557,20 @@ def test_every_message_refuses_a_naive_time_or_a_bad_message_id(example_desk: De
             now=NOW,
             next_opening=None,
         )
+
+
+@pytest.mark.parametrize(
+    ("size", "nl", "en"),
+    [
+        (0, "0 bytes", "0 bytes"),
+        (1023, "1023 bytes", "1023 bytes"),
+        (48_200, "47 KB", "47 KB"),
+        (1_572_864, "1,5 MB", "1.5 MB"),
+        (1_288_490_189, "1.228,8 MB", "1,228.8 MB"),
+    ],
+)
+def test_sizes_are_written_in_the_readers_language(size: int, nl: str, en: str) -> None:
+    assert (file_size(size, "nl"), file_size(size, "en")) == (nl, en)
 
 
 # --- texts a desk overrides ---------------------------------------------------------------
