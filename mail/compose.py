@@ -1,5 +1,8 @@
 """The messages the desk sends: forwards to colleagues, acknowledgements, voicemail notices.
 
+This module builds the MIME; the words (a desk may override each) come from
+`intake.core.texts`, laid out into subjects and bodies by `mail.notes`.
+
 Standard library `email` only. Everything that came from a patient (a subject, a display
 name, a file name) goes through `header_text` before it reaches a header: Python 3.11.7's
 `email` package turns an encoded-word in a header *value* back into a real line break when
@@ -52,7 +55,6 @@ POLICY = policy.SMTP.clone(refold_source="none")
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}")
 _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter most
-_MAX_QUOTED = 20_000  # characters of the patient's text quoted in a forward
 # RFC 5322: at most 998 octets a line. Longer lines cannot travel as 7bit/8bit.
 _MAX_LINE = 998
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:")
