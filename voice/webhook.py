@@ -24,18 +24,20 @@ from routing.desk import Desk
 
 from . import bp
 from .signature import is_signed_by_twilio
-from .twiml import UNKNOWN_DESK, goodbye, hang_up, message_values, screen_prompt, twiml, voicemail
+from .twiml import (
+    LAST_RESORT,
+    UNKNOWN_DESK,
+    goodbye,
+    hang_up,
+    message_values,
+    screen_prompt,
+    twiml,
+    voicemail,
+)
 
 log = logging.getLogger(__name__)
 
 ANSWERED_DIAL_STATUSES = frozenset({"completed", "answered"})
-# When even the safe answer fails: fixed TwiML, with URLs relative to this request's.
-LAST_RESORT = (
-    '<?xml version="1.0" encoding="UTF-8"?><Response><Say language="nl-NL">'
-    "Excuses, er is een storing. Spreek na de piep uw naam, telefoonnummer en vraag in."
-    '</Say><Record action="voicemail" recordingStatusCallback="recording" maxLength="120"'
-    ' timeout="8"/><Hangup/></Response>'
-)
 # What a failed callback leaves in the log: Twilio's ids and statuses, no phone numbers.
 LOGGED_CALLBACK_FIELDS = (
     "CallSid",
