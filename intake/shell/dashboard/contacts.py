@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from intake.core import lifecycle, search
+from intake.core import lifecycle, search, sizes
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
@@ -148,11 +149,7 @@ def is_phone_number(caller: str) -> bool:
 def file_size(size: object) -> str:
     if not isinstance(size, int) or size < 0:
         return ""
-    if size < 1024:
-        return str(_("%(n)d bytes", n=size))
-    if size < 1024 * 1024:
-        return str(_("%(n).0f KB", n=size / 1024))
-    return str(_("%(n).1f MB", n=size / (1024 * 1024)))
+    return sizes.file_size(size, str(get_locale()))
 
 
 @bp.app_template_filter("channel_label")
