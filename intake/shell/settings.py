@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
+from intake.core.addresses import strict_address
 from intake.core.errors import ConfigurationError
 
 DEFAULT_INSTANCE = Path("instance")
@@ -52,6 +53,20 @@ def _api_base(raw: str) -> str:
             f"TWILIO_API_BASE must be a scheme and host such as {TWILIO_API_BASE}, got {raw!r}"
         )
     return base
+
+
+def _sender(raw: str) -> str:
+    """INTAKE_SMTP_FROM, held to the same strict address check as every address we send to.
+
+    The outbox refuses a sender that check does not read as one plain address, so a wrong
+    value is refused here, at start-up, rather than by every message later.
+    """
+    sender = raw.strip()
+    if sender and strict_address(sender) != sender:
+        raise ConfigurationError(
+            f"INTAKE_SMTP_FROM must be one plain address such as helpdesk@example.org, got {raw!r}"
+        )
+    return sender
 
 
 def _secret_key(instance: Path) -> str:
@@ -109,6 +124,6 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SMTP_USER": env.get("INTAKE_SMTP_USER", ""),
         "SMTP_PASSWORD": env.get("INTAKE_SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": smtp_starttls,
-        "SMTP_FROM": env.get("INTAKE_SMTP_FROM", ""),
+        "SMTP_FROM": _sender(env.get("INTAKE_SMTP_FROM", "")),
         "POLL_SECONDS": _int("INTAKE_POLL_SECONDS", env, 60),
     }

@@ -1,0 +1,43 @@
+"""Settings from the environment: a wrong value is refused at start-up, with its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from intake.core.errors import ConfigurationError
+from intake.shell.settings import from_environment
+
+
+def environment(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"INTAKE_INSTANCE_PATH": str(tmp_path), "INTAKE_SECRET_KEY": "k" * 32, **values}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("helpdesk@example.org", "helpdesk@example.org"),
+        ("  helpdesk@example.org ", "helpdesk@example.org"),
+        ("", ""),
+    ],
+)
+def test_the_sender_is_one_plain_address(tmp_path: Path, value: str, expected: str) -> None:
+    config = from_environment(environment(tmp_path, INTAKE_SMTP_FROM=value))
+    assert config["SMTP_FROM"] == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Helpdesk <helpdesk@example.org>",
+        "helpdesk@localhost",
+        "helpdesk@example.org, other@example.org",
+        "helpdesk",
+    ],
+)
+def test_a_sender_the_outbox_would_refuse_is_refused_at_start_up(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="INTAKE_SMTP_FROM must be one plain address"):
+        from_environment(environment(tmp_path, INTAKE_SMTP_FROM=value))
