@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .check import desk_from_document, parse_definition
 from .export import desk_to_document, export_toml
-from .schema import DEFAULT_SOURCE
+from .sections import DEFAULT_SOURCE
 
 __all__ = [
     "DEFAULT_SOURCE",

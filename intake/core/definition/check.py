@@ -28,9 +28,9 @@ from routing.desk import (
 from . import values
 from .fields import FieldReader
 from .lines import LineMap, syntax_error_line
-from .schema import DEFAULT_SOURCE, RING_SECONDS, SECTIONS, VOICEMAIL_SECONDS, Path
+from .problem_text import kind_of, quote, render_path, suggest
+from .sections import DEFAULT_SOURCE, RING_SECONDS, SECTIONS, VOICEMAIL_SECONDS, Path
 from .values import Invalid
-from .wording import kind_of, quote, render_path, suggest
 
 
 def parse_definition(text: str, source: str = DEFAULT_SOURCE) -> Desk:

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from routing.desk import LANGUAGES
 
 from . import values
-from .schema import SECTIONS, Path
+from .problem_text import either, kind_of, quote, suggest
+from .sections import SECTIONS, Path
 from .values import Invalid
-from .wording import either, kind_of, quote, suggest
 
 _T = TypeVar("_T")
 

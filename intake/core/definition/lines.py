@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .schema import Path
+from .sections import Path
 
 
 def syntax_error_line(message: str, text: str) -> int | None:

@@ -16,7 +16,7 @@ from intake.core.addresses import strict_address
 from intake.core.phones import normalise
 from routing.desk import WEEKDAYS, TimeRange
 
-from .wording import kind_of, quote, suggest
+from .problem_text import kind_of, quote, suggest
 
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

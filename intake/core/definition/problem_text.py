@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 
-from .schema import Path
+from .sections import Path
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
