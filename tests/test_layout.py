@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,15 @@ def test_gunicorn_finds_the_app_factory_where_the_readme_says(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['dashboard', 'voice']"
+
+
+def test_the_architecture_page_names_every_module_and_only_modules_that_exist() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:intake|voice|mail|routing)/[\w/]+\.py)`", page))
+    modules = {
+        path.relative_to(ROOT).as_posix()
+        for package in ("intake", "voice", "mail", "routing")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert sorted(modules - named) == []  # a module the page does not describe
+    assert sorted(named - modules) == []  # a module the page describes that is gone
