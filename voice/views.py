@@ -102,6 +102,14 @@ def _call_contact(session: Session, desk: Desk) -> Contact:
     return contact
 
 
+def _this_call() -> tuple[Session, Desk, datetime, Contact]:
+    """What every request about a call starts from: the session, the desk, now, its contact."""
+    session = get_session()
+    desk = current_desk(session)
+    now = clock_now()
+    return session, desk, now, _call_contact(session, desk)
+
+
 @contextmanager
 def _refusal_logged() -> Iterator[None]:
     """A move the call's state does not allow (a late or odd callback) is logged, not applied.
@@ -162,11 +170,8 @@ def incoming() -> VoiceResponse:
 @webhook(safe=safe_screen)
 def screen() -> VoiceResponse:
     """A colleague's phone picked up (a person, or their voicemail)."""
-    session = get_session()
-    desk = current_desk(session)
-    now = clock_now()
+    session, desk, now, contact = _this_call()
     staff_id = request.args.get("staff", "")
-    contact = _call_contact(session, desk)
     leg = form_value("CallSid")
     lifecycle.add_event(session, contact, "picked-up", now, key=f"picked-up:{leg}", staff=staff_id)
     if not desk.voice.screening:
@@ -179,11 +184,8 @@ def screen() -> VoiceResponse:
 @bp.post("/screen-result")
 @webhook(safe=safe_screen_result)
 def screen_result() -> VoiceResponse:
-    session = get_session()
-    desk = current_desk(session)
-    now = clock_now()
+    session, desk, now, contact = _this_call()
     staff_id = request.args.get("staff", "")
-    contact = _call_contact(session, desk)
     leg = form_value("CallSid")
     if form_value("Digits") != "1":
         lifecycle.add_event(
@@ -205,10 +207,7 @@ def screen_result() -> VoiceResponse:
 @webhook(safe=safe_dial_result)
 def dial_result() -> VoiceResponse:
     """The <Dial> ended: after a conversation, or with nobody taking the call."""
-    session = get_session()
-    desk = current_desk(session)
-    now = clock_now()
-    contact = _call_contact(session, desk)
+    session, desk, now, contact = _this_call()
     status = form_value("DialCallStatus") or "unknown"
     duration = form_int("DialCallDuration")
     fallback = request.args.get("fallback") == "1"
@@ -245,10 +244,7 @@ def dial_result() -> VoiceResponse:
 @webhook(safe=safe_voicemail_action)
 def voicemail_done() -> VoiceResponse:
     """The <Record> action: the caller finished speaking (or said nothing)."""
-    session = get_session()
-    desk = current_desk(session)
-    now = clock_now()
-    contact = _call_contact(session, desk)
+    session, desk, now, contact = _this_call()
     values = message_values(desk, contact.organisation, now)
     seconds = form_int("RecordingDuration")
     if not form_value("RecordingUrl") or seconds == 0:
@@ -283,10 +279,8 @@ def _log_recording(session: Session, desk: Desk, contact: Contact, now: datetime
 @webhook(safe=log_callback_failure)
 def recording() -> Response:
     """Recording status callback: the voicemail file is ready (or absent)."""
-    session = get_session()
-    desk = current_desk(session)
-    contact = _call_contact(session, desk)
-    _log_recording(session, desk, contact, clock_now())
+    session, desk, now, contact = _this_call()
+    _log_recording(session, desk, contact, now)
     return no_content()
 
 
@@ -294,10 +288,7 @@ def recording() -> Response:
 @webhook(safe=log_callback_failure)
 def status() -> Response:
     """Call status callback: the call's final outcome and duration."""
-    session = get_session()
-    desk = current_desk(session)
-    now = clock_now()
-    contact = _call_contact(session, desk)
+    session, _desk, now, contact = _this_call()
     call_status = form_value("CallStatus")[:32] or "unknown"
     with _refusal_logged():
         lifecycle.status_reported(
