@@ -9,7 +9,8 @@ A pytest plugin, registered in the root conftest's `pytest_plugins`. It provides
   that need it are skipped with the reason, or fail when INTAKE_REQUIRE_SERVICES=1 (CI);
 - `page`: a fresh browser context (no cookies, no storage) and page per test, pointed at
   `live_server`; when the test fails a screenshot is saved in the test's tmp_path;
-- `log_in`: makes an account and logs it in through the real form, giving a `LoggedIn`.
+- `log_in`: makes an account (tests/factories.py's `add_user`, as every dashboard test does)
+  and logs it in through the real form, giving a `LoggedIn`.
 
 `navigate` clicks and waits for the page that follows; every step that leaves the page uses
 it, so no step reads or acts on the page being left.
@@ -17,7 +18,6 @@ it, so no step reads or acts on the page being left.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -26,11 +26,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
-from werkzeug.security import generate_password_hash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from intake.core.db import database
-from intake.core.models import User
+from tests.factories import PASSWORD, add_user
 from tests.services import missing_service
 
 if TYPE_CHECKING:
@@ -53,7 +51,6 @@ CHROMIUM_ARGS = [
 # Every page here is served locally in milliseconds; a missing element should fail the test
 # in seconds, not after Playwright's default 30. Ten leaves room for a busy CI machine.
 TIMEOUT_MS = 10_000
-PASSWORD = "correct horse battery"
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -155,30 +152,6 @@ def page(
         context.close()
 
 
-@functools.cache
-def _password_hash() -> str:
-    # scrypt with a small work factor: the hash names its own parameters, so logging in
-    # checks the password for real, in milliseconds instead of the fifth of a second the
-    # production setting costs on purpose (intake.shell.auth.hash_password, tested with it).
-    return generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
-
-
-def add_account(app: Flask, email: str, *, role: str = "staff", language: str = "en") -> None:
-    """An account with PASSWORD, the role and language given, ready to log in."""
-    with database(app).session() as session:
-        session.add(
-            User(
-                email=email.lower(),
-                password_hash=_password_hash(),
-                role=role,
-                language=language,
-                created_at=app.config["CLOCK"](),
-                failed_logins=0,
-            )
-        )
-        session.commit()
-
-
 @dataclass
 class LoggedIn:
     """A user logged in through the real form, on `page`."""
@@ -233,7 +206,7 @@ def log_in(app: Flask, page: Page, live_server: LiveServer) -> Callable[..., Log
 
     def log_in_as(role: str = "staff", language: str = "en", email: str | None = None) -> LoggedIn:
         address = email or f"{role}{next(counter)}@example.org"
-        add_account(app, address, role=role, language=language)
+        add_user(app, address, role=role, language=language)
         submit_login(page, address, PASSWORD)
         page.wait_for_url(f"{live_server.url}/")  # Now, the page after logging in
         return LoggedIn(page, address, role, language)

@@ -1,4 +1,5 @@
-"""Fixtures: the app on SQLite and on the real PostgreSQL, an injected clock, and Twilio.
+"""Fixtures: the app on SQLite and on the real PostgreSQL, an injected clock, Twilio, the
+dashboard's `client` with its `auth` actions, and the `intake` command.
 
 Every test that takes `app` (or anything built on it) runs twice, once per database.
 PostgreSQL comes from INTAKE_TEST_POSTGRES_URL; without it that half is skipped with the
@@ -10,16 +11,15 @@ from __future__ import annotations
 import os
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, delete, select, text
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import selectinload
 
 from intake import create_app
@@ -27,29 +27,30 @@ from intake.core.clock import SimClock
 from intake.core.db import Base, database
 from intake.core.definition import parse_definition
 from intake.core.deskstore import store_desk
-from intake.core.models import Contact
+from intake.core.models import Contact, DeskDefinition
 from intake.core.schema import upgrade
+from intake.shell.cli import main
 from routing.desk import Desk
 from voice.simulator import Reply, TwilioSide, new_sid
 
+from .auth import AuthActions
+from .factories import AMSTERDAM, local
 from .services import missing_service, require_services
 
-__all__ = ["missing_service", "require_services"]
+__all__ = ["AMSTERDAM", "local", "missing_service", "require_services"]
 
 # Real services started by the suite itself: mail servers (Dovecot, aiosmtpd) and a browser.
 pytest_plugins = ["tests.mailservers", "tests.browser"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DESK = ROOT / "examples" / "helpdesk.toml"
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 PUBLIC_URL = "https://intake.example.test"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 LINE_NOORD = "+31851234567"
-
-
-def local(text_: str) -> datetime:
-    """A moment written in Amsterdam wall time: local("2026-11-23 10:15")."""
-    return datetime.fromisoformat(text_).replace(tzinfo=AMSTERDAM)
+# The phones of the example desk's colleagues. On Monday morning Anna and Bram are on shift.
+ANNA = "+31612345678"
+BRAM = "+31623456789"
+DIRK = "+31645678901"  # Dirk Visser, the volunteer: no shift on Mondays
 
 
 def _postgres_schema_url(base: str, schema: str) -> str:
@@ -143,6 +144,40 @@ def desk(app: Flask, example_desk: Desk) -> Desk:
     return load_desk(app, example_desk)
 
 
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The test's browser on the dashboard, without a login until `auth.login()`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> AuthActions:
+    return AuthActions(app, client)
+
+
+@pytest.fixture
+def intake(
+    app: Flask,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., tuple[int, str, str]]:
+    """Run `intake ARGS…` against the test database; (exit code, stdout, stderr)."""
+    monkeypatch.setenv("INTAKE_DATABASE_URL", database_url)
+    monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("INTAKE_PUBLIC_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 @dataclass
 class Twilio:
     """Twilio's side of one call: signed requests, parsed TwiML answers."""
@@ -196,6 +231,12 @@ def twilio(app: Flask) -> Twilio:
 def new_call(twilio: Twilio, caller: str = "+31687654321") -> Twilio:
     """Another call on the same line, as Twilio would place it."""
     return Twilio(twilio.side, new_sid("CA"), caller=caller, called=twilio.called)
+
+
+def desk_versions(app: Flask) -> int:
+    """How many versions of the desk definition are stored."""
+    with database(app).session() as session:
+        return int(session.scalar(select(func.count()).select_from(DeskDefinition)) or 0)
 
 
 def contacts(app: Flask) -> list[Contact]:

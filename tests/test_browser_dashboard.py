@@ -22,53 +22,18 @@ from flask import Flask, url_for
 from playwright.sync_api import Page, expect
 
 from intake.core.clock import SimClock
-from intake.core.db import database
-from intake.core.models import Contact, MailMessage
 from routing.desk import Desk
 from voice.simulator import new_sid
 
-from .browser import PASSWORD, LiveServer, LoggedIn, add_account, navigate, submit_login
-from .conftest import AUTH_TOKEN, Twilio, contacts, local, new_call
+from .browser import LiveServer, LoggedIn, navigate, submit_login
+from .conftest import ANNA, AUTH_TOKEN, BRAM, DIRK, Twilio, contacts, local, new_call
+from .factories import PASSWORD, add_contact, add_mail, add_user
+from .twiml import dialled
 
 LogIn = Callable[..., LoggedIn]
 
 SCRIPT_SUBJECT = "<script>window.__pwned = true</script>"
 IMG_FILENAME = '<img src=x onerror="window.__pwned = true">.pdf'
-
-
-def add_contact(app: Flask, **fields: Any) -> int:
-    """A contact row as the intake would leave it; the id."""
-    values: dict[str, Any] = {
-        "channel": "mail",
-        "via": "helpdesk@example.org",
-        "organisation": "Ziekenhuis Noord",
-        "caller": "patient@example.org",
-        "started_at": app.config["CLOCK"](),
-        "outcome": "received",
-        **fields,
-    }
-    with database(app).session() as session:
-        contact = Contact(**values)
-        session.add(contact)
-        session.commit()
-        return contact.id
-
-
-def add_mail(app: Flask, contact_id: int, **fields: Any) -> None:
-    values: dict[str, Any] = {
-        "contact_id": contact_id,
-        "mailbox": "helpdesk@example.org/INBOX",
-        "uidvalidity": 1,
-        "uid": contact_id,
-        "dedupe_key": f"<{contact_id}@example.org>",
-        "received_at": app.config["CLOCK"](),
-        "from_address": "patient@example.org",
-        "raw": b"",
-        **fields,
-    }
-    with database(app).session() as session:
-        session.add(MailMessage(**values))
-        session.commit()
 
 
 def snapshot(page: Page, name: str) -> None:
@@ -94,7 +59,7 @@ def pwned(page: Page) -> str:
 def test_a_wrong_password_shows_the_error_and_the_right_one_opens_now(
     app: Flask, desk: Desk, page: Page, live_server: LiveServer
 ) -> None:
-    add_account(app, "anna@example.org")
+    add_user(app, "anna@example.org")
 
     submit_login(page, "anna@example.org", "not the password")
 
@@ -111,8 +76,8 @@ def test_a_wrong_password_shows_the_error_and_the_right_one_opens_now(
 def test_a_page_asked_for_before_logging_in_opens_after_it(
     app: Flask, desk: Desk, page: Page, live_server: LiveServer
 ) -> None:
-    contact_id = add_contact(app)
-    add_account(app, "anna@example.org")
+    contact_id = add_contact(app, channel="mail")
+    add_user(app, "anna@example.org")
 
     page.goto(f"/contacts/{contact_id}")
     expect(page).to_have_url(f"{live_server.url}/login?next=%2Fcontacts%2F{contact_id}")
@@ -200,7 +165,7 @@ def test_now_lists_the_waiting_work_oldest_first(
         caller="+31622222222",
     )
     add_contact(app, started_at=local("2026-11-23 08:00"), outcome="answered", channel="call")
-    add_contact(app, started_at=local("2026-11-23 07:00"), handled_at=clock())
+    add_contact(app, channel="mail", started_at=local("2026-11-23 07:00"), handled_at=clock())
     user = log_in()
 
     rows = user.page.locator(".waiting tbody tr")
@@ -216,7 +181,7 @@ def test_now_lists_the_waiting_work_oldest_first(
 def test_a_script_in_a_mail_subject_is_shown_as_text_and_never_runs(
     app: Flask, desk: Desk, log_in: LogIn
 ) -> None:
-    contact_id = add_contact(app, subject=SCRIPT_SUBJECT, caller=SCRIPT_SUBJECT)
+    contact_id = add_contact(app, channel="mail", subject=SCRIPT_SUBJECT, caller=SCRIPT_SUBJECT)
     user = log_in()
     page = user.page
 
@@ -236,7 +201,7 @@ def test_a_script_in_a_mail_subject_is_shown_as_text_and_never_runs(
 def test_an_attachment_name_with_html_is_shown_as_text_and_never_runs(
     app: Flask, desk: Desk, log_in: LogIn
 ) -> None:
-    contact_id = add_contact(app, subject="Mijn afspraak")
+    contact_id = add_contact(app, channel="mail", subject="Mijn afspraak")
     add_mail(
         app,
         contact_id,
@@ -322,6 +287,7 @@ def test_the_contact_log_filters_and_searches(app: Flask, desk: Desk, log_in: Lo
     )
     mail = add_contact(
         app,
+        channel="mail",
         organisation="Zorggroep De Linde",
         caller="jan.jansen@example.net",
         subject="Inloggen lukt niet",
@@ -552,7 +518,7 @@ def test_the_demand_page_draws_its_pictures_and_downloads_every_table(
 ) -> None:
     add_contact(app, channel="call", outcome="voicemail", started_at=local("2026-11-23 09:20"))
     add_contact(app, channel="call", outcome="answered", started_at=local("2026-11-23 09:40"))
-    add_contact(app, started_at=local("2026-11-22 20:05"))  # Sunday evening: closed
+    add_contact(app, channel="mail", started_at=local("2026-11-22 20:05"))  # Sunday evening: closed
     user = log_in(role="coordinator")
     page = user.page
 
@@ -595,20 +561,11 @@ def test_the_demand_page_draws_its_pictures_and_downloads_every_table(
 
 # --- Rota -----------------------------------------------------------------------------------
 
-BRAM = "+31623456789"
-DIRK = "+31645678901"
-ANNA = "+31612345678"
-
-
-def dialled(twilio: Twilio) -> list[str]:
-    """The numbers Twilio is told to ring for a new call."""
-    return [(number.text or "").strip() for number in twilio.call().iter("Number")]
-
 
 def test_a_rota_change_by_the_coordinator_counts_for_the_next_call(
     desk: Desk, twilio: Twilio, log_in: LogIn
 ) -> None:
-    assert dialled(twilio) == [ANNA, BRAM]  # Monday 10:15, as the example desk has it
+    assert dialled(twilio.call()) == [ANNA, BRAM]  # Monday 10:15, as the example desk has it
     user = log_in(role="coordinator")
     page = user.page
     user.visit("Rota")
@@ -640,7 +597,7 @@ def test_a_rota_change_by_the_coordinator_counts_for_the_next_call(
     expect(page.locator("#problems")).to_contain_text("Nothing was changed.")
     snapshot(page, "rota")
 
-    assert dialled(new_call(twilio)) == [BRAM, DIRK]
+    assert dialled(new_call(twilio).call()) == [BRAM, DIRK]
     user.visit("Now")
     on_shift = [text.split(" +")[0] for text in page.locator(".on-shift li").all_inner_texts()]
     assert on_shift == ["Bram Jansen", "Dirk Visser (vrijwilliger)"]

@@ -10,43 +10,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
 
-from intake.core.db import database
 from intake.core.definition import parse_definition
-from intake.core.models import DeskDefinition
-from intake.shell.cli import main
 from routing.desk import Desk
 
-from .conftest import EXAMPLE_DESK
-
-
-@pytest.fixture
-def intake(
-    app: Flask,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-):  # type: ignore[no-untyped-def]
-    """Run `intake ARGS…` against the test database; (exit code, stdout, stderr)."""
-    monkeypatch.setenv("INTAKE_DATABASE_URL", database_url)
-    monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
-    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
-    monkeypatch.delenv("INTAKE_PUBLIC_URL", raising=False)
-    monkeypatch.chdir(tmp_path)  # no stray .env is read
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def versions(app: Flask) -> int:
-    with database(app).session() as session:
-        return int(session.scalar(select(func.count()).select_from(DeskDefinition)) or 0)
+from .conftest import EXAMPLE_DESK, desk_versions
 
 
 def test_loading_the_example_twice_changes_nothing_the_second_time(intake, app: Flask) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +25,7 @@ def test_loading_the_example_twice_changes_nothing_the_second_time(intake, app: 
     code, out, _ = intake("load-config", str(EXAMPLE_DESK))
     assert code == 0
     assert "nothing changed" in out
-    assert versions(app) == 1
+    assert desk_versions(app) == 1
 
 
 def test_a_bad_file_is_refused_whole_with_every_problem_and_lines(
@@ -84,7 +52,7 @@ def test_a_bad_file_is_refused_whole_with_every_problem_and_lines(
         n for n, line in enumerate(bad.read_text().splitlines(), 1) if "charlotte" in line
     )
     assert f"bad.toml:{line_of_charlotte}:" in err
-    assert versions(app) == 1  # the database is left as it was
+    assert desk_versions(app) == 1  # the database is left as it was
 
 
 def test_export_round_trips_through_load_config(intake, example_desk: Desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -14,67 +14,19 @@ from sqlalchemy import select
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import Contact, ContactEvent, ContactView, MailMessage
+from intake.core.models import Contact, ContactEvent, ContactView
 from intake.core.search import ContactQuery, search_contacts
-from intake.shell.auth import create_user
 from routing.desk import Desk
 
+from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
 from .conftest import load_desk, local
-from .test_dashboard_auth import PASSWORD, csrf, log_in
+from .factories import add_contact, add_mail
 
-STAFF = "anna@example.org"
-COORDINATOR = "carla@example.org"
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
-# --- small factories and readers --------------------------------------------------------------
-
-
-def logged_in(app: Flask, email: str = STAFF, role: str = "staff") -> FlaskClient:
-    """A client logged in as a new user who reads the dashboard in English (the source text)."""
-    with database(app).session() as session:
-        create_user(session, email, PASSWORD, role=role, language="en", now=app.config["CLOCK"]())
-        session.commit()
-    client = app.test_client()
-    assert log_in(client, email) == 302
-    return client
-
-
-def add_contact(app: Flask, **fields: Any) -> int:
-    values: dict[str, Any] = {
-        "channel": "call",
-        "organisation": "Ziekenhuis Noord",
-        "caller": "+31612345678",
-        "started_at": local("2026-11-23 09:00"),
-        "outcome": "answered",
-    }
-    values.update(fields)
-    with database(app).session() as session:
-        contact = Contact(**values)
-        session.add(contact)
-        session.commit()
-        return contact.id
-
-
-def add_mail(app: Flask, contact_id: int, **fields: Any) -> None:
-    values: dict[str, Any] = {
-        "contact_id": contact_id,
-        "mailbox": "helpdesk@example.org/INBOX",
-        "uidvalidity": 1,
-        "uid": contact_id,
-        "dedupe_key": f"key-{contact_id}-{fields.get('uid', 0)}",
-        "received_at": local("2026-11-23 09:00"),
-        "subject": "Inloggen lukt niet",
-        "from_address": "jan.jansen@example.net",
-        "from_name": "Jan Jansen",
-        "text": "Goedemorgen,\n\nik kan niet inloggen.",
-        "raw": b"",
-    }
-    values.update(fields)
-    with database(app).session() as session:
-        session.add(MailMessage(**values))
-        session.commit()
+# --- readers ---------------------------------------------------------------------------------
 
 
 def ref(contact_id: int) -> str:
@@ -114,7 +66,7 @@ def test_every_contacts_page_needs_a_login(app: Flask, path: str) -> None:
 def test_forms_need_a_login_even_with_a_valid_token(app: Flask, desk: Desk, path: str) -> None:
     contact_id = add_contact(app, outcome="voicemail")
     client = app.test_client()
-    token = csrf(client)
+    token = csrf_token(client)
 
     response = client.post(
         path.format(id=contact_id),
@@ -130,18 +82,20 @@ def test_forms_need_a_login_even_with_a_valid_token(app: Flask, desk: Desk, path
 # --- the log ----------------------------------------------------------------------------------
 
 
-def test_the_log_lists_contacts_newest_first(app: Flask, desk: Desk) -> None:
+def test_the_log_lists_contacts_newest_first(app: Flask, desk: Desk, auth: AuthActions) -> None:
     oldest = add_contact(app, started_at=local("2026-11-20 10:00"))
     newest = add_contact(app, started_at=local("2026-11-23 08:00"))
     middle = add_contact(app, started_at=local("2026-11-21 10:00"))
-    client = logged_in(app)
+    client = auth.login()
 
     assert listed(client) == [ref(newest), ref(middle), ref(oldest)]
 
 
-def test_the_log_says_how_long_contacts_are_kept(app: Flask, example_desk: Desk) -> None:
+def test_the_log_says_how_long_contacts_are_kept(
+    app: Flask, example_desk: Desk, auth: AuthActions
+) -> None:
     load_desk(app, dataclasses.replace(example_desk, retention_days=90))
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get("/contacts").get_data(as_text=True)
 
@@ -210,9 +164,13 @@ def mixed_log(app: Flask, desk: Desk) -> dict[str, int]:
     ],
 )
 def test_each_filter_narrows_the_log(
-    app: Flask, mixed_log: dict[str, int], params: dict[str, str], expected: list[str]
+    app: Flask,
+    mixed_log: dict[str, int],
+    params: dict[str, str],
+    expected: list[str],
+    auth: AuthActions,
 ) -> None:
-    client = logged_in(app)
+    client = auth.login()
 
     assert listed(client, **params) == [ref(mixed_log[name]) for name in expected]
 
@@ -232,43 +190,53 @@ def test_each_filter_narrows_the_log(
     ],
 )
 def test_search_finds_numbers_addresses_names_and_subjects(
-    app: Flask, mixed_log: dict[str, int], text: str, expected: list[str]
+    app: Flask,
+    mixed_log: dict[str, int],
+    text: str,
+    expected: list[str],
+    auth: AuthActions,
 ) -> None:
-    client = logged_in(app)
+    client = auth.login()
 
     assert listed(client, q=text) == [ref(mixed_log[name]) for name in expected]
 
 
-def test_search_finds_a_sender_named_only_in_a_follow_up(app: Flask, desk: Desk) -> None:
+def test_search_finds_a_sender_named_only_in_a_follow_up(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(app, channel="mail", outcome="forwarded", caller="info@example.net")
     add_mail(app, contact_id, from_name="Pieter Post", from_address="info@example.net", uid=2)
     add_contact(app, channel="mail", outcome="forwarded", caller="other@example.net")
-    client = logged_in(app)
+    client = auth.login()
 
     assert listed(client, q="pieter") == [ref(contact_id)]
 
 
-def test_a_reference_finds_exactly_that_contact(app: Flask, desk: Desk) -> None:
+def test_a_reference_finds_exactly_that_contact(app: Flask, desk: Desk, auth: AuthActions) -> None:
     ids = [
         add_contact(app, started_at=local("2026-11-23 09:00") - timedelta(hours=n))
         for n in range(12)
     ]
     wanted = ids[3]
-    client = logged_in(app)
+    client = auth.login()
 
     assert listed(client, q=ref(wanted)) == [ref(wanted)]
     assert listed(client, q=ref(wanted).lower()) == [ref(wanted)]
     assert listed(client, q="HD-999999") == []
 
 
-def test_search_combines_with_the_filters(app: Flask, mixed_log: dict[str, int]) -> None:
-    client = logged_in(app)
+def test_search_combines_with_the_filters(
+    app: Flask, mixed_log: dict[str, int], auth: AuthActions
+) -> None:
+    client = auth.login()
 
     assert listed(client, q="example.net", channel="mail") == [ref(mixed_log["mail"])]
     assert listed(client, q="example.net", channel="call") == []
 
 
-def test_the_log_comes_in_pages_of_fifty_that_keep_the_filters(app: Flask, desk: Desk) -> None:
+def test_the_log_comes_in_pages_of_fifty_that_keep_the_filters(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     start = local("2026-11-23 09:00")
     calls = [add_contact(app, started_at=start - timedelta(minutes=n)) for n in range(120)]
     for n in range(10):  # mail in between, which the filter leaves out
@@ -278,7 +246,7 @@ def test_the_log_comes_in_pages_of_fifty_that_keep_the_filters(app: Flask, desk:
             caller="x@example.net",
             started_at=start - timedelta(minutes=n, seconds=30),
         )
-    client = logged_in(app)
+    client = auth.login()
 
     first = client.get("/contacts", query_string={"channel": "call"}).get_data(as_text=True)
     assert listed(client, channel="call") == [ref(i) for i in calls[:50]]
@@ -317,9 +285,11 @@ def test_the_count_of_a_broad_filter_stops_at_its_limit(app: Flask, desk: Desk) 
 
 
 def test_organisations_to_filter_on_are_the_desks_and_any_seen(
-    app: Flask, mixed_log: dict[str, int]
+    app: Flask,
+    mixed_log: dict[str, int],
+    auth: AuthActions,
 ) -> None:
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get("/contacts").get_data(as_text=True)
     select_box = html.split('name="organisation"', 1)[1].split("</select>", 1)[0]
@@ -331,9 +301,13 @@ def test_organisations_to_filter_on_are_the_desks_and_any_seen(
 @pytest.mark.parametrize("value", ["23-11-2026", "2026-13-01", "0001-01-01", "9999-12-31"])
 @pytest.mark.parametrize("key", ["from", "to"])
 def test_a_date_that_is_no_date_is_reported_not_applied(
-    app: Flask, mixed_log: dict[str, int], key: str, value: str
+    app: Flask,
+    mixed_log: dict[str, int],
+    key: str,
+    value: str,
+    auth: AuthActions,
 ) -> None:
-    client = logged_in(app)
+    client = auth.login()
 
     response = client.get("/contacts", query_string={key: value})
 
@@ -345,7 +319,9 @@ def test_a_date_that_is_no_date_is_reported_not_applied(
 # --- a contact's page -------------------------------------------------------------------------
 
 
-def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(app: Flask, desk: Desk) -> None:
+def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(
         app,
         outcome="answered",
@@ -378,7 +354,7 @@ def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(app: Flask, des
             ]
         )
         session.commit()
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -395,7 +371,9 @@ def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(app: Flask, des
     assert "240 seconds" in html
 
 
-def test_a_mails_page_shows_the_text_attachments_and_problems(app: Flask, desk: Desk) -> None:
+def test_a_mails_page_shows_the_text_attachments_and_problems(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(
         app,
         channel="mail",
@@ -416,7 +394,7 @@ def test_a_mails_page_shows_the_text_attachments_and_problems(app: Flask, desk: 
         problems=["the text part could not be decoded"],
         needs_attention=True,
     )
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -429,7 +407,9 @@ def test_a_mails_page_shows_the_text_attachments_and_problems(app: Flask, desk: 
     assert "tel:" not in html
 
 
-def test_a_voicemails_page_has_a_player_from_the_recording_proxy(app: Flask, desk: Desk) -> None:
+def test_a_voicemails_page_has_a_player_from_the_recording_proxy(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(
         app,
         outcome="voicemail",
@@ -439,7 +419,7 @@ def test_a_voicemails_page_has_a_player_from_the_recording_proxy(app: Flask, des
         + "a" * 32,
         recording_seconds=17,
     )
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -451,10 +431,13 @@ def test_a_voicemails_page_has_a_player_from_the_recording_proxy(app: Flask, des
     ["subject", "caller", "organisation", "note", "topic"],
 )
 def test_a_script_from_a_patient_is_shown_as_text_on_the_contact_page(
-    app: Flask, desk: Desk, field: str
+    app: Flask,
+    desk: Desk,
+    field: str,
+    auth: AuthActions,
 ) -> None:
     contact_id = add_contact(app, channel="mail", outcome="received", **{field: SCRIPT})
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -462,9 +445,11 @@ def test_a_script_from_a_patient_is_shown_as_text_on_the_contact_page(
     assert ESCAPED_SCRIPT in html
 
 
-def test_a_script_in_the_subject_is_text_in_the_log(app: Flask, desk: Desk) -> None:
+def test_a_script_in_the_subject_is_text_in_the_log(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     add_contact(app, channel="mail", outcome="received", subject=SCRIPT, caller=SCRIPT)
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get("/contacts").get_data(as_text=True)
 
@@ -472,7 +457,9 @@ def test_a_script_in_the_subject_is_text_in_the_log(app: Flask, desk: Desk) -> N
     assert html.count(ESCAPED_SCRIPT) == 2
 
 
-def test_a_script_in_a_mail_is_text_wherever_it_appears(app: Flask, desk: Desk) -> None:
+def test_a_script_in_a_mail_is_text_wherever_it_appears(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(app, channel="mail", outcome="received", subject=SCRIPT)
     add_mail(
         app,
@@ -495,7 +482,7 @@ def test_a_script_in_a_mail_is_text_wherever_it_appears(app: Flask, desk: Desk) 
             )
         )
         session.commit()
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -505,8 +492,8 @@ def test_a_script_in_a_mail_is_text_wherever_it_appears(app: Flask, desk: Desk) 
     assert html.count(ESCAPED_SCRIPT) == 7
 
 
-def test_a_missing_contact_is_not_found(app: Flask, desk: Desk) -> None:
-    client = logged_in(app)
+def test_a_missing_contact_is_not_found(app: Flask, desk: Desk, auth: AuthActions) -> None:
+    client = auth.login()
 
     assert client.get("/contacts/424242").status_code == 404
 
@@ -515,13 +502,16 @@ def test_a_missing_contact_is_not_found(app: Flask, desk: Desk) -> None:
 
 
 def test_every_view_is_recorded_and_a_coordinator_sees_the_record(
-    app: Flask, desk: Desk, clock: SimClock
+    app: Flask,
+    desk: Desk,
+    clock: SimClock,
+    auth: AuthActions,
 ) -> None:
     contact_id = add_contact(app)
-    staff = logged_in(app)
+    staff = auth.login()
     assert staff.get(f"/contacts/{contact_id}").status_code == 200
     clock.advance(60)
-    coordinator = logged_in(app, COORDINATOR, role="coordinator")
+    coordinator = auth.login(COORDINATOR, role="coordinator", client=app.test_client())
 
     html = coordinator.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -534,11 +524,11 @@ def test_every_view_is_recorded_and_a_coordinator_sees_the_record(
         assert len(session.scalars(select(ContactView)).all()) == 2
 
 
-def test_staff_do_not_see_who_viewed_a_contact(app: Flask, desk: Desk) -> None:
+def test_staff_do_not_see_who_viewed_a_contact(app: Flask, desk: Desk, auth: AuthActions) -> None:
     contact_id = add_contact(app)
-    coordinator = logged_in(app, COORDINATOR, role="coordinator")
+    coordinator = auth.login(COORDINATOR, role="coordinator")
     coordinator.get(f"/contacts/{contact_id}")
-    staff = logged_in(app)
+    staff = auth.login(client=app.test_client())
 
     html = staff.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -553,15 +543,18 @@ def handle(client: FlaskClient, contact_id: int, *, with_token: bool = True, **f
     """Post the handling form as the contact page does (or without its CSRF token)."""
     data = dict(form)
     if with_token:
-        data["csrf_token"] = csrf(client, f"/contacts/{contact_id}")
+        data["csrf_token"] = csrf_token(client, f"/contacts/{contact_id}")
     return client.post(f"/contacts/{contact_id}/handled", data=data)
 
 
 def test_marking_handled_saves_who_when_the_topic_and_the_note(
-    app: Flask, desk: Desk, clock: SimClock
+    app: Flask,
+    desk: Desk,
+    clock: SimClock,
+    auth: AuthActions,
 ) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    client = logged_in(app)
+    client = auth.login()
     clock.advance(300)
 
     response = handle(
@@ -580,9 +573,11 @@ def test_marking_handled_saves_who_when_the_topic_and_the_note(
     assert "by anna@example.org at 23-11-2026 10:20" in html
 
 
-def test_marking_handled_without_the_csrf_token_is_refused(app: Flask, desk: Desk) -> None:
+def test_marking_handled_without_the_csrf_token_is_refused(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    client = logged_in(app)
+    client = auth.login()
 
     response = handle(client, contact_id, with_token=False, action="handled", topic="Anders")
 
@@ -590,9 +585,11 @@ def test_marking_handled_without_the_csrf_token_is_refused(app: Flask, desk: Des
     assert contact_row(app, contact_id).handled_at is None
 
 
-def test_marking_handled_needs_a_topic_from_the_list(app: Flask, desk: Desk) -> None:
+def test_marking_handled_needs_a_topic_from_the_list(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    client = logged_in(app)
+    client = auth.login()
 
     response = handle(client, contact_id, action="handled", topic="Iets anders", note="bewaard")
 
@@ -604,13 +601,16 @@ def test_marking_handled_needs_a_topic_from_the_list(app: Flask, desk: Desk) -> 
 
 
 def test_marking_handled_twice_keeps_the_first_colleagues_record(
-    app: Flask, desk: Desk, clock: SimClock
+    app: Flask,
+    desk: Desk,
+    clock: SimClock,
+    auth: AuthActions,
 ) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    anna = logged_in(app)
-    bram = logged_in(app, "bram@example.org")
-    anna_token = csrf(anna, f"/contacts/{contact_id}")
-    bram_token = csrf(bram, f"/contacts/{contact_id}")  # both have the form open
+    anna = auth.login()
+    bram = auth.login("bram@example.org", client=app.test_client())
+    anna_token = csrf_token(anna, f"/contacts/{contact_id}")
+    bram_token = csrf_token(bram, f"/contacts/{contact_id}")  # both have the form open
     form = {"action": "handled", "topic": "Anders"}
 
     anna.post(f"/contacts/{contact_id}/handled", data={**form, "csrf_token": anna_token})
@@ -625,9 +625,9 @@ def test_marking_handled_twice_keeps_the_first_colleagues_record(
     assert f"{ref(contact_id)} was already handled by {STAFF}." in html
 
 
-def test_a_handled_contact_can_be_reopened(app: Flask, desk: Desk) -> None:
+def test_a_handled_contact_can_be_reopened(app: Flask, desk: Desk, auth: AuthActions) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    client = logged_in(app)
+    client = auth.login()
     handle(client, contact_id, action="handled", topic="Anders")
 
     response = handle(client, contact_id, action="reopen")
@@ -645,9 +645,11 @@ def test_a_handled_contact_can_be_reopened(app: Flask, desk: Desk) -> None:
     assert kinds == ["handled", "reopened"]
 
 
-def test_the_topic_list_is_the_active_topics_in_order(app: Flask, desk: Desk) -> None:
+def test_the_topic_list_is_the_active_topics_in_order(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
     select_box = html.split('name="topic"', 1)[1].split("</select>", 1)[0]
@@ -666,9 +668,11 @@ def test_the_topic_list_is_the_active_topics_in_order(app: Flask, desk: Desk) ->
 
 
 def test_the_walk_in_form_offers_the_desks_organisations_first_one_chosen(
-    app: Flask, desk: Desk
+    app: Flask,
+    desk: Desk,
+    auth: AuthActions,
 ) -> None:
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get("/walk-in").get_data(as_text=True)
     select_box = html.split('name="organisation"', 1)[1].split("</select>", 1)[0]
@@ -680,10 +684,13 @@ def test_the_walk_in_form_offers_the_desks_organisations_first_one_chosen(
 
 
 def test_a_walk_in_is_logged_as_a_handled_contact_with_its_topic(
-    app: Flask, desk: Desk, clock: SimClock
+    app: Flask,
+    desk: Desk,
+    clock: SimClock,
+    auth: AuthActions,
 ) -> None:
-    client = logged_in(app)
-    token = csrf(client, "/walk-in")
+    client = auth.login()
+    token = csrf_token(client, "/walk-in")
 
     response = client.post(
         "/walk-in",
@@ -710,9 +717,9 @@ def test_a_walk_in_is_logged_as_a_handled_contact_with_its_topic(
     assert listed(client, channel="walk-in") == [row.reference]
 
 
-def test_a_walk_in_without_a_topic_is_not_logged(app: Flask, desk: Desk) -> None:
-    client = logged_in(app)
-    token = csrf(client, "/walk-in")
+def test_a_walk_in_without_a_topic_is_not_logged(app: Flask, desk: Desk, auth: AuthActions) -> None:
+    client = auth.login()
+    token = csrf_token(client, "/walk-in")
 
     response = client.post(
         "/walk-in", data={"csrf_token": token, "topic": "", "organisation": "Ziekenhuis Noord"}
@@ -724,9 +731,11 @@ def test_a_walk_in_without_a_topic_is_not_logged(app: Flask, desk: Desk) -> None
         assert session.scalars(select(Contact)).all() == []
 
 
-def test_a_walk_in_for_an_organisation_not_of_the_desk_is_refused(app: Flask, desk: Desk) -> None:
-    client = logged_in(app)
-    token = csrf(client, "/walk-in")
+def test_a_walk_in_for_an_organisation_not_of_the_desk_is_refused(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    client = auth.login()
+    token = csrf_token(client, "/walk-in")
 
     response = client.post(
         "/walk-in", data={"csrf_token": token, "topic": "Anders", "organisation": "Elders"}
@@ -737,8 +746,10 @@ def test_a_walk_in_for_an_organisation_not_of_the_desk_is_refused(app: Flask, de
         assert session.scalars(select(Contact)).all() == []
 
 
-def test_a_walk_in_without_the_csrf_token_is_refused(app: Flask, desk: Desk) -> None:
-    client = logged_in(app)
+def test_a_walk_in_without_the_csrf_token_is_refused(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    client = auth.login()
 
     response = client.post("/walk-in", data={"topic": "Anders", "organisation": "Ziekenhuis Noord"})
 
@@ -747,9 +758,9 @@ def test_a_walk_in_without_the_csrf_token_is_refused(app: Flask, desk: Desk) -> 
         assert session.scalars(select(Contact)).all() == []
 
 
-def test_pages_answer_before_a_desk_is_loaded(app: Flask) -> None:
+def test_pages_answer_before_a_desk_is_loaded(app: Flask, auth: AuthActions) -> None:
     contact_id = add_contact(app, started_at=datetime.fromisoformat("2026-11-23T08:00:00+00:00"))
-    client = logged_in(app)
+    client = auth.login()
 
     assert listed(client) == [ref(contact_id)]
     assert client.get(f"/contacts/{contact_id}").status_code == 200

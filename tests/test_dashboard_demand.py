@@ -3,55 +3,27 @@ closed, calls by outcome, time until handled, topics, and every table as CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from intake.core.db import database
 from intake.core.demand import Demand, Period, percentile, read_demand
 from intake.core.deskstore import current_desk, store_desk
-from intake.core.models import Contact
-from intake.shell.auth import create_user
 from routing.desk import Desk
-from tests.deskfactory import make_desk
 
+from .auth import COORDINATOR, AuthActions
 from .conftest import load_desk, local
-from .test_dashboard_auth import PASSWORD, log_in
+from .factories import contact, make_desk, save, utc
+from .pages import csv_rows, html_table
 
 MONDAY, TUESDAY, WEDNESDAY, SATURDAY, SUNDAY = 0, 1, 2, 5, 6
 TABLE_NAMES = ("heatmap", "outside", "per_day", "calls", "handling", "topics")
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def add_contacts(app: Flask, *contacts: Contact) -> None:
-    with database(app).session() as session:
-        session.add_all(contacts)
-        session.commit()
-
-
-def contact(
-    at: datetime,
-    channel: str = "call",
-    outcome: str = "answered",
-    *,
-    handled_after: timedelta | None = None,
-    topic: str | None = None,
-) -> Contact:
-    return Contact(
-        channel=channel,
-        started_at=at,
-        outcome=outcome,
-        handled_at=at + handled_after if handled_after is not None else None,
-        topic=topic,
-    )
 
 
 def figures(app: Flask, first: str, last: str) -> Demand:
@@ -68,59 +40,6 @@ def cells(grid: tuple[tuple[int, ...], ...]) -> dict[tuple[int, int], int]:
     return {(day, hour): n for day, row in enumerate(grid) for hour, n in enumerate(row) if n}
 
 
-def coordinator(
-    app: Flask, email: str = "coordinator@example.org", role: str = "coordinator"
-) -> FlaskClient:
-    """A logged-in client; English, so the page's words are the ones in the source."""
-    with database(app).session() as session:
-        create_user(session, email, PASSWORD, role=role, language="en", now=app.config["CLOCK"]())
-        session.commit()
-    client = app.test_client()
-    assert log_in(client, email) == 302
-    return client
-
-
-class TableReader(HTMLParser):
-    """The cells of one <table id=...> of a page, row by row, as text."""
-
-    def __init__(self, table_id: str) -> None:
-        super().__init__()
-        self.table_id = table_id
-        self.inside = False
-        self.rows: list[list[str]] = []
-        self.cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table" and ("id", self.table_id) in attrs:
-            self.inside = True
-        elif self.inside and tag == "tr":
-            self.rows.append([])
-        elif self.inside and tag in ("td", "th"):
-            self.cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self.inside = False
-        elif self.inside and tag in ("td", "th") and self.cell is not None:
-            self.rows[-1].append("".join(self.cell).strip())
-            self.cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self.cell is not None:
-            self.cell.append(data)
-
-
-def html_table(page: str, name: str) -> list[list[str]]:
-    reader = TableReader(f"table-{name}")
-    reader.feed(page)
-    assert reader.rows, f"no table-{name} on the page"
-    return reader.rows
-
-
-def csv_rows(body: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-
-
 def row(rows: Iterable[list[str]], first: str) -> list[str]:
     return next(r for r in rows if r[0] == first)
 
@@ -129,16 +48,22 @@ def row(rows: Iterable[list[str]], first: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["/demand", "/demand.csv?table=calls"])
-def test_demand_is_for_the_coordinator_only(app: Flask, desk: Desk, path: str) -> None:
+def test_demand_is_for_the_coordinator_only(
+    app: Flask, desk: Desk, path: str, auth: AuthActions
+) -> None:
     assert app.test_client().get(path).status_code == 302  # to the login page
-    staff = coordinator(app, "staff@example.org", role="staff")
+    staff = auth.login("staff@example.org")
     assert staff.get(path).status_code == 403
-    assert coordinator(app).get(path).status_code == 200
+    coordinator = auth.login(COORDINATOR, role="coordinator", client=app.test_client())
+    assert coordinator.get(path).status_code == 200
 
 
-def test_the_menu_shows_demand_to_the_coordinator_only(app: Flask, desk: Desk) -> None:
-    staff_page = coordinator(app, "staff@example.org", role="staff").get("/").get_data(True)
-    coordinator_page = coordinator(app).get("/").get_data(True)
+def test_the_menu_shows_demand_to_the_coordinator_only(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    staff_page = auth.login("staff@example.org").get("/").get_data(True)
+    coordinator = auth.login(COORDINATOR, role="coordinator", client=app.test_client())
+    coordinator_page = coordinator.get("/").get_data(True)
 
     assert 'href="/demand"' not in staff_page
     assert 'href="/demand"' in coordinator_page
@@ -148,10 +73,7 @@ def test_the_menu_shows_demand_to_the_coordinator_only(app: Flask, desk: Desk) -
 
 
 def test_heatmap_counts_in_desk_local_time_across_both_dst_changes(app: Flask, desk: Desk) -> None:
-    def utc(text: str) -> datetime:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-    add_contacts(
+    save(
         app,
         # Sunday 29 March 2026: at 01:00 UTC the clocks go from 02:00 to 03:00.
         contact(utc("2026-03-29 00:30")),  # 01:30 CET
@@ -160,8 +82,8 @@ def test_heatmap_counts_in_desk_local_time_across_both_dst_changes(app: Flask, d
         contact(utc("2026-10-25 00:30")),  # 02:30 CEST
         contact(utc("2026-10-25 01:30")),  # 02:30 CET: the same local hour, again
         # The same UTC time is 10:00 in summer and 09:00 in winter.
-        contact(utc("2026-07-01 08:00"), "mail", "forwarded"),  # a Wednesday
-        contact(utc("2026-11-25 08:00"), "walk-in", "handled"),  # a Wednesday
+        contact(utc("2026-07-01 08:00"), channel="mail", outcome="forwarded"),  # a Wednesday
+        contact(utc("2026-11-25 08:00"), channel="walk-in", outcome="handled"),  # a Wednesday
     )
 
     demand = figures(app, "2026-03-01", "2026-11-30")
@@ -184,7 +106,7 @@ def test_heatmap_counts_in_desk_local_time_across_both_dst_changes(app: Flask, d
 
 
 def test_the_period_runs_from_local_midnight_to_local_midnight(app: Flask, desk: Desk) -> None:
-    add_contacts(
+    save(
         app,
         contact(local("2026-11-01 00:00")),  # the first second: in
         contact(local("2026-10-31 23:59:59")),  # out
@@ -219,7 +141,7 @@ def test_contacts_outside_opening_hours_are_counted_apart(
     app: Flask, desk: Desk, moment: str, outside: bool
 ) -> None:
     at = local(moment)
-    add_contacts(app, contact(at))
+    save(app, contact(at))
 
     demand = figures(app, "2026-11-01", "2026-12-31")
 
@@ -236,7 +158,7 @@ def test_outside_hours_follow_the_opening_hours_in_force_at_the_time(app: Flask)
         store_desk(session, early, source="test", at=local("2026-10-01 12:00"))
         store_desk(session, late, source="test", at=local("2026-11-11 12:00"))
         session.commit()
-    add_contacts(
+    save(
         app,
         contact(local("2026-11-09 18:00")),  # closed then
         contact(local("2026-11-16 18:00")),  # open by then
@@ -268,7 +190,7 @@ def test_a_new_version_in_the_middle_of_an_hour_counts_from_its_minute(app: Flas
             at=local("2026-11-11 12:30"),
         )
         session.commit()
-    add_contacts(
+    save(
         app,
         contact(local("2026-11-11 12:20")),  # closed, by the hours in force then
         contact(local("2026-11-11 12:40")),  # open, by the new hours
@@ -284,7 +206,7 @@ def test_a_zone_whose_clocks_move_by_half_an_hour_counts_each_minute_right(app: 
     # Lord Howe Island: UTC+10:30 in winter, +11:00 in summer. On Sunday 4 October 2026 at
     # 02:00 (15:30 UTC the day before) the clocks go to 02:30.
     load_desk(app, make_desk(hours={"sun": ["02:00-03:00"]}, timezone="Australia/Lord_Howe"))
-    add_contacts(
+    save(
         app,
         contact(datetime(2026, 10, 3, 15, 20, tzinfo=UTC)),  # 01:50 +10:30: closed
         contact(datetime(2026, 10, 3, 15, 40, tzinfo=UTC)),  # 02:40 +11:00: open
@@ -300,7 +222,7 @@ def test_a_zone_whose_clocks_move_by_half_an_hour_counts_each_minute_right(app: 
 def test_a_desk_in_another_time_zone_counts_in_its_own_local_time(app: Flask) -> None:
     # Kolkata is UTC+05:30 all year: its local hours start at half past the UTC hour.
     load_desk(app, make_desk(hours={"mon": ["09:00-17:00"]}, timezone="Asia/Kolkata"))
-    add_contacts(
+    save(
         app,
         contact(datetime(2026, 11, 23, 3, 29, tzinfo=UTC)),  # 08:59 Monday: closed
         contact(datetime(2026, 11, 23, 3, 30, tzinfo=UTC)),  # 09:00: open
@@ -313,10 +235,10 @@ def test_a_desk_in_another_time_zone_counts_in_its_own_local_time(app: Flask) ->
 
 
 def test_automatic_mail_is_not_demand(app: Flask, desk: Desk) -> None:
-    add_contacts(
+    save(
         app,
-        contact(local("2026-11-23 10:00"), "mail", "automatic"),
-        contact(local("2026-11-23 10:00"), "mail", "forwarded"),
+        contact(local("2026-11-23 10:00"), channel="mail", outcome="automatic"),
+        contact(local("2026-11-23 10:00"), channel="mail", outcome="forwarded"),
     )
 
     assert figures(app, "2026-11-23", "2026-11-23").total == 1
@@ -347,25 +269,26 @@ def known_week(app: Flask) -> None:
     """Ten calls and four handled mails in the week of Monday 16 November 2026."""
     monday = local("2026-11-16 10:00")
     outcomes = ["answered"] * 6 + ["missed"] * 2 + ["voicemail", "fallback"]
-    calls = [contact(monday + timedelta(minutes=n), "call", o) for n, o in enumerate(outcomes)]
+    calls = [contact(monday + timedelta(minutes=n), outcome=o) for n, o in enumerate(outcomes)]
+    waits = [(10, "Videoconsult"), (20, "Videoconsult"), (30, "Patiëntportaal"), (40, None)]
     mails = [
         contact(
             monday + timedelta(hours=1, minutes=n),
-            "mail",
-            "forwarded",
-            handled_after=timedelta(minutes=wait),
+            channel="mail",
+            outcome="forwarded",
+            handled_at=monday + timedelta(hours=1, minutes=n + wait),
             topic=topic,
         )
-        for n, (wait, topic) in enumerate(
-            [(10, "Videoconsult"), (20, "Videoconsult"), (30, "Patiëntportaal"), (40, None)]
-        )
+        for n, (wait, topic) in enumerate(waits)
     ]
-    add_contacts(app, *calls, *mails)
+    save(app, *calls, *mails)
 
 
-def test_call_shares_handling_times_and_topics_on_a_known_week(app: Flask, desk: Desk) -> None:
+def test_call_shares_handling_times_and_topics_on_a_known_week(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     known_week(app)
-    client = coordinator(app)
+    client = auth.login(COORDINATOR, role="coordinator")
 
     page = client.get("/demand?from=2026-11-16&to=2026-11-22").get_data(as_text=True)
 
@@ -392,9 +315,11 @@ def test_call_shares_handling_times_and_topics_on_a_known_week(app: Flask, desk:
 
 
 @pytest.mark.parametrize("name", TABLE_NAMES)
-def test_every_table_downloads_as_csv_with_the_same_rows(app: Flask, desk: Desk, name: str) -> None:
+def test_every_table_downloads_as_csv_with_the_same_rows(
+    app: Flask, desk: Desk, name: str, auth: AuthActions
+) -> None:
     known_week(app)
-    client = coordinator(app)
+    client = auth.login(COORDINATOR, role="coordinator")
     query = "from=2026-11-16&to=2026-11-22"
 
     page = client.get(f"/demand?{query}").get_data(as_text=True)
@@ -410,11 +335,15 @@ def test_every_table_downloads_as_csv_with_the_same_rows(app: Flask, desk: Desk,
 
 
 def test_the_heatmap_csv_has_a_row_per_weekday_and_a_column_per_hour(
-    app: Flask, desk: Desk
+    app: Flask,
+    desk: Desk,
+    auth: AuthActions,
 ) -> None:
     known_week(app)
 
-    response = coordinator(app).get("/demand.csv?table=heatmap&from=2026-11-16&to=2026-11-22")
+    response = auth.login(COORDINATOR, role="coordinator").get(
+        "/demand.csv?table=heatmap&from=2026-11-16&to=2026-11-22"
+    )
 
     rows = csv_rows(response.data)
     assert rows[0] == ["Day", *(f"{hour:02d}" for hour in range(24)), "Total"]
@@ -432,19 +361,23 @@ def test_the_heatmap_csv_has_a_row_per_weekday_and_a_column_per_hour(
     assert rows[1][-1] == "14"
 
 
-def test_a_topic_that_looks_like_a_formula_is_text_in_the_csv(app: Flask, desk: Desk) -> None:
-    add_contacts(
+def test_a_topic_that_looks_like_a_formula_is_text_in_the_csv(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    save(
         app,
         contact(
             local("2026-11-23 10:00"),
-            "mail",
-            "forwarded",
-            handled_after=timedelta(minutes=5),
+            channel="mail",
+            outcome="forwarded",
+            handled_at=local("2026-11-23 10:05"),
             topic="=HYPERLINK(1)",
         ),
     )
 
-    response = coordinator(app).get("/demand.csv?table=topics&from=2026-11-23&to=2026-11-23")
+    response = auth.login(COORDINATOR, role="coordinator").get(
+        "/demand.csv?table=topics&from=2026-11-23&to=2026-11-23"
+    )
 
     assert csv_rows(response.data)[1] == ["'=HYPERLINK(1)", "1", "100.0"]
 
@@ -452,9 +385,11 @@ def test_a_topic_that_looks_like_a_formula_is_text_in_the_csv(app: Flask, desk: 
 # --- the period -------------------------------------------------------------------------------
 
 
-def test_the_default_period_is_the_last_eight_weeks(app: Flask, desk: Desk) -> None:
+def test_the_default_period_is_the_last_eight_weeks(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     # The test clock says Monday 23 November 2026.
-    page = coordinator(app).get("/demand").get_data(as_text=True)
+    page = auth.login(COORDINATOR, role="coordinator").get("/demand").get_data(as_text=True)
 
     assert 'name="from" value="2026-09-29"' in page
     assert 'name="to" value="2026-11-23"' in page
@@ -469,8 +404,10 @@ def test_the_default_period_is_the_last_eight_weeks(app: Flask, desk: Desk) -> N
         "from=2020-01-01&to=2026-01-01",
     ],
 )
-def test_a_period_that_cannot_be_used_says_why(app: Flask, desk: Desk, query: str) -> None:
-    client = coordinator(app)
+def test_a_period_that_cannot_be_used_says_why(
+    app: Flask, desk: Desk, query: str, auth: AuthActions
+) -> None:
+    client = auth.login(COORDINATOR, role="coordinator")
 
     page = client.get(f"/demand?{query}")
     download = client.get(f"/demand.csv?table=calls&{query}")
@@ -480,14 +417,23 @@ def test_a_period_that_cannot_be_used_says_why(app: Flask, desk: Desk, query: st
     assert download.status_code == 400
 
 
-def test_an_unknown_csv_table_is_not_found(app: Flask, desk: Desk) -> None:
-    assert coordinator(app).get("/demand.csv?table=users").status_code == 404
+def test_an_unknown_csv_table_is_not_found(app: Flask, desk: Desk, auth: AuthActions) -> None:
+    assert (
+        auth.login(COORDINATOR, role="coordinator").get("/demand.csv?table=users").status_code
+        == 404
+    )
 
 
-def test_the_pictures_have_text_for_screen_readers(app: Flask, desk: Desk) -> None:
+def test_the_pictures_have_text_for_screen_readers(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     known_week(app)
 
-    page = coordinator(app).get("/demand?from=2026-11-16&to=2026-11-22").get_data(as_text=True)
+    page = (
+        auth.login(COORDINATOR, role="coordinator")
+        .get("/demand?from=2026-11-16&to=2026-11-22")
+        .get_data(as_text=True)
+    )
 
     assert page.count('role="img"') >= 4
     assert "<title>Monday 10:00-11:00: 10 contacts</title>" in page

@@ -19,10 +19,11 @@ from flask.testing import FlaskClient
 
 from routing.desk import Desk
 
-from .test_dashboard_contacts import add_contact, logged_in
+from .auth import AuthActions
+from .conftest import AUTH_TOKEN
+from .factories import add_contact
 
 ACCOUNT_SID = "AC" + "1" * 32
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"  # the app fixture's TWILIO_AUTH_TOKEN
 RECORDING_SID = "RE" + "0123456789abcdef" * 2
 RECORDING_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{RECORDING_SID}"
 # Not a playable MP3, but bytes an MP3 starts with; large enough to come in several chunks.
@@ -116,10 +117,13 @@ def fetch(client: FlaskClient, contact_id: int) -> tuple[int, str, bytes]:
 
 
 def test_the_recording_streams_from_twilio_with_the_accounts_credentials(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    auth: AuthActions,
 ) -> None:
     contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     with client.get(f"/contacts/{contact_id}/recording") as response:
         assert response.status_code == 200
@@ -182,10 +186,11 @@ def test_only_recordings_on_the_configured_twilio_host_are_fetched(
     twilio_media: FakeTwilio,
     elsewhere: FakeTwilio,
     make_url: Callable[[FakeTwilio, FakeTwilio], str | None],
+    auth: AuthActions,
 ) -> None:
     url = make_url(twilio_media, elsewhere)
     contact_id = voicemail(app, url)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, _body = fetch(client, contact_id)
 
@@ -195,10 +200,14 @@ def test_only_recordings_on_the_configured_twilio_host_are_fetched(
 
 
 def test_the_page_offers_no_player_for_a_recording_elsewhere(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio, elsewhere: FakeTwilio
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    elsewhere: FakeTwilio,
+    auth: AuthActions,
 ) -> None:
     contact_id = voicemail(app, elsewhere.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
 
@@ -207,11 +216,15 @@ def test_the_page_offers_no_player_for_a_recording_elsewhere(
 
 
 def test_a_redirect_off_the_twilio_host_is_not_followed(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio, elsewhere: FakeTwilio
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    elsewhere: FakeTwilio,
+    auth: AuthActions,
 ) -> None:
     twilio_media.redirect_to = elsewhere.base + RECORDING_PATH + ".mp3"
     contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, _body = fetch(client, contact_id)
 
@@ -219,13 +232,13 @@ def test_a_redirect_off_the_twilio_host_is_not_followed(
     assert elsewhere.requests == []
 
 
-def test_twilio_being_down_gives_bad_gateway(app: Flask, desk: Desk) -> None:
+def test_twilio_being_down_gives_bad_gateway(app: Flask, desk: Desk, auth: AuthActions) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         base = f"http://127.0.0.1:{probe.getsockname()[1]}"
     app.config.update(TWILIO_API_BASE=base, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
     contact_id = voicemail(app, base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, _body = fetch(client, contact_id)
 
@@ -234,11 +247,15 @@ def test_twilio_being_down_gives_bad_gateway(app: Flask, desk: Desk) -> None:
 
 @pytest.mark.parametrize("upstream_status", [401, 404, 500, 503])
 def test_an_error_from_twilio_gives_bad_gateway(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio, upstream_status: int
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    upstream_status: int,
+    auth: AuthActions,
 ) -> None:
     twilio_media.status = upstream_status
     contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, _body = fetch(client, contact_id)
 
@@ -247,11 +264,14 @@ def test_an_error_from_twilio_gives_bad_gateway(
 
 
 def test_wrong_credentials_give_bad_gateway(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    auth: AuthActions,
 ) -> None:
     app.config["TWILIO_AUTH_TOKEN"] = "not-the-token"
     contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, _body = fetch(client, contact_id)
 
@@ -259,12 +279,15 @@ def test_wrong_credentials_give_bad_gateway(
 
 
 def test_a_slow_twilio_times_out_with_bad_gateway(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    auth: AuthActions,
 ) -> None:
     twilio_media.hang = True
     app.config["TWILIO_MEDIA_TIMEOUT"] = 0.3
     contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, _body = fetch(client, contact_id)
 
@@ -272,11 +295,14 @@ def test_a_slow_twilio_times_out_with_bad_gateway(
 
 
 def test_an_answer_that_is_not_audio_is_not_passed_on(
-    app: Flask, desk: Desk, twilio_media: FakeTwilio
+    app: Flask,
+    desk: Desk,
+    twilio_media: FakeTwilio,
+    auth: AuthActions,
 ) -> None:
     twilio_media.content_type = "text/html"
     contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = logged_in(app)
+    client = auth.login()
 
     status, _type, body = fetch(client, contact_id)
 

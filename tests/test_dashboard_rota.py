@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from intake.core.db import database
@@ -19,13 +19,10 @@ from intake.core.deskstore import current_desk
 from intake.core.models import DeskDefinition
 from routing.desk import Desk
 
-from .conftest import Twilio, new_call
-from .test_cli import intake as intake  # the fixture running `intake …`
-from .test_dashboard_auth import csrf
-from .test_dashboard_demand import coordinator, html_table
-from .test_voice_calls import ANNA, BRAM, dialled, tags
-
-DIRK = "+31645678901"  # Dirk Visser of the example desk: no shift on Mondays
+from .auth import COORDINATOR, AuthActions, csrf_token
+from .conftest import ANNA, BRAM, DIRK, Twilio, desk_versions, new_call
+from .pages import html_table
+from .twiml import dialled, tags
 
 Form = dict[str, str | list[str]]
 
@@ -35,17 +32,12 @@ Form = dict[str, str | list[str]]
 
 def post(client: FlaskClient, path: str, form: Form) -> TestResponse:
     """Submit one of the rota page's forms, with the page's CSRF token."""
-    return client.post(path, data={**form, "csrf_token": csrf(client, "/rota")})
+    return client.post(path, data={**form, "csrf_token": csrf_token(client, "/rota")})
 
 
 def stored_desk(app: Flask) -> Desk:
     with app.app_context(), database(app).session() as session:
         return current_desk(session)
-
-
-def versions(app: Flask) -> int:
-    with database(app).session() as session:
-        return int(session.scalar(select(func.count()).select_from(DeskDefinition)) or 0)
 
 
 ADD_DIRK_ON_MONDAY: Form = {"staff": "dirk", "days": ["mon"], "from": "08:30", "to": "17:00"}
@@ -54,10 +46,10 @@ ADD_DIRK_ON_MONDAY: Form = {"staff": "dirk", "days": ["mon"], "from": "08:30", "
 # --- who may edit -----------------------------------------------------------------------------
 
 
-def test_the_rota_is_for_the_coordinator_only(app: Flask, desk: Desk) -> None:
+def test_the_rota_is_for_the_coordinator_only(app: Flask, desk: Desk, auth: AuthActions) -> None:
     assert app.test_client().get("/rota").status_code == 302  # to the login page
-    staff = coordinator(app, "staff@example.org", role="staff")
-    token = csrf(staff, "/")
+    staff = auth.login("staff@example.org")
+    token = csrf_token(staff, "/")
 
     assert staff.get("/rota").status_code == 403
     assert staff.get("/rota.toml").status_code == 403
@@ -67,22 +59,26 @@ def test_the_rota_is_for_the_coordinator_only(app: Flask, desk: Desk) -> None:
     assert 'href="/rota"' not in staff.get("/").get_data(as_text=True)
 
 
-def test_an_edit_without_the_form_token_is_refused(app: Flask, desk: Desk) -> None:
-    client = coordinator(app)
+def test_an_edit_without_the_form_token_is_refused(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    client = auth.login(COORDINATOR, role="coordinator")
 
     response = client.post("/rota/shifts", data=ADD_DIRK_ON_MONDAY)
 
     assert response.status_code == 400
-    assert versions(app) == 1
+    assert desk_versions(app) == 1
 
 
 # --- what the page shows ----------------------------------------------------------------------
 
 
 def test_the_page_shows_the_week_as_a_grid_with_changes_hours_and_closures(
-    app: Flask, desk: Desk
+    app: Flask,
+    desk: Desk,
+    auth: AuthActions,
 ) -> None:
-    page = coordinator(app).get("/rota").get_data(as_text=True)
+    page = auth.login(COORDINATOR, role="coordinator").get("/rota").get_data(as_text=True)
 
     grid = html_table(page, "shift-grid")
     assert grid[0] == [
@@ -110,11 +106,14 @@ def test_the_page_shows_the_week_as_a_grid_with_changes_hours_and_closures(
 
 
 def test_a_shift_added_on_the_page_rings_that_colleague_on_the_next_call(
-    app: Flask, desk: Desk, twilio: Twilio
+    app: Flask,
+    desk: Desk,
+    twilio: Twilio,
+    auth: AuthActions,
 ) -> None:
     # Monday 10:15: Anna and Bram are on shift, Dirk is not.
     assert dialled(twilio.call()) == [ANNA, BRAM]
-    client = coordinator(app)
+    client = auth.login(COORDINATOR, role="coordinator")
 
     response = post(client, "/rota/shifts", ADD_DIRK_ON_MONDAY)
 
@@ -124,9 +123,12 @@ def test_a_shift_added_on_the_page_rings_that_colleague_on_the_next_call(
 
 
 def test_an_absence_added_on_the_page_takes_the_colleague_off_the_next_call(
-    app: Flask, desk: Desk, twilio: Twilio
+    app: Flask,
+    desk: Desk,
+    twilio: Twilio,
+    auth: AuthActions,
 ) -> None:
-    client = coordinator(app)
+    client = auth.login(COORDINATOR, role="coordinator")
 
     post(client, "/rota/changes", {"staff": "anna", "date": "2026-11-23", "kind": "off"})
 
@@ -134,9 +136,12 @@ def test_an_absence_added_on_the_page_takes_the_colleague_off_the_next_call(
 
 
 def test_a_closure_date_added_for_today_closes_the_desk_for_the_next_call(
-    app: Flask, desk: Desk, twilio: Twilio
+    app: Flask,
+    desk: Desk,
+    twilio: Twilio,
+    auth: AuthActions,
 ) -> None:
-    post(coordinator(app), "/rota/closures", {"date": "2026-11-23"})
+    post(auth.login(COORDINATOR, role="coordinator"), "/rota/closures", {"date": "2026-11-23"})
 
     document = twilio.call()
 
@@ -145,20 +150,26 @@ def test_a_closure_date_added_for_today_closes_the_desk_for_the_next_call(
 
 
 def test_hours_closed_on_the_page_close_the_desk_for_the_next_call(
-    app: Flask, desk: Desk, twilio: Twilio
+    app: Flask,
+    desk: Desk,
+    twilio: Twilio,
+    auth: AuthActions,
 ) -> None:
-    post(coordinator(app), "/rota/hours", {"day": "mon", "ranges": ""})
+    post(auth.login(COORDINATOR, role="coordinator"), "/rota/hours", {"day": "mon", "ranges": ""})
 
     assert "Dial" not in tags(twilio.call())
     assert stored_desk(app).hours[0] == ()
 
 
 def test_removing_a_shift_takes_that_colleague_off_the_next_call(
-    app: Flask, desk: Desk, twilio: Twilio
+    app: Flask,
+    desk: Desk,
+    twilio: Twilio,
+    auth: AuthActions,
 ) -> None:
     anna: Form = {"staff": "anna", "days": "mon,tue,wed", "from": "08:30", "to": "12:30"}
 
-    response = post(coordinator(app), "/rota/shifts/remove", anna)
+    response = post(auth.login(COORDINATOR, role="coordinator"), "/rota/shifts/remove", anna)
 
     assert response.status_code == 302
     assert dialled(twilio.call()) == [BRAM]
@@ -228,21 +239,22 @@ def test_each_edit_is_stored_as_a_new_version_that_export_config_prints(
     path: str,
     form: Form,
     reflected: Callable[[str], bool],
+    auth: AuthActions,
 ) -> None:
     assert not reflected(export_toml(desk))
 
-    response = post(coordinator(app), path, form)
+    response = post(auth.login(COORDINATOR, role="coordinator"), path, form)
 
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert versions(app) == 2
+    assert desk_versions(app) == 2
     code, printed, _ = intake("export-config")
     assert code == 0
     assert reflected(printed), printed
     assert parse_definition(printed) == stored_desk(app)
 
 
-def test_the_edit_is_recorded_with_who_made_it(app: Flask, desk: Desk) -> None:
-    post(coordinator(app), "/rota/shifts", ADD_DIRK_ON_MONDAY)
+def test_the_edit_is_recorded_with_who_made_it(app: Flask, desk: Desk, auth: AuthActions) -> None:
+    post(auth.login(COORDINATOR, role="coordinator"), "/rota/shifts", ADD_DIRK_ON_MONDAY)
 
     with database(app).session() as session:
         newest = session.scalars(select(DeskDefinition).order_by(DeskDefinition.id.desc())).first()
@@ -250,13 +262,15 @@ def test_the_edit_is_recorded_with_who_made_it(app: Flask, desk: Desk) -> None:
     assert newest.source == "dashboard (coordinator@example.org)"
 
 
-def test_an_edit_that_changes_nothing_stores_no_new_version(app: Flask, desk: Desk) -> None:
-    client = coordinator(app)
+def test_an_edit_that_changes_nothing_stores_no_new_version(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    client = auth.login(COORDINATOR, role="coordinator")
 
     response = post(client, "/rota/closures", {"date": "2026-12-24"})  # already closed
 
     assert response.status_code == 302
-    assert versions(app) == 1
+    assert desk_versions(app) == 1
     assert "nothing changed" in client.get("/rota").get_data(as_text=True)
 
 
@@ -309,9 +323,15 @@ def test_an_edit_that_changes_nothing_stores_no_new_version(app: Flask, desk: De
     ],
 )
 def test_an_edit_with_mistakes_shows_every_problem_and_changes_nothing(
-    app: Flask, desk: Desk, twilio: Twilio, path: str, form: Form, problems: list[str]
+    app: Flask,
+    desk: Desk,
+    twilio: Twilio,
+    path: str,
+    form: Form,
+    problems: list[str],
+    auth: AuthActions,
 ) -> None:
-    client = coordinator(app)
+    client = auth.login(COORDINATOR, role="coordinator")
 
     response = post(client, path, form)
 
@@ -321,33 +341,37 @@ def test_an_edit_with_mistakes_shows_every_problem_and_changes_nothing(
     shown = [" ".join(item.split()) for item in _problem_items(page)]
     for problem in problems:
         assert any(item.startswith(problem) for item in shown), (problem, shown)
-    assert versions(app) == 1
+    assert desk_versions(app) == 1
     assert stored_desk(app) == desk
     assert dialled(twilio.call()) == [ANNA, BRAM]
 
 
-def test_a_refused_form_keeps_what_was_typed(app: Flask, desk: Desk) -> None:
+def test_a_refused_form_keeps_what_was_typed(app: Flask, desk: Desk, auth: AuthActions) -> None:
     form: Form = {"staff": "dirk", "days": ["mon", "tue"], "from": "17:00", "to": "08:30"}
 
-    page = post(coordinator(app), "/rota/shifts", form).get_data(as_text=True)
+    page = post(auth.login(COORDINATOR, role="coordinator"), "/rota/shifts", form).get_data(
+        as_text=True
+    )
 
     assert 'name="from" value="17:00"' in page
     assert 'value="mon" checked' in page and 'value="tue" checked' in page
     assert '<option value="dirk" selected>' in page
 
 
-def test_removing_what_is_no_longer_there_changes_nothing(app: Flask, desk: Desk) -> None:
+def test_removing_what_is_no_longer_there_changes_nothing(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
     gone: Form = {"staff": "anna", "days": "sat", "from": "08:30", "to": "12:30"}
 
-    response = post(coordinator(app), "/rota/shifts/remove", gone)
+    response = post(auth.login(COORDINATOR, role="coordinator"), "/rota/shifts/remove", gone)
 
     assert response.status_code == 409
     assert "no longer in the rota" in response.get_data(as_text=True)
-    assert versions(app) == 1
+    assert desk_versions(app) == 1
 
 
-def test_the_definition_downloads_as_toml(app: Flask, desk: Desk) -> None:
-    response = coordinator(app).get("/rota.toml")
+def test_the_definition_downloads_as_toml(app: Flask, desk: Desk, auth: AuthActions) -> None:
+    response = auth.login(COORDINATOR, role="coordinator").get("/rota.toml")
 
     assert response.status_code == 200
     assert parse_definition(response.get_data(as_text=True)) == desk

@@ -34,18 +34,9 @@ from mail.poller import LOGGED_KEYWORD, ImapSettings, connect, poll
 from tests.mailservers import configure_mail
 
 from .conftest import load_desk
-from .test_mail_crash import (
-    Run,
-    always_open_desk,
-    append_all,
-    count,
-    flags_of_all,
-    intake_env,
-    message_id,
-    numbered_mail,
-    reached,
-    run_intake,
-)
+from .factories import always_open_desk, message_id, numbered_mail
+from .intake_process import Run, count, intake_env, reached, run_intake
+from .mailbox import append_all, flags_of_all
 
 if TYPE_CHECKING:
     from tests.mailservers import Dovecot, SmtpSink

@@ -14,7 +14,7 @@ from routing.hours import (
     next_opening,
     opening_ranges,
 )
-from tests.deskfactory import AMSTERDAM, local, make_desk, span, utc
+from tests.factories import AMSTERDAM, local, make_desk, span, utc
 
 DESK = make_desk(closures=["2026-12-24", "2026-12-31"])
 

@@ -10,7 +10,7 @@ import pytest
 
 from routing.desk import Desk
 from routing.mailplan import plan_mail
-from tests.deskfactory import make_desk, shift
+from tests.factories import make_desk, shift
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)

@@ -9,7 +9,7 @@ import pytest
 
 from routing.desk import Change, Desk, Shift
 from routing.plan import CallPlan, plan_call
-from tests.deskfactory import absence, local, make_desk, shift
+from tests.factories import absence, local, make_desk, shift
 
 SHIFTS = [
     shift("anna", ["mon", "tue", "wed", "thu", "fri"], "08:30-12:30"),

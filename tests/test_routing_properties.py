@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from routing.desk import Change, Desk, Shift, Staff, TimeRange
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
-from tests.deskfactory import staff
+from tests.factories import staff
 
 PROPERTY_SETTINGS = settings(
     max_examples=100,

@@ -9,7 +9,7 @@ import pytest
 
 from routing.desk import Change, Shift
 from routing.rota import on_shift
-from tests.deskfactory import absence, extra, local, make_desk, shift, utc
+from tests.factories import absence, extra, local, make_desk, shift, utc
 
 # Tuesday 24 November 2026 is an ordinary working day; Monday 27 April 2026 is King's Day.
 SHIFTS = [

@@ -16,7 +16,7 @@ from intake.core.texts import (
     render,
 )
 from routing.wording import describe_hours, describe_moment
-from tests.deskfactory import local, make_desk, utc
+from tests.factories import local, make_desk, utc
 
 NOW = local("2026-11-27 18:00")  # a Friday evening
 

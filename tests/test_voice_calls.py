@@ -13,33 +13,21 @@ from intake.core.clock import SimClock
 from routing.desk import Desk, VoiceSettings
 from voice.simulator import new_sid
 
-from .conftest import PUBLIC_URL, Twilio, contacts, load_desk, local, new_call
-
-ANNA = "+31612345678"
-BRAM = "+31623456789"
-CHANTAL = "+31634567890"
-
-
-def tags(document: ET.Element) -> list[str]:
-    return [verb.tag for verb in document]
-
-
-def said(document: ET.Element) -> str:
-    return " ".join((say.text or "") for say in document.iter("Say"))
-
-
-def dialled(document: ET.Element) -> list[str]:
-    return [(n.text or "").strip() for n in document.iter("Number")]
+from .conftest import (
+    ANNA,
+    BRAM,
+    PUBLIC_URL,
+    Twilio,
+    contacts,
+    load_desk,
+    local,
+    new_call,
+)
+from .twiml import dialled, only, said, tags
 
 
 def query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def only(document: ET.Element, tag: str) -> ET.Element:
-    found = list(document.iter(tag))
-    assert len(found) == 1, f"expected one <{tag}> in {ET.tostring(document, 'unicode')}"
-    return found[0]
 
 
 def answer_as(twilio: Twilio, dial: ET.Element, number: str, digits: str = "1") -> ET.Element:

@@ -39,17 +39,9 @@ from mail.poller import LOGGED_KEYWORD, poll
 from tests.mailservers import configure_mail
 
 from .conftest import app_config, load_desk
-from .test_mail_crash import (
-    always_open_desk,
-    append_all,
-    count,
-    end_dead_leases,
-    flags_of_all,
-    intake_env,
-    message_id,
-    numbered_mail,
-    start_intake,
-)
+from .factories import always_open_desk, message_id, numbered_mail
+from .intake_process import count, end_dead_leases, intake_env, start_intake
+from .mailbox import append_all, flags_of_all
 
 if TYPE_CHECKING:
     from tests.mailservers import Dovecot, SmtpSink
