@@ -423,8 +423,11 @@ def test_an_acknowledgement_repeats_nothing_but_the_subject(example_desk: Desk) 
     mail = dataclasses.replace(
         parse_message(corpus("plain_patient.eml")), from_name="Buy now at spam.example", text="spam"
     )
-    data = acknowledgement_of(example_desk, mail).as_bytes(policy=POLICY)
+    message = acknowledgement_of(example_desk, mail)
+    data = message.as_bytes(policy=POLICY)
     assert b"spam" not in data
+    assert str(message["Subject"]) == "[HD-000123] Ontvangen: Inloggen lukt niet"
+    assert b"Inloggen lukt niet" in data
 
 
 # --- header injection -----------------------------------------------------------------------

@@ -356,9 +356,10 @@ def test_screening_off_connects_on_pick_up(app: Flask, example_desk: Desk, twili
 
 
 def test_the_caller_hanging_up_while_ringing_is_a_missed_call(
-    app: Flask, desk: Desk, twilio: Twilio
+    app: Flask, desk: Desk, twilio: Twilio, clock: SimClock
 ) -> None:
     twilio.call()
+    clock.advance(9)
 
     reply = twilio.post(
         twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="9")
@@ -367,7 +368,7 @@ def test_the_caller_hanging_up_while_ringing_is_a_missed_call(
     assert reply.status == 204
     [contact] = contacts(app)
     assert contact.outcome == "missed"
-    assert contact.ended_at is not None
+    assert contact.ended_at == clock()
 
 
 def test_a_crowded_rota_rings_ten_at_a_time(app: Flask, example_desk: Desk, twilio: Twilio) -> None:
