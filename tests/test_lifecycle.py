@@ -23,7 +23,8 @@ from routing.desk import Desk
 from voice.simulator import new_sid
 
 from .conftest import Twilio, contacts, local
-from .test_voice_calls import only
+from .factories import add_contact
+from .twiml import only
 
 START = local("2026-11-23 10:00")
 AT = local("2026-11-23 10:20")
@@ -73,18 +74,8 @@ STATUS = ("status", "status:completed:3")
 
 def make(app: Flask, channel: str, outcome: str, **fields: Any) -> int:
     """A contact in the given state, committed; its id."""
-    with database(app).session() as session:
-        contact = Contact(
-            channel=channel,
-            organisation="Ziekenhuis Noord",
-            caller="+31612345678",
-            started_at=START,
-            outcome=outcome,
-            **fields,
-        )
-        session.add(contact)
-        session.commit()
-        return contact.id
+    fields.setdefault("caller", "+31612345678")
+    return add_contact(app, channel=channel, outcome=outcome, started_at=START, **fields)
 
 
 def apply(app: Flask, contact_id: int, move: str) -> object:
