@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -33,9 +32,16 @@ from mail.outbox import FlushResult, SmtpSettings, backoff, enqueue, flush, repl
 from mail.parsing import parse_message
 from routing.desk import Desk
 from tests.conftest import AMSTERDAM, local
-
-if TYPE_CHECKING:  # imported at run time by pytest, as a plugin
-    from tests.mailservers import ReceivedMail, SmtpSink
+from tests.mailservers import (
+    LOCALHOST,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    ReceivedMail,
+    SmtpSink,
+    free_ports,
+    missing_service,
+    port_open,
+)
 
 CORPUS = Path(__file__).parent / "mail_corpus"
 PATIENT = "jan.devries@example.nl"
@@ -357,7 +363,6 @@ def test_a_message_sent_but_not_committed_goes_again_with_the_same_message_id(
 def test_starttls_and_login_when_configured(
     app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
 ) -> None:
-    from tests.mailservers import SMTP_PASSWORD, SMTP_USER
 
     def connect(settings: SmtpSettings) -> smtplib.SMTP:
         client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
@@ -500,7 +505,6 @@ def test_replied_today_ignores_case_and_counts_only_acknowledgements(
 @pytest.fixture
 def separate_smtp_server() -> Iterator[tuple[str, int]]:
     """An SMTP server in a process of its own, so its buffers do not count in ours."""
-    from tests.mailservers import LOCALHOST, free_ports, missing_service, port_open
 
     port = free_ports(1)[0]
     server = subprocess.Popen(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
+from datetime import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
 
 from intake.core.clock import SimClock
-from routing.desk import Desk, VoiceSettings
+from routing.desk import Desk, Shift, Staff, TimeRange, VoiceSettings
 from voice.simulator import new_sid
 
 from .conftest import (
@@ -373,10 +374,6 @@ def test_the_caller_hanging_up_while_ringing_is_a_missed_call(
 
 def test_a_crowded_rota_rings_ten_at_a_time(app: Flask, example_desk: Desk, twilio: Twilio) -> None:
     """Twilio dials at most ten numbers at once; the others ring in the next round."""
-    from datetime import time
-
-    from routing.desk import Shift, Staff, TimeRange
-
     staff = tuple(
         Staff(id=f"s{i:02d}", name=f"Colleague {i}", phone=f"+316100000{i:02d}") for i in range(14)
     )

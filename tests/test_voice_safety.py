@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 from twilio.request_validator import RequestValidator
 
 from intake import create_app
@@ -248,9 +250,6 @@ def test_a_lost_recording_callback_stays_in_the_log_without_phone_numbers(
 
 
 def test_failed_statements_keep_their_parameters_out_of_errors(app: Flask) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
     with pytest.raises(DBAPIError) as failure, database(app).session() as session:
         session.execute(text("SELECT * FROM no_such_table WHERE x = :n"), {"n": "+31612345678"})
 
@@ -452,7 +451,6 @@ def test_a_connection_the_server_closed_costs_no_caller_their_colleague(
     """PostgreSQL restarted or dropped an idle connection: the call still rings colleagues."""
     if not database_url.startswith("postgresql"):
         pytest.skip("only a database server can close a pooled connection")
-    from sqlalchemy import create_engine, text
 
     twilio.call()  # the pool now holds one connection
     engine = database(app).engine
