@@ -503,6 +503,7 @@ def serve_sink(port: int) -> None:
     answers with a JSON line (messages, bytes, digest of all, CPU seconds so far) and starts
     counting again; end of input stops the server.
     """
+    # Lazy for start-up: only the child process serving the sink needs aiosmtpd.
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import SMTP, Envelope, Session
 

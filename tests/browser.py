@@ -97,7 +97,7 @@ def browser() -> Iterator[Browser]:
             f"no browser for the dashboard tests: {CHROMIUM} is missing (apt-get install chromium; "
             "Playwright's own browser downloads are not used)"
         )
-    try:
+    try:  # lazy, so that a machine without Playwright gets the skip below, not an error
         from playwright.sync_api import Error, sync_playwright
     except ImportError:
         missing_service("no browser for the dashboard tests: playwright is not installed")
@@ -132,7 +132,7 @@ def pytest_runtest_makereport(
 def page(
     browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Page]:
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect  # lazy, as in `browser` above
 
     expect.set_options(timeout=TIMEOUT_MS)
     context = browser.new_context(base_url=live_server.url, locale="en-GB")
