@@ -231,18 +231,18 @@ class CallSimulation:
                 result = self.request(verb.get("action", url), {**leg_params, "Digits": "1"})
                 if result.twiml is None:
                     return False
-                for after in result.twiml:
-                    if after.tag == "Say":
-                        self.note(person, f'hears "{(after.text or "").strip()}"')
-                    if after.tag == "Hangup":
-                        self.note("twilio", f"ends {person}'s leg")
-                        return False
-                return True
-            if verb.tag == "Say":
-                self.note(person, f'hears "{(verb.text or "").strip()}"')
-            if verb.tag == "Hangup":
-                self.note("twilio", f"ends {person}'s leg")
+                return all(self.hear(person, after) for after in result.twiml)
+            if not self.hear(person, verb):
                 return False
+        return True
+
+    def hear(self, person: str, verb: ET.Element) -> bool:
+        """What a colleague's leg does with a <Say> or <Hangup>; False when the leg ends."""
+        if verb.tag == "Say":
+            self.note(person, f'hears "{(verb.text or "").strip()}"')
+        if verb.tag == "Hangup":
+            self.note("twilio", f"ends {person}'s leg")
+            return False
         return True
 
     def record(self, record: ET.Element) -> Reply | None:
