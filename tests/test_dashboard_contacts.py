@@ -319,6 +319,11 @@ def test_a_date_that_is_no_date_is_reported_not_applied(
 # --- a contact's page -------------------------------------------------------------------------
 
 
+def contact_page(auth: AuthActions, contact_id: int) -> str:
+    """The contact's page as a colleague who just logged in sees it."""
+    return auth.login().get(f"/contacts/{contact_id}").get_data(as_text=True)
+
+
 def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(
     app: Flask, desk: Desk, auth: AuthActions
 ) -> None:
@@ -354,9 +359,7 @@ def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(
             ]
         )
         session.commit()
-    client = auth.login()
-
-    html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    html = contact_page(auth, contact_id)
 
     assert 'href="tel:+31612345678"' in html
     assert "Ziekenhuis Noord" in html
@@ -394,9 +397,7 @@ def test_a_mails_page_shows_the_text_attachments_and_problems(
         problems=["the text part could not be decoded"],
         needs_attention=True,
     )
-    client = auth.login()
-
-    html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    html = contact_page(auth, contact_id)
 
     assert 'style="white-space: pre-wrap">Regel een\nRegel twee</div>' in html
     assert "<td>schermafdruk.png</td>" in html and "<td>image/png</td>" in html
@@ -419,9 +420,7 @@ def test_a_voicemails_page_has_a_player_from_the_recording_proxy(
         + "a" * 32,
         recording_seconds=17,
     )
-    client = auth.login()
-
-    html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    html = contact_page(auth, contact_id)
 
     assert f'<audio controls preload="none" src="/contacts/{contact_id}/recording">' in html
 
@@ -437,9 +436,7 @@ def test_a_script_from_a_patient_is_shown_as_text_on_the_contact_page(
     auth: AuthActions,
 ) -> None:
     contact_id = add_contact(app, channel="mail", outcome="received", **{field: SCRIPT})
-    client = auth.login()
-
-    html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    html = contact_page(auth, contact_id)
 
     assert SCRIPT not in html
     assert ESCAPED_SCRIPT in html
@@ -482,9 +479,7 @@ def test_a_script_in_a_mail_is_text_wherever_it_appears(
             )
         )
         session.commit()
-    client = auth.login()
-
-    html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    html = contact_page(auth, contact_id)
 
     assert SCRIPT not in html
     # The contact's subject in the heading, the message's subject, sender, text, attachment
@@ -649,9 +644,7 @@ def test_the_topic_list_is_the_active_topics_in_order(
     app: Flask, desk: Desk, auth: AuthActions
 ) -> None:
     contact_id = add_contact(app, outcome="voicemail")
-    client = auth.login()
-
-    html = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    html = contact_page(auth, contact_id)
     select_box = html.split('name="topic"', 1)[1].split("</select>", 1)[0]
 
     assert re.findall(r'<option value="([^"]*)"', select_box) == [
@@ -717,18 +710,25 @@ def test_a_walk_in_is_logged_as_a_handled_contact_with_its_topic(
     assert listed(client, channel="walk-in") == [row.reference]
 
 
+def refused_walk_in(app: Flask, client: FlaskClient, form: dict[str, str]) -> str:
+    """Posts the walk-in form, checks it was refused with nothing logged; the page it got."""
+    response = client.post("/walk-in", data=form)
+
+    assert response.status_code == 400
+    with database(app).session() as session:
+        assert session.scalars(select(Contact)).all() == []
+    return response.get_data(as_text=True)
+
+
 def test_a_walk_in_without_a_topic_is_not_logged(app: Flask, desk: Desk, auth: AuthActions) -> None:
     client = auth.login()
     token = csrf_token(client, "/walk-in")
 
-    response = client.post(
-        "/walk-in", data={"csrf_token": token, "topic": "", "organisation": "Ziekenhuis Noord"}
+    html = refused_walk_in(
+        app, client, {"csrf_token": token, "topic": "", "organisation": "Ziekenhuis Noord"}
     )
 
-    assert response.status_code == 400
-    assert "Choose what the visit was about." in response.get_data(as_text=True)
-    with database(app).session() as session:
-        assert session.scalars(select(Contact)).all() == []
+    assert "Choose what the visit was about." in html
 
 
 def test_a_walk_in_for_an_organisation_not_of_the_desk_is_refused(
@@ -737,13 +737,7 @@ def test_a_walk_in_for_an_organisation_not_of_the_desk_is_refused(
     client = auth.login()
     token = csrf_token(client, "/walk-in")
 
-    response = client.post(
-        "/walk-in", data={"csrf_token": token, "topic": "Anders", "organisation": "Elders"}
-    )
-
-    assert response.status_code == 400
-    with database(app).session() as session:
-        assert session.scalars(select(Contact)).all() == []
+    refused_walk_in(app, client, {"csrf_token": token, "topic": "Anders", "organisation": "Elders"})
 
 
 def test_a_walk_in_without_the_csrf_token_is_refused(
@@ -751,11 +745,7 @@ def test_a_walk_in_without_the_csrf_token_is_refused(
 ) -> None:
     client = auth.login()
 
-    response = client.post("/walk-in", data={"topic": "Anders", "organisation": "Ziekenhuis Noord"})
-
-    assert response.status_code == 400
-    with database(app).session() as session:
-        assert session.scalars(select(Contact)).all() == []
+    refused_walk_in(app, client, {"topic": "Anders", "organisation": "Ziekenhuis Noord"})
 
 
 def test_pages_answer_before_a_desk_is_loaded(app: Flask, auth: AuthActions) -> None:
