@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from routing.desk import Desk
 
@@ -111,8 +110,11 @@ def voicemail(app: Flask, recording_url: str | None) -> int:
     return add_contact(app, outcome="voicemail", recording_url=recording_url, recording_seconds=9)
 
 
-def fetch(client: FlaskClient, contact_id: int) -> tuple[int, str, bytes]:
-    with client.get(f"/contacts/{contact_id}/recording") as response:
+def play(app: Flask, auth: AuthActions, recording_url: str | None) -> tuple[int, str, bytes]:
+    """A voicemail with this recording, played by a colleague who just logged in: the
+    status, Content-Type and body the player gets."""
+    contact_id = voicemail(app, recording_url)
+    with auth.login().get(f"/contacts/{contact_id}/recording") as response:
         return response.status_code, response.headers.get("Content-Type", ""), response.data
 
 
@@ -189,10 +191,8 @@ def test_only_recordings_on_the_configured_twilio_host_are_fetched(
     auth: AuthActions,
 ) -> None:
     url = make_url(twilio_media, elsewhere)
-    contact_id = voicemail(app, url)
-    client = auth.login()
 
-    status, _type, _body = fetch(client, contact_id)
+    status, _type, _body = play(app, auth, url)
 
     assert status == 404
     assert twilio_media.requests == []
@@ -223,10 +223,8 @@ def test_a_redirect_off_the_twilio_host_is_not_followed(
     auth: AuthActions,
 ) -> None:
     twilio_media.redirect_to = elsewhere.base + RECORDING_PATH + ".mp3"
-    contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = auth.login()
 
-    status, _type, _body = fetch(client, contact_id)
+    status, _type, _body = play(app, auth, twilio_media.base + RECORDING_PATH)
 
     assert status == 502
     assert elsewhere.requests == []
@@ -237,10 +235,8 @@ def test_twilio_being_down_gives_bad_gateway(app: Flask, desk: Desk, auth: AuthA
         probe.bind(("127.0.0.1", 0))
         base = f"http://127.0.0.1:{probe.getsockname()[1]}"
     app.config.update(TWILIO_API_BASE=base, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
-    contact_id = voicemail(app, base + RECORDING_PATH)
-    client = auth.login()
 
-    status, _type, _body = fetch(client, contact_id)
+    status, _type, _body = play(app, auth, base + RECORDING_PATH)
 
     assert status == 502
 
@@ -254,10 +250,8 @@ def test_an_error_from_twilio_gives_bad_gateway(
     auth: AuthActions,
 ) -> None:
     twilio_media.status = upstream_status
-    contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = auth.login()
 
-    status, _type, _body = fetch(client, contact_id)
+    status, _type, _body = play(app, auth, twilio_media.base + RECORDING_PATH)
 
     assert status == 502
     assert len(twilio_media.requests) == 1
@@ -270,10 +264,8 @@ def test_wrong_credentials_give_bad_gateway(
     auth: AuthActions,
 ) -> None:
     app.config["TWILIO_AUTH_TOKEN"] = "not-the-token"
-    contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = auth.login()
 
-    status, _type, _body = fetch(client, contact_id)
+    status, _type, _body = play(app, auth, twilio_media.base + RECORDING_PATH)
 
     assert status == 502
 
@@ -286,10 +278,8 @@ def test_a_slow_twilio_times_out_with_bad_gateway(
 ) -> None:
     twilio_media.hang = True
     app.config["TWILIO_MEDIA_TIMEOUT"] = 0.3
-    contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = auth.login()
 
-    status, _type, _body = fetch(client, contact_id)
+    status, _type, _body = play(app, auth, twilio_media.base + RECORDING_PATH)
 
     assert status == 502
 
@@ -301,10 +291,8 @@ def test_an_answer_that_is_not_audio_is_not_passed_on(
     auth: AuthActions,
 ) -> None:
     twilio_media.content_type = "text/html"
-    contact_id = voicemail(app, twilio_media.base + RECORDING_PATH)
-    client = auth.login()
 
-    status, _type, body = fetch(client, contact_id)
+    status, _type, body = play(app, auth, twilio_media.base + RECORDING_PATH)
 
     assert status == 502
     assert FAKE_MP3 not in body
