@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -43,6 +44,7 @@ CORPUS = Path(__file__).parent / "mail_corpus"
 REFERENCE = "HD-000123"
 SENDER = "helpdesk@example.org"
 NOW = local("2026-11-23 10:15")
+VOICEMAIL_AT = local("2026-11-23 18:05")
 
 
 def corpus(name: str) -> bytes:
@@ -94,6 +96,30 @@ def acknowledgement_of(
         message_id=new_message_id("ack", REFERENCE, "example.org"),
         now=now,
         next_opening=next_opening,
+    )
+
+
+def voicemail_notice_of(
+    desk: Desk,
+    recipients: Sequence[str] = ("anna@example.org",),
+    *,
+    caller: str = "+31612345678",
+    organisation: str = "Ziekenhuis Noord",
+    started_at: datetime = VOICEMAIL_AT,
+    seconds: int | None = 65,
+) -> EmailMessage:
+    """The notice of a voicemail, by default 65 seconds from +31612345678 for Ziekenhuis
+    Noord on Monday evening; the tests change only what they are about."""
+    return voicemail_notice(
+        desk=desk,
+        reference=REFERENCE,
+        caller=caller,
+        organisation=organisation,
+        started_at=started_at,
+        seconds=seconds,
+        recipients=recipients,
+        sender=SENDER,
+        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
     )
 
 
@@ -491,17 +517,7 @@ def test_the_injection_corpus_mail_is_forwarded_harmlessly(
 def test_a_voicemail_notice_tells_colleagues_where_to_listen(
     app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
 ) -> None:
-    message = voicemail_notice(
-        desk=example_desk,
-        reference=REFERENCE,
-        caller="+31612345678",
-        organisation="Ziekenhuis Noord",
-        started_at=local("2026-11-23 18:05"),
-        seconds=65,
-        recipients=["anna@example.org", "bram@example.org"],
-        sender=SENDER,
-        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
-    )
+    message = voicemail_notice_of(example_desk, ["anna@example.org", "bram@example.org"])
     [received] = deliver(app, clock, smtp, message)
     got = received.message
     assert received.rcpt_tos == ("anna@example.org", "bram@example.org")
@@ -529,16 +545,12 @@ def test_a_voicemail_notice_tells_colleagues_where_to_listen(
 def test_a_voicemail_notice_says_how_long_the_message_is(
     example_desk: Desk, language: str, seconds: int | None, expected: str
 ) -> None:
-    message = voicemail_notice(
-        desk=dataclasses.replace(example_desk, language=language),
-        reference=REFERENCE,
+    message = voicemail_notice_of(
+        dataclasses.replace(example_desk, language=language),
         caller="",
         organisation="",
         started_at=NOW,
         seconds=seconds,
-        recipients=["anna@example.org"],
-        sender=SENDER,
-        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
     )
     assert re.search(rf"^(Lengte|Length): +{re.escape(expected)}$", text_of(message), re.M)
     unknown = "onbekend nummer" if language == "nl" else "unknown number"
@@ -627,17 +639,7 @@ def test_an_overridden_forward_note_and_voicemail_notice_reach_the_colleague(
         voicemail_intro="{caller} heeft ingesproken voor {organisation}.",
     )
     raw = corpus("plain_patient.eml")
-    notice = voicemail_notice(
-        desk=desk,
-        reference=REFERENCE,
-        caller="+31612345678",
-        organisation="Ziekenhuis Noord",
-        started_at=local("2026-11-23 18:05"),
-        seconds=65,
-        recipients=["anna@example.org"],
-        sender=SENDER,
-        message_id=new_message_id("voicemail", REFERENCE, "example.org"),
-    )
+    notice = voicemail_notice_of(desk)
 
     forwarded, noticed = deliver(app, clock, smtp, forward_of(desk, raw), notice)
 
