@@ -94,6 +94,18 @@ def queue(
         session.commit()
 
 
+def queue_acknowledgement(session: Session, desk: Desk, to: str, now: datetime) -> None:
+    """Queues an acknowledgement to `to` the way intake does: as an auto-reply to them."""
+    enqueue(
+        session,
+        ack(desk, to, now),
+        kind="acknowledgement",
+        contact_id=None,
+        now=now,
+        auto_reply_to=to,
+    )
+
+
 def rows(app: Flask) -> list[OutboxMessage]:
     with database(app).session() as session:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
@@ -460,14 +472,7 @@ def test_replied_today_follows_the_calendar_day_of_the_desk(
     app: Flask, example_desk: Desk, queued: str, asked: str, expected: bool
 ) -> None:
     with database(app).session() as session:
-        enqueue(
-            session,
-            ack(example_desk, PATIENT, local(queued)),
-            kind="acknowledgement",
-            contact_id=None,
-            now=local(queued),
-            auto_reply_to=PATIENT,
-        )
+        queue_acknowledgement(session, example_desk, PATIENT, local(queued))
         session.commit()
     with database(app).session() as session:
         assert replied_today(session, PATIENT, local(asked), AMSTERDAM) is expected
@@ -477,14 +482,7 @@ def test_replied_today_ignores_case_and_counts_only_acknowledgements(
     app: Flask, example_desk: Desk, clock: SimClock
 ) -> None:
     with database(app).session() as session:
-        enqueue(
-            session,
-            ack(example_desk, "Jan.DeVries@Example.NL", clock()),
-            kind="acknowledgement",
-            contact_id=None,
-            now=clock(),
-            auto_reply_to="Jan.DeVries@Example.NL",
-        )
+        queue_acknowledgement(session, example_desk, "Jan.DeVries@Example.NL", clock())
         # A forward or notice to someone is no auto-reply to them.
         enqueue(
             session,
