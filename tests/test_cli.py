@@ -185,37 +185,26 @@ def test_an_uninitialised_database_says_to_run_init(tmp_path: Path) -> None:
         "INTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
         "INTAKE_INSTANCE_PATH": str(tmp_path / "instance"),
     }
-    intake_script = Path(sys.executable).with_name("intake")
 
-    result = subprocess.run(
-        [str(intake_script), "who"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        """The installed `intake` command on the fresh database, as an operator types it."""
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("intake")), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+
+    result = run("who")
 
     assert result.returncode == 1
     assert (
         result.stderr.strip() == "intake: the database has no tables yet: run `intake init` first"
     )
 
-    init = subprocess.run(
-        [str(intake_script), "init"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    init = run("init")
     assert init.returncode == 0, init.stderr
-    loaded = subprocess.run(
-        [str(intake_script), "load-config", str(EXAMPLE_DESK)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    loaded = run("load-config", str(EXAMPLE_DESK))
     assert loaded.returncode == 0, loaded.stderr
