@@ -22,7 +22,7 @@ from tests.mailservers import configure_mail
 from .conftest import contacts, local
 
 if TYPE_CHECKING:
-    from tests.mailservers import Dovecot, SmtpSink
+    from tests.mailservers import Dovecot, ReceivedMail, SmtpSink
 
 PATIENT = "jan.jansen@example.nl"
 
@@ -58,6 +58,17 @@ def poll_and_send(app: Flask) -> None:
     assert not result.locked
     release_backlog(app)
     flush_outbox(app)
+
+
+def acknowledged_on_sunday_evening(
+    app: Flask, dovecot: Dovecot, smtp: SmtpSink, clock: SimClock
+) -> ReceivedMail:
+    """The patient mails while the desk is closed and intake answers; that acknowledgement."""
+    clock.moment = local("2026-11-22 20:00")
+    dovecot.append(patient_mail())
+    poll_and_send(app)
+    [ack] = smtp.wait_for(1)
+    return ack
 
 
 def test_mail_during_opening_hours_goes_to_the_colleague_on_shift(
@@ -149,10 +160,7 @@ def test_at_most_one_acknowledgement_per_sender_per_day(
 def test_a_reply_to_our_acknowledgement_joins_its_contact(
     mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink, clock: SimClock
 ) -> None:
-    clock.moment = local("2026-11-22 20:00")
-    dovecot.append(patient_mail())
-    poll_and_send(mail_app)
-    [ack] = smtp.wait_for(1)
+    ack = acknowledged_on_sunday_evening(mail_app, dovecot, smtp, clock)
 
     dovecot.append(
         patient_mail(
@@ -209,10 +217,7 @@ def test_automatic_mail_is_logged_but_never_answered_or_forwarded(
 def test_our_own_acknowledgement_fed_back_gets_no_reply(
     mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink, clock: SimClock
 ) -> None:
-    clock.moment = local("2026-11-22 20:00")
-    dovecot.append(patient_mail())
-    poll_and_send(mail_app)
-    [ack] = smtp.wait_for(1)
+    ack = acknowledged_on_sunday_evening(mail_app, dovecot, smtp, clock)
 
     dovecot.append(ack.raw)
     poll_and_send(mail_app)
