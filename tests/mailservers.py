@@ -21,6 +21,7 @@ tests/serverkit.py; every name the tests import from here stays importable from 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 from flask import Flask
@@ -69,23 +70,27 @@ __all__ = [
 ]
 
 
-def _start_or_skip(server: Dovecot | SmtpSink, what: str) -> None:
+Server = TypeVar("Server", Dovecot, SmtpSink)
+
+
+def _for_the_session(server: Server, what: str) -> Iterator[Server]:
+    """Starts the server (or skips, or fails under INTAKE_REQUIRE_SERVICES, saying `what`),
+    hands it out for the run and closes it afterwards, whatever the tests did to it."""
     try:
         server.start()
     except ServiceUnavailable as exc:
         server.close()
         missing_service(f"{what}: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[Dovecot]:
     """One private Dovecot for the run, started the first time a test needs it."""
-    server = Dovecot()
-    _start_or_skip(server, "the test IMAP server (Dovecot) is not available")
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _for_the_session(Dovecot(), "the test IMAP server (Dovecot) is not available")
 
 
 @pytest.fixture
@@ -98,12 +103,7 @@ def dovecot(dovecot_server: Dovecot) -> Dovecot:
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    _start_or_skip(sink, "the test SMTP server is not available")
-    try:
-        yield sink
-    finally:
-        sink.close()
+    yield from _for_the_session(SmtpSink(), "the test SMTP server is not available")
 
 
 @pytest.fixture
