@@ -168,6 +168,16 @@ class Dovecot:
         self._process = None
         wait_until_closed(self.host, (self.port, self.ssl_port))
 
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """Killed for the block and started again after it, whatever the block did, so a
+        failing test leaves the session's server running for the next one."""
+        self.kill()
+        try:
+            yield
+        finally:
+            self.start()
+
     def restart(self) -> None:
         self.stop()
         self.start()

@@ -102,22 +102,18 @@ def test_an_unreachable_imap_server_is_retried_after_a_growing_pause_and_never_r
 ) -> None:
     dovecot.append(numbered_mail(1))
     job = Retrying("mail-poll", poll_mailbox, mail_app)
-    dovecot.kill()
-    try:
-        with caplog.at_level(logging.INFO, logger="intake.shell.jobs"):
-            for failures, pause in enumerate(PAUSES, start=1):
-                before, after = call_and_measure(job)
-                assert job.failures == failures
-                assert job.resume_at is not None
-                assert before + timedelta(seconds=pause) <= job.resume_at
-                assert job.resume_at <= after + timedelta(seconds=pause)
-                # Called again within the pause (as the scheduler does every interval): it
-                # does not even try, so the count of failures stands.
-                job()
-                assert job.failures == failures
-                let_the_pause_pass(job)
-    finally:
-        dovecot.start()
+    with dovecot.down(), caplog.at_level(logging.INFO, logger="intake.shell.jobs"):
+        for failures, pause in enumerate(PAUSES, start=1):
+            before, after = call_and_measure(job)
+            assert job.failures == failures
+            assert job.resume_at is not None
+            assert before + timedelta(seconds=pause) <= job.resume_at
+            assert job.resume_at <= after + timedelta(seconds=pause)
+            # Called again within the pause (as the scheduler does every interval): it
+            # does not even try, so the count of failures stands.
+            job()
+            assert job.failures == failures
+            let_the_pause_pass(job)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == len(PAUSES)
     assert all("mail-poll failed (ConnectionRefusedError" in r.getMessage() for r in errors)
@@ -178,11 +174,8 @@ def test_poll_once_says_what_is_wrong_with_the_mail_server_in_one_line(
         env["INTAKE_IMAP_PASSWORD"] = "not-the-password"
         run = run_intake(["poll-once"], env, tmp_path)
     else:
-        dovecot.kill()
-        try:
+        with dovecot.down():
             run = run_intake(["poll-once"], env, tmp_path)
-        finally:
-            dovecot.start()
 
     line = one_line_error(run)
     assert line.startswith(f"intake: mail server {dovecot.host}: ")
@@ -203,11 +196,8 @@ def test_poll_once_with_the_imap_server_down_still_sends_what_waits_in_the_outbo
     configure_mail(mail_app, dovecot, smtp=None)
     queue_forwards(mail_app, dovecot, 1)
     env = intake_env(database_url, tmp_path, dovecot, smtp)
-    dovecot.kill()
-    try:
+    with dovecot.down():
         run = run_intake(["poll-once"], env, tmp_path)
-    finally:
-        dovecot.start()
 
     assert one_line_error(run).startswith(f"intake: mail server {dovecot.host}: ")
     assert [str(m.message["Message-ID"]) for m in smtp.messages] == outbox_ids(mail_app)

@@ -324,13 +324,10 @@ def test_the_imap_server_down_stops_the_poll_and_loses_nothing(
     mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink
 ) -> None:
     dovecot.append(patient_mail())
-    dovecot.kill()
-    try:
+    with dovecot.down():
         with pytest.raises(OSError):
             poll(mail_app)
         assert contacts(mail_app) == []
-    finally:
-        dovecot.start()
 
     assert poll(mail_app).logged == 1
 
