@@ -93,6 +93,17 @@ def database_url(
         admin.dispose()
 
 
+def terminate_backend(database_url: str, pid: int) -> None:
+    """Ends one PostgreSQL server process from a connection of its own, as a restart or an
+    idle-connection timeout would; whoever held it finds out on their next statement."""
+    admin = create_engine(database_url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
 def clock() -> SimClock:
     """The app's clock; tests set and move it. Starts on a Monday morning, desk open."""

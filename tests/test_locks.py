@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.locks import ExclusiveLock
+
+from .conftest import terminate_backend
 
 
 def lock(app: Flask, clock: SimClock, holder: str) -> ExclusiveLock:
@@ -69,12 +71,7 @@ def test_an_advisory_lock_frees_when_its_holders_connection_dies(
     pid = first._connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     first._connection.commit()
 
-    admin = create_engine(database_url)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        admin.dispose()
+    terminate_backend(database_url, pid)
 
     assert second.acquire()
     second.release()

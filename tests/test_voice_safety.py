@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from twilio.request_validator import RequestValidator
 
@@ -29,6 +29,7 @@ from .conftest import (
     Twilio,
     app_config,
     contacts,
+    terminate_backend,
 )
 from .twiml import dialled, tags
 
@@ -456,12 +457,7 @@ def test_a_connection_the_server_closed_costs_no_caller_their_colleague(
     engine = database(app).engine
     with engine.connect() as connection:
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    admin = create_engine(database_url)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        admin.dispose()
+    terminate_backend(database_url, pid)
 
     document = Twilio(twilio.side, new_sid("CA")).call()
 
