@@ -6,6 +6,9 @@ import csv
 import io
 from html.parser import HTMLParser
 
+# The week as the English dashboard heads its grids and CSV rows, Monday first.
+WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
 
 class TableReader(HTMLParser):
     """The cells of one <table id=...> of a page, row by row, as text."""

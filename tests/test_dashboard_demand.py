@@ -17,7 +17,7 @@ from routing.desk import Desk
 from .auth import COORDINATOR, AuthActions
 from .conftest import load_desk, local
 from .factories import contact, make_desk, save, utc
-from .pages import csv_rows, html_table
+from .pages import WEEKDAY_NAMES, csv_rows, html_table
 
 MONDAY, TUESDAY, WEDNESDAY, SATURDAY, SUNDAY = 0, 1, 2, 5, 6
 TABLE_NAMES = ("heatmap", "outside", "per_day", "calls", "handling", "topics")
@@ -347,15 +347,7 @@ def test_the_heatmap_csv_has_a_row_per_weekday_and_a_column_per_hour(
 
     rows = csv_rows(response.data)
     assert rows[0] == ["Day", *(f"{hour:02d}" for hour in range(24)), "Total"]
-    assert [r[0] for r in rows[1:]] == [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ]
+    assert [r[0] for r in rows[1:]] == WEEKDAY_NAMES
     assert rows[1][1 + 10] == "10"  # ten calls on Monday from 10:00
     assert rows[1][1 + 11] == "4"  # four mails from 11:00
     assert rows[1][-1] == "14"

@@ -21,7 +21,7 @@ from routing.desk import Desk
 
 from .auth import COORDINATOR, AuthActions, csrf_token
 from .conftest import ANNA, BRAM, DIRK, Twilio, desk_versions, new_call
-from .pages import html_table
+from .pages import WEEKDAY_NAMES, html_table
 from .twiml import dialled, tags
 
 Form = dict[str, str | list[str]]
@@ -81,16 +81,7 @@ def test_the_page_shows_the_week_as_a_grid_with_changes_hours_and_closures(
     page = auth.login(COORDINATOR, role="coordinator").get("/rota").get_data(as_text=True)
 
     grid = html_table(page, "shift-grid")
-    assert grid[0] == [
-        "Colleague",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ]
+    assert grid[0] == ["Colleague", *WEEKDAY_NAMES]
     assert grid[1] == ["Anna de Vries", *["08:30–12:30"] * 3, "", "", "", ""]
     assert grid[3] == ["Chantal Bakker", "12:30–17:00", "", *["12:30–17:00"] * 3, "", ""]
     assert grid[4] == ["Dirk Visser (vrijwilliger)", "", "", "", "", "08:30–16:00", "", ""]
