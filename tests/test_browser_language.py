@@ -25,25 +25,30 @@ LogIn = Callable[..., LoggedIn]
 CATALOG = ROOT / "intake" / "shell" / "translations" / "nl" / "LC_MESSAGES" / "messages.po"
 
 
-def test_a_dutch_user_sees_the_dashboard_in_dutch(desk: Desk, log_in: LogIn) -> None:
-    user = log_in(language="nl")
+@pytest.mark.parametrize(
+    ("language", "log_out", "now", "state", "on_shift"),
+    [
+        pytest.param("nl", "Uitloggen", "Nu", "Open · tot 17:00", "Ingeroosterd", id="Dutch"),
+        pytest.param("en", "Log out", "Now", "Open · until 17:00", "On shift", id="English"),
+    ],
+)
+def test_a_user_sees_the_dashboard_in_their_language(
+    desk: Desk,
+    log_in: LogIn,
+    language: str,
+    log_out: str,
+    now: str,
+    state: str,
+    on_shift: str,
+) -> None:
+    user = log_in(language=language)
     page = user.page
 
-    expect(page.locator("html")).to_have_attribute("lang", "nl")
-    expect(page.locator("form.logout button")).to_have_text("Uitloggen")
-    assert user.menu()[0] == "Nu"
-    expect(page.locator(".status .state")).to_have_text("Open · tot 17:00")
-    expect(page.locator(".status h2")).to_have_text("Ingeroosterd")
-
-
-def test_an_english_user_sees_the_dashboard_in_english(desk: Desk, log_in: LogIn) -> None:
-    user = log_in(language="en")
-    page = user.page
-
-    expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.locator("form.logout button")).to_have_text("Log out")
-    assert user.menu()[0] == "Now"
-    expect(page.locator(".status h2")).to_have_text("On shift")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page.locator("form.logout button")).to_have_text(log_out)
+    assert user.menu()[0] == now
+    expect(page.locator(".status .state")).to_have_text(state)
+    expect(page.locator(".status h2")).to_have_text(on_shift)
 
 
 def test_a_dutch_coordinator_finds_every_page_in_dutch(desk: Desk, log_in: LogIn) -> None:
