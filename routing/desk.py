@@ -18,6 +18,10 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 STRATEGIES: tuple[str, ...] = ("simultaneous", "sequential")
 LANGUAGES: tuple[str, ...] = ("nl", "en")
+# How a mailbox is signed in to: its password, or OAuth2 with Microsoft 365 or Google.
+SIGNIN_METHODS: tuple[str, ...] = ("password", "microsoft", "google")
+# How a connection to a mail server is protected: implicit TLS, STARTTLS, or not at all.
+TLS_MODES: tuple[str, ...] = ("ssl", "starttls", "none")
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,56 @@ class Line:
 
 
 @dataclass(frozen=True)
+class MailServer:
+    """Where a mailbox's IMAP or SMTP server is and how the connection is protected.
+
+    `folder` and `processed_folder` mean something for IMAP only; `cafile` is a CA bundle
+    for a server with a certificate of its own ("" for the system's CAs).
+    """
+
+    host: str
+    port: int
+    tls: str = "ssl"  # one of TLS_MODES
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    cafile: str = ""
+
+
+@dataclass(frozen=True)
+class Signin:
+    """How a mailbox signs in, and the names of the environment variables of its secrets.
+
+    Plain data: the secrets themselves never come here (nor into the database); `mail/`
+    reads them from the environment of the worker that connects.
+    """
+
+    method: str = "password"  # one of SIGNIN_METHODS
+    user: str = ""  # the login name, or for Google the user to act as; "" = the address
+    password_env: str = ""  # password
+    tenant_id: str = ""  # microsoft
+    client_id: str = ""  # microsoft
+    client_secret_env: str = ""  # microsoft: a client secret ...
+    certificate_path: str = ""  # ... or a certificate (with its private key) on disk
+    service_account_file: str = ""  # google: the service account's key file
+
+    def secret_names(self) -> tuple[str, ...]:
+        """The environment variables this sign-in reads."""
+        return tuple(name for name in (self.password_env, self.client_secret_env) if name)
+
+
+@dataclass(frozen=True)
 class Mailbox:
     address: str
     organisation: str
+    # How we reach it; a mailbox without `imap` is read through the INTAKE_IMAP_* settings
+    # (when they name it), one without `smtp` sends through the INTAKE_SMTP_* account.
+    imap: MailServer | None = None
+    smtp: MailServer | None = None
+    signin: Signin = field(default_factory=Signin)
+
+    @property
+    def login(self) -> str:
+        return self.signin.user or self.address
 
 
 @dataclass(frozen=True)

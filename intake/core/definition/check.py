@@ -13,13 +13,17 @@ from intake.core.errors import DefinitionError, Problem
 from intake.core.texts import MESSAGE_KEYS, PLACEHOLDERS
 from routing.desk import (
     LANGUAGES,
+    SIGNIN_METHODS,
     STRATEGIES,
+    TLS_MODES,
     WEEKDAYS,
     Change,
     Desk,
     Line,
     Mailbox,
+    MailServer,
     Shift,
+    Signin,
     Staff,
     TimeRange,
     VoiceSettings,
@@ -28,8 +32,19 @@ from routing.desk import (
 from . import values
 from .fields import FieldReader
 from .lines import LineMap, syntax_error_line
-from .problem_text import kind_of, quote, render_path, suggest
-from .sections import DEFAULT_SOURCE, RING_SECONDS, SECTIONS, VOICEMAIL_SECONDS, Path
+from .problem_text import either, kind_of, quote, render_path, suggest
+from .sections import (
+    DEFAULT_SOURCE,
+    IMAP_KEYS,
+    IMAP_PORTS,
+    RING_SECONDS,
+    SECTIONS,
+    SIGNIN_KEYS,
+    SMTP_KEYS,
+    SMTP_PORTS,
+    VOICEMAIL_SECONDS,
+    Path,
+)
 from .values import Invalid
 
 
@@ -199,8 +214,83 @@ class DeskChecker(FieldReader):
                 )
             elif address:
                 first[folded] = path
-            found.append(Mailbox(address=address, organisation=organisation))
+            imap = self.mail_server(entry, (*path, "imap"), IMAP_KEYS, IMAP_PORTS, "ssl")
+            smtp = self.mail_server(entry, (*path, "smtp"), SMTP_KEYS, SMTP_PORTS, "starttls")
+            signin = self.signin(entry, path, connected=imap is not None or smtp is not None)
+            found.append(
+                Mailbox(
+                    address=address, organisation=organisation, imap=imap, smtp=smtp, signin=signin
+                )
+            )
         return tuple(found)
+
+    def mail_server(
+        self,
+        entry: Mapping[str, Any],
+        path: Path,
+        keys: tuple[str, ...],
+        ports: Mapping[str, int],
+        default_tls: str,
+    ) -> MailServer | None:
+        """A mailbox's `imap = { ... }` or `smtp = { ... }`; None when it has none."""
+        key = str(path[-1])
+        if key not in entry:
+            return None
+        table = entry[key]
+        if not isinstance(table, Mapping):
+            self.problem(
+                path, f'must be a table like {{ host = "{key}.example.org" }}, not {kind_of(table)}'
+            )
+            return None
+        self.known_keys(table, path, keys, "setting")
+        tls = self.choice(table, (*path, "tls"), default_tls, TLS_MODES)
+        server = MailServer(
+            host=self.value(table, (*path, "host"), "", values.host, required=True),
+            port=self.integer(table, (*path, "port"), ports[tls], minimum=1, maximum=65535),
+            tls=tls,
+            folder=self.text(table, (*path, "folder")) or "INBOX",
+            processed_folder=self.text(table, (*path, "processed_folder")),
+            cafile=self.text(table, (*path, "cafile")),
+        )
+        return server
+
+    def signin(self, entry: Mapping[str, Any], path: Path, *, connected: bool) -> Signin:
+        """How the mailbox signs in; each method's own settings required, others refused."""
+        method = self.choice(entry, (*path, "signin"), "password", SIGNIN_METHODS)
+        allowed = SIGNIN_KEYS.get(method, ())
+        others = dict.fromkeys(k for keys in SIGNIN_KEYS.values() for k in keys if k not in allowed)
+        for key in others:
+            if key in entry:
+                users = either(tuple(m for m in SIGNIN_METHODS if key in SIGNIN_KEYS[m]))
+                self.problem((*path, key), f'is only for signin = {users}, not "{method}"')
+        signin = Signin(
+            method=method,
+            user=self.text(entry, (*path, "user")),
+            password_env=self.value(entry, (*path, "password_env"), "", values.env_name),
+            tenant_id=self.text(entry, (*path, "tenant_id")),
+            client_id=self.text(entry, (*path, "client_id")),
+            client_secret_env=self.value(entry, (*path, "client_secret_env"), "", values.env_name),
+            certificate_path=self.text(entry, (*path, "certificate_path")),
+            service_account_file=self.text(entry, (*path, "service_account_file")),
+        )
+        if not connected:
+            return signin  # nothing to sign in to: the INTAKE_IMAP_*/_SMTP_* settings do that
+        needed = {
+            "password": ("password_env",),
+            "microsoft": ("tenant_id", "client_id"),
+            "google": ("service_account_file",),
+        }[method]
+        for key in needed:
+            if key not in entry:
+                self.problem((*path, key), f'is missing (signin = "{method}" needs it)')
+        if method == "microsoft" and ("client_secret_env" in entry) == (
+            "certificate_path" in entry
+        ):
+            self.problem(
+                (*path, "client_secret_env"),
+                'signin = "microsoft" needs either client_secret_env or certificate_path',
+            )
+        return signin
 
     def staff(self, entries: list[tuple[Path, Mapping[str, Any]]]) -> tuple[Staff, ...]:
         found: list[Staff] = []

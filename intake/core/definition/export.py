@@ -7,7 +7,7 @@ from typing import Any
 
 import tomli_w
 
-from routing.desk import WEEKDAYS, Change, Desk
+from routing.desk import WEEKDAYS, Change, Desk, Mailbox, MailServer, Signin
 
 
 def desk_to_document(desk: Desk) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def desk_to_document(desk: Desk) -> dict[str, Any]:
             "dates": [d.isoformat() for d in sorted(desk.closure_dates)],
         },
         "line": [{"number": x.number, "organisation": x.organisation} for x in desk.lines],
-        "mailbox": [{"address": m.address, "organisation": m.organisation} for m in desk.mailboxes],
+        "mailbox": [_mailbox_document(m) for m in desk.mailboxes],
         "staff": [
             {"id": s.id, "name": s.name, "phone": s.phone, "email": s.email} for s in desk.staff
         ],
@@ -61,6 +61,45 @@ def desk_to_document(desk: Desk) -> dict[str, Any]:
         },
         "retention": {"days": desk.retention_days},
     }
+
+
+def _mailbox_document(mailbox: Mailbox) -> dict[str, Any]:
+    """Address and organisation; how we reach it only when the definition says so.
+
+    The names of the environment variables go out, never what they hold.
+    """
+    doc: dict[str, Any] = {"address": mailbox.address, "organisation": mailbox.organisation}
+    if mailbox.imap is None and mailbox.smtp is None and mailbox.signin == Signin():
+        return doc
+    doc["signin"] = mailbox.signin.method
+    for key in (
+        "user",
+        "password_env",
+        "tenant_id",
+        "client_id",
+        "client_secret_env",
+        "certificate_path",
+        "service_account_file",
+    ):
+        value = getattr(mailbox.signin, key)
+        if value:
+            doc[key] = value
+    if mailbox.imap is not None:
+        doc["imap"] = _server_document(mailbox.imap, imap=True)
+    if mailbox.smtp is not None:
+        doc["smtp"] = _server_document(mailbox.smtp, imap=False)
+    return doc
+
+
+def _server_document(server: MailServer, *, imap: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {"host": server.host, "port": server.port, "tls": server.tls}
+    if imap:
+        doc["folder"] = server.folder
+        if server.processed_folder:
+            doc["processed_folder"] = server.processed_folder
+    if server.cafile:
+        doc["cafile"] = server.cafile
+    return doc
 
 
 def _change_document(change: Change) -> dict[str, Any]:
@@ -104,6 +143,8 @@ def _toml_table(header: str, table: Mapping[str, Any]) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, Mapping):  # an inline table, as `imap = { host = ..., port = 993 }`
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return tomli_w.dumps({"v": value}).removeprefix("v = ").removesuffix("\n")

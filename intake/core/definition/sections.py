@@ -19,7 +19,20 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "hours": WEEKDAYS,
     "closures": ("public_holidays", "dates"),
     "line": ("number", "organisation"),
-    "mailbox": ("address", "organisation"),
+    "mailbox": (
+        "address",
+        "organisation",
+        "signin",
+        "user",
+        "password_env",
+        "tenant_id",
+        "client_id",
+        "client_secret_env",
+        "certificate_path",
+        "service_account_file",
+        "imap",
+        "smtp",
+    ),
     "staff": ("id", "name", "phone", "email"),
     "shift": ("staff", "days", "from", "to"),
     "change": ("staff", "date", "off", "from", "to"),
@@ -32,6 +45,19 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "messages": LANGUAGES,
     "retention": ("days",),
+}
+
+# The keys of a mailbox's `imap = { ... }` and `smtp = { ... }`.
+IMAP_KEYS: tuple[str, ...] = ("host", "port", "tls", "folder", "processed_folder", "cafile")
+SMTP_KEYS: tuple[str, ...] = ("host", "port", "tls", "cafile")
+# The port each kind of connection usually has, when none is given.
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+# The sign-in settings each method needs or may have, besides `signin` itself.
+SIGNIN_KEYS: dict[str, tuple[str, ...]] = {
+    "password": ("user", "password_env"),
+    "microsoft": ("user", "tenant_id", "client_id", "client_secret_env", "certificate_path"),
+    "google": ("user", "service_account_file"),
 }
 
 RING_SECONDS = (5, 600)  # Twilio's <Dial timeout> allows at most 600

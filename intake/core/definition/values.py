@@ -21,6 +21,8 @@ from .problem_text import kind_of, quote, suggest
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _STAFF_ID = re.compile(r"[A-Za-z0-9._-]+")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]+")
 
 
 class Invalid(Exception):
@@ -52,6 +54,27 @@ def email(raw: str) -> str:
 
 def optional_email(raw: str) -> str:
     return email(raw) if raw.strip() else ""
+
+
+def env_name(raw: str) -> str:
+    """The name of an environment variable that holds a secret (never the secret itself)."""
+    name = raw.strip()
+    if not _ENV_NAME.fullmatch(name):
+        raise Invalid(
+            f"{quote(raw)} is not the name of an environment variable"
+            ' (capitals, digits and _, like "INTAKE_MAILBOX_LINDE_PASSWORD");'
+            " the secret itself goes in that variable, never in this file"
+        )
+    return name
+
+
+def host(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        raise Invalid("must not be empty")
+    if not _HOST.fullmatch(name):
+        raise Invalid(f"{quote(raw)} is not a host name (like imap.example.org)")
+    return name
 
 
 def phone(raw: str) -> str:
