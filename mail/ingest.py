@@ -8,7 +8,7 @@ mailbox position, so a message is finished exactly when its contact is committed
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +26,7 @@ from routing.mailplan import plan_mail
 
 from .autoreply import no_reply_reasons, reply_address
 from .compose import acknowledgement, forward, new_message_id
-from .outbox import enqueue, replied_today
+from .outbox import DEFAULT_ACCOUNT, enqueue, replied_today
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,12 @@ ROUND_ROBIN_MEMORY = timedelta(days=7)
 
 @dataclass(frozen=True)
 class Outgoing:
-    """Where our own mail comes from: the envelope and header sender, and its domain."""
+    """Where our own mail comes from: the envelope and header sender, and its domain, and
+    the SMTP account that sends it (see mail.outbox.account_of)."""
 
     sender: str
     own_addresses: frozenset[str]
+    smtp_account: str = DEFAULT_ACCOUNT
 
     @property
     def domain(self) -> str:
@@ -213,7 +215,14 @@ def route(
                 received_at=message.received_at,
                 mailbox=contact.via,
             )
-            enqueue(session, outgoing_mail, kind="forward", contact_id=contact.id, now=now)
+            enqueue(
+                session,
+                outgoing_mail,
+                kind="forward",
+                contact_id=contact.id,
+                now=now,
+                smtp_account=outgoing.smtp_account,
+            )
         lifecycle.mail_forwarded(session, contact, stored, colleague.id, now)
         return True
 
@@ -238,13 +247,31 @@ def route(
         # Nobody on shift while open: no promise of an hour, only that we answer.
         next_opening=plan.next_opening if plan.reason == "closed" else None,
     )
-    enqueue(session, ack, kind="acknowledgement", contact_id=contact.id, now=now, auto_reply_to=to)
+    enqueue(
+        session,
+        ack,
+        kind="acknowledgement",
+        contact_id=contact.id,
+        now=now,
+        auto_reply_to=to,
+        smtp_account=outgoing.smtp_account,
+    )
     lifecycle.mail_acknowledged(session, contact, now, reason=plan.reason)
     return False
 
 
-def release_held(session: Session, desk: Desk, now: datetime, outgoing: Outgoing) -> int:
-    """Forward the mail held while closed, now that a colleague is on shift. How many."""
+def release_held(
+    session: Session,
+    desk: Desk,
+    now: datetime,
+    outgoing: Outgoing,
+    outgoing_of: Callable[[str], Outgoing] | None = None,
+) -> int:
+    """Forward the mail held while closed, now that a colleague is on shift. How many.
+
+    `outgoing_of(via)` gives the sender of a contact that came in at the mailbox `via`
+    (its own SMTP account); without it every forward goes out as `outgoing`.
+    """
     forwarded = 0
     held = session.scalars(
         select(Contact)
@@ -268,7 +295,7 @@ def release_held(session: Session, desk: Desk, now: datetime, outgoing: Outgoing
             stored=waiting,
             mail=None,
             now=now,
-            outgoing=outgoing,
+            outgoing=outgoing_of(contact.via) if outgoing_of is not None else outgoing,
         ):
             break  # nobody on shift (any more): the rest waits too
         forwarded += len(waiting)

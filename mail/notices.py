@@ -1,7 +1,9 @@
 """Telling colleagues about a voicemail, through the outbox.
 
 Sent to the colleagues on shift; a voicemail left while the desk is closed goes to those
-on shift when it opens next, and waits in the outbox until then.
+on shift when it opens next, and waits in the outbox until then. A voicemail for an
+organisation whose [[mailbox]] has its own SMTP account goes out through that account,
+from that mailbox's address.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from intake.core.models import Contact
 from mail.compose import new_message_id, voicemail_notice
-from mail.outbox import enqueue
-from routing.desk import Desk
+from mail.outbox import account_of, enqueue
+from routing.desk import Desk, Mailbox
 from routing.hours import is_open, next_opening
 from routing.rota import on_shift
 
@@ -29,7 +31,8 @@ def voicemail_left(
         recipients = [s.email for s in desk.staff if s.email][:10]
     if not recipients:
         return False
-    sender = app.config.get("SMTP_FROM") or desk.email
+    mailbox = sending_mailbox(desk, contact.organisation)
+    sender = mailbox.address if mailbox is not None else app.config.get("SMTP_FROM") or desk.email
     domain = sender.rpartition("@")[2] or "localhost"
     notice = voicemail_notice(
         desk=desk,
@@ -42,6 +45,21 @@ def voicemail_left(
         sender=sender,
         message_id=new_message_id("voicemail", contact.reference, domain),
     )
-    row = enqueue(session, notice, kind="voicemail-notice", contact_id=contact.id, now=now)
+    row = enqueue(
+        session,
+        notice,
+        kind="voicemail-notice",
+        contact_id=contact.id,
+        now=now,
+        smtp_account=account_of(mailbox),
+    )
     row.next_attempt_at = max(send_at, now)
     return True
+
+
+def sending_mailbox(desk: Desk, organisation: str) -> Mailbox | None:
+    """The first [[mailbox]] of `organisation` that has an SMTP account of its own."""
+    for mailbox in desk.mailboxes:
+        if mailbox.organisation == organisation and mailbox.smtp is not None:
+            return mailbox
+    return None

@@ -45,11 +45,15 @@ from mail.smtp import (
     transaction,
 )
 from mail.smtp import connect as default_connect
+from routing.desk import Mailbox
 
 __all__ = [
+    "DEFAULT_ACCOUNT",
     "FlushResult",
     "SmtpSettings",
+    "account_of",
     "backoff",
+    "due_accounts",
     "enqueue",
     "flush",
     "replied_today",
@@ -58,6 +62,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+# The account of rows sent through the INTAKE_SMTP_* settings (every row, before there
+# were several mailboxes); a [[mailbox]] with its own `smtp` is its address, lower-case.
+DEFAULT_ACCOUNT = ""
 
 MAX_BACKOFF = timedelta(minutes=60)
 # A message the server keeps refusing "for now" (4xx) is given up after this long, as an
@@ -101,6 +109,28 @@ class FlushResult:
     failed: int
 
 
+def account_of(mailbox: Mailbox | None) -> str:
+    """The SMTP account that sends a mailbox's mail: its own when it has `smtp`."""
+    if mailbox is None or mailbox.smtp is None:
+        return DEFAULT_ACCOUNT
+    return mailbox.address.casefold()
+
+
+def due_accounts(session: Session, now: datetime) -> list[str]:
+    """The SMTP accounts that have mail due now."""
+    return sorted(
+        session.scalars(
+            select(OutboxMessage.smtp_account)
+            .where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.failed_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .distinct()
+        )
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed try: 1, 2, 4, 8 … minutes, at most 60."""
     minutes = 2 ** (min(max(attempts, 1), 7) - 1)
@@ -116,12 +146,14 @@ def enqueue(
     now: datetime,
     auto_reply_to: str | None = None,
     mail_from: str | None = None,
+    smtp_account: str = DEFAULT_ACCOUNT,
 ) -> OutboxMessage:
     """Add `message` to the outbox in `session`'s transaction (the caller commits).
 
     The envelope sender is `mail_from` when given ("" for the null sender), else the From
     address; the recipients are the To, Cc and Bcc addresses, and Bcc is left out of the
-    stored message. `auto_reply_to` marks an acknowledgement, for `replied_today`.
+    stored message. `auto_reply_to` marks an acknowledgement, for `replied_today`;
+    `smtp_account` says which account sends it (see `account_of`).
     """
     message_id = str(message.get("Message-ID", "")).strip()
     if not message_id:
@@ -141,6 +173,7 @@ def enqueue(
         kind=kind,
         message_id=message_id,
         mail_from=mail_from,
+        smtp_account=smtp_account,
         recipients=recipients,
         auto_reply_to=_checked_address(auto_reply_to).lower() if auto_reply_to else None,
         raw=_serialise(message),
@@ -180,14 +213,20 @@ def flush(
     *,
     connect: Callable[[SmtpSettings], smtplib.SMTP] | None = None,
     limit: int = 500,
+    account: str | None = None,
 ) -> FlushResult:
     """Send the due messages, oldest first, over one connection. Never raises for SMTP
-    trouble: it is logged, and the rows say what happened. Database errors do raise."""
+    trouble: it is logged, and the rows say what happened. Database errors do raise.
+
+    `account`: only the rows of that SMTP account (each account has its own lock); None:
+    every row, through `settings` (the one-account desk).
+    """
     sessions = session_factory.session if isinstance(session_factory, Database) else session_factory
     # One sender at a time across processes: SQLite has no SKIP LOCKED, and two flushes
     # side by side would send the same rows twice.
+    lock_name = "outbox" if not account else f"outbox:{account}"[:100]
     lock = (
-        ExclusiveLock(session_factory.engine, "outbox", now)
+        ExclusiveLock(session_factory.engine, lock_name, now)
         if isinstance(session_factory, Database)
         else None
     )
@@ -195,7 +234,9 @@ def flush(
         log.info("outbox: another process is sending")
         return FlushResult(0, 0, 0)
     try:
-        return _flush(sessions, settings, now, connect=connect, limit=limit, lock=lock)
+        return _flush(
+            sessions, settings, now, connect=connect, limit=limit, lock=lock, account=account
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -209,20 +250,17 @@ def _flush(
     connect: Callable[[SmtpSettings], smtplib.SMTP] | None,
     limit: int,
     lock: ExclusiveLock | None,
+    account: str | None = None,
 ) -> FlushResult:
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.failed_at.is_(None),
+        OutboxMessage.next_attempt_at <= now(),
+    )
+    if account is not None:
+        query = query.where(OutboxMessage.smtp_account == account)
     with sessions() as session:
-        due = list(
-            session.scalars(
-                select(OutboxMessage.id)
-                .where(
-                    OutboxMessage.sent_at.is_(None),
-                    OutboxMessage.failed_at.is_(None),
-                    OutboxMessage.next_attempt_at <= now(),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            )
-        )
+        due = list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
     if not due:
         return FlushResult(0, 0, 0)
     counts = {"sent": 0, "postponed": 0, "failed": 0}

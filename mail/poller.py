@@ -29,9 +29,11 @@ from intake.core.locks import ExclusiveLock
 from intake.core.models import MailboxState, MailMessage
 from mail.message import ParsedMail
 from mail.parsing import parse_message
-from routing.desk import Desk
+from routing.desk import Desk, Mailbox
 
 from .ingest import Outgoing, dedupe_key, ingest
+from .outbox import account_of
+from .signin import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,17 @@ class ImapSettings:
     processed_folder: str = ""
     cafile: str = ""
     timeout: float = 60.0
+    # The [[mailbox]] this connection reads (None: the INTAKE_IMAP_* mailbox) and how it
+    # signs in; the secret of a password sign-in is `password`.
+    mailbox: Mailbox | None = field(default=None, compare=False)
+    signin: str = "password"
+
+    @property
+    def address(self) -> str:
+        """The address patients write to here: the mailbox's, else the login when it is one."""
+        if self.mailbox is not None:
+            return self.mailbox.address
+        return self.user if "@" in self.user else ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ImapSettings | None:
@@ -90,11 +103,24 @@ def connect(settings: ImapSettings) -> IMAPClient:
     try:
         if not settings.ssl and settings.starttls:
             client.starttls(context)
-        client.login(settings.user, settings.password)
+        sign_in(client, settings)
     except BaseException:
         _close(client)
         raise
     return client
+
+
+def sign_in(client: IMAPClient, settings: ImapSettings) -> None:
+    """Sign a connected client in as the mailbox: THE seam for OAuth2 (XOAUTH2).
+
+    A password sign-in is LOGIN; Microsoft and Google raise SigninUnavailable until their
+    token providers are here (the mailbox's tenant, client and key are in
+    `settings.mailbox.signin`, its secrets through mail.accounts.secret).
+    """
+    if settings.signin == "password":
+        client.login(settings.user, settings.password)
+        return
+    raise unavailable(settings.signin, settings.address)
 
 
 def _close(client: IMAPClient) -> None:
@@ -118,9 +144,19 @@ class PollResult:
 
 
 def outgoing_for(app: Flask, desk: Desk, settings: ImapSettings) -> Outgoing:
-    sender = app.config.get("SMTP_FROM") or desk.email or settings.user
+    """A mailbox with its own SMTP account answers from its own address, through it;
+    any other through the INTAKE_SMTP_* account, as INTAKE_SMTP_FROM (or the desk)."""
+    mailbox = desk.mailbox_for(settings.address) if settings.address else None
+    own_smtp = mailbox is not None and mailbox.smtp is not None
+    sender = (
+        settings.address if own_smtp else app.config.get("SMTP_FROM") or desk.email or settings.user
+    )
     own = {sender, desk.email, settings.user, *(m.address for m in desk.mailboxes)}
-    return Outgoing(sender=sender, own_addresses=frozenset(a.casefold() for a in own if a))
+    return Outgoing(
+        sender=sender,
+        own_addresses=frozenset(a.casefold() for a in own if a),
+        smtp_account=account_of(mailbox),
+    )
 
 
 def poll(
@@ -300,7 +336,7 @@ def _set_last_uid(app: Flask, settings: ImapSettings, uid: int) -> None:
 
 
 def _mailbox_address(settings: ImapSettings, desk: Desk) -> str:
-    return settings.user if "@" in settings.user else desk.email
+    return settings.address or desk.email
 
 
 def _batches(client: IMAPClient, uids: Sequence[int]) -> Iterator[list[int]]:

@@ -24,6 +24,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing.desk import Mailbox
+
+from .signin import SigninUnavailable, unavailable
+
 __all__ = [
     "ConnectionTrouble",
     "Refused",
@@ -33,6 +37,7 @@ __all__ = [
     "connect",
     "open_session",
     "refused_text",
+    "sign_in",
     "transaction",
 ]
 
@@ -48,6 +53,13 @@ class SmtpSettings:
     password: str = field(default="", repr=False)
     starttls: bool = True
     timeout: float = 30.0
+    # Implicit TLS from the first byte; None: on port 465 only (as before).
+    implicit_tls: bool | None = None
+    cafile: str = ""
+    # The [[mailbox]] whose account this is (None: the INTAKE_SMTP_* account), and how it
+    # signs in; the secret of a password sign-in is `password`.
+    mailbox: Mailbox | None = field(default=None, compare=False)
+    signin: str = "password"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings | None:
@@ -100,12 +112,13 @@ class SomeRefused(Refused):
 
 
 def connect(settings: SmtpSettings) -> smtplib.SMTP:
-    if settings.port == 465:  # implicit TLS ("submissions", RFC 8314)
+    implicit = settings.port == 465 if settings.implicit_tls is None else settings.implicit_tls
+    if implicit:  # implicit TLS ("submissions", RFC 8314)
         return smtplib.SMTP_SSL(
             settings.host,
             settings.port,
             timeout=settings.timeout,
-            context=ssl.create_default_context(),
+            context=ssl.create_default_context(cafile=settings.cafile or None),
         )
     return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
 
@@ -126,11 +139,13 @@ def open_session(
                     "the SMTP server does not offer STARTTLS; not sending in the clear",
                     logging.ERROR,
                 )
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=ssl.create_default_context(cafile=settings.cafile or None))
             smtp.ehlo()
-        if settings.user:
+        if settings.user or settings.signin != "password":
             try:
-                smtp.login(settings.user, settings.password)
+                sign_in(smtp, settings)
+            except SigninUnavailable as exc:
+                raise ConnectionTrouble(str(exc), logging.ERROR) from exc
             except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as exc:
                 # A setting to fix, not a passing fault: an error in the log.
                 text = f"SMTP login refused ({_describe(exc)})"
@@ -142,6 +157,19 @@ def open_session(
         close(smtp)
         raise ConnectionTrouble(f"SMTP connection failed ({_describe(exc)})") from exc
     return smtp
+
+
+def sign_in(smtp: smtplib.SMTP, settings: SmtpSettings) -> None:
+    """Sign a connected session in as the account: THE seam for OAuth2 (XOAUTH2).
+
+    A password sign-in is AUTH with the user and password; Microsoft and Google raise
+    SigninUnavailable until their token providers are here.
+    """
+    if settings.signin == "password":
+        smtp.login(settings.user, settings.password)
+        return
+    address = settings.mailbox.address if settings.mailbox is not None else settings.user
+    raise unavailable(settings.signin, address)
 
 
 def close(smtp: smtplib.SMTP) -> None:

@@ -5,6 +5,7 @@ base_dir, state, log and Maildir under a temporary directory, on free ports of 1
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import shutil
@@ -34,10 +35,21 @@ from tests.serverkit import (
     wait_until_closed,
 )
 
-__all__ = ["IMAP_PASSWORD", "IMAP_USER", "STARTUP_TIMEOUT", "Dovecot", "Security"]
+__all__ = [
+    "IMAP_PASSWORD",
+    "IMAP_USER",
+    "SECOND_PASSWORD",
+    "SECOND_USER",
+    "STARTUP_TIMEOUT",
+    "Dovecot",
+    "Security",
+]
 
 IMAP_USER = "helpdesk@example.org"
 IMAP_PASSWORD = "helpdesk-test-password"
+# A second mailbox on the same server, for a desk with a mailbox per organisation.
+SECOND_USER = "linde@example.org"
+SECOND_PASSWORD = "linde-test-password"
 STARTUP_TIMEOUT = 10.0
 
 Security = Literal["plain", "starttls", "ssl"]
@@ -208,7 +220,10 @@ class Dovecot:
         self_signed_cert(directory)
         (directory / "server.key").chmod(0o600)
         users = directory / "users"
-        users.write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
+        users.write_text(
+            f"{self.user}:{{PLAIN}}{self.password}::::::\n"
+            f"{SECOND_USER}:{{PLAIN}}{SECOND_PASSWORD}::::::\n"
+        )
         users.chmod(0o644)
         self.port, self.ssl_port = free_ports(2)
         self.config_path.write_text(config_text(self, uid, gid))
@@ -247,6 +262,12 @@ class Dovecot:
                     f"{STARTUP_TIMEOUT:.0f} s: " + self._startup_output(log_start)
                 )
             time.sleep(0.01)
+
+    def as_user(self, user: str = SECOND_USER, password: str = SECOND_PASSWORD) -> Dovecot:
+        """The same server, its helpers (append, uids, clear, ...) as another user."""
+        other = copy.copy(self)
+        other.user, other.password = user, password
+        return other
 
     # -- clients
 

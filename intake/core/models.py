@@ -184,6 +184,9 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(32))  # forward | acknowledgement | voicemail-notice
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender
+    # Which SMTP account sends it: a [[mailbox]]'s address (lower-case) when that mailbox
+    # has its own `smtp`, "" for the INTAKE_SMTP_* account.
+    smtp_account: Mapped[str] = mapped_column(String(320), default="", server_default="")
     recipients: Mapped[list[str]] = mapped_column(JSON)
     # For acknowledgements: whom we auto-replied to (at most one a day per sender).
     auto_reply_to: Mapped[str | None] = mapped_column(String(320), index=True)
@@ -214,6 +217,22 @@ class MailboxState(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MailboxStatus(Base):
+    """Whether the poller could read a mailbox last time, and since when that is so.
+
+    Kept so a mailbox that keeps failing is logged once when it starts failing (and once
+    when it works again), not at every poll, and so staff can be shown which one is down.
+    """
+
+    __tablename__ = "mailbox_status"
+
+    mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)  # address, lower-case
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column(UTCDateTime)  # when `ok` and `error` began
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Lease(Base):

@@ -24,8 +24,10 @@ from intake.core import contactlog
 from intake.core.db import database
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
-from mail.ingest import release_held
-from mail.outbox import SmtpSettings, flush
+from mail.accounts import MissingSecret, smtp_for
+from mail.ingest import Outgoing, release_held
+from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
+from mail.outbox import FlushResult, SmtpSettings, due_accounts, flush
 from mail.poller import ImapSettings, outgoing_for, poll
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def purge_expired(app: Flask) -> int:
 
 
 def poll_mailbox(app: Flask) -> Any:
+    if has_own_mailboxes(app):
+        return poll_every_mailbox(app)  # each mailbox's failure is its own, logged there
     result = poll(app)
     if result.fetched:
         log.info(
@@ -64,11 +68,34 @@ def poll_mailbox(app: Flask) -> Any:
     return result
 
 
-def flush_outbox(app: Flask) -> Any:
-    settings = SmtpSettings.from_config(app.config)
-    if settings is None:
-        return None
-    return flush(database(app), settings, app.config["CLOCK"])
+def flush_outbox(app: Flask) -> FlushResult | None:
+    """Send what is due, each row through its SMTP account; None when no account is set.
+
+    A desk whose mailboxes have no `smtp` of their own sends everything through the
+    INTAKE_SMTP_* account, as it always did.
+    """
+    clock = app.config["CLOCK"]
+    default = SmtpSettings.from_config(app.config)
+    with database(app).session() as session:
+        try:
+            desk = current_desk(session, app)
+        except NoDeskError:
+            desk = None
+        accounts = due_accounts(session, clock()) if desk is not None else []
+    if desk is None or not any(m.smtp is not None for m in desk.mailboxes):
+        return None if default is None else flush(database(app), default, clock)
+    sent = postponed = failed = 0
+    for account in accounts:
+        try:
+            settings = smtp_for(desk, app.config, account)
+        except MissingSecret as exc:
+            log.error("outbox: cannot send for %s: %s", account, exc)
+            continue
+        if settings is None:
+            continue
+        done = flush(database(app), settings, clock, account=account)
+        sent, postponed, failed = sent + done.sent, postponed + done.postponed, failed + done.failed
+    return FlushResult(sent, postponed, failed)
 
 
 def release_backlog(app: Flask) -> int:
@@ -83,7 +110,15 @@ def release_backlog(app: Flask) -> int:
         outgoing = outgoing_for(
             app, desk, settings or ImapSettings(host="", user=desk.email, password="")
         )
-        released = release_held(session, desk, app.config["CLOCK"](), outgoing)
+
+        def outgoing_of(via: str) -> Outgoing:
+            # A mailbox with its own SMTP account forwards through it, from its address.
+            mailbox = desk.mailbox_for(via)
+            if mailbox is None or mailbox.smtp is None:
+                return outgoing
+            return outgoing_for(app, desk, ImapSettings(host="", user=via, password=""))
+
+        released = release_held(session, desk, app.config["CLOCK"](), outgoing, outgoing_of)
         session.commit()
     if released:
         log.info("forwarded %d mails that waited for the shift to start", released)

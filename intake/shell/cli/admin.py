@@ -14,6 +14,7 @@ from intake.core.deskstore import current_desk, store_desk
 from intake.core.errors import IntakeError
 from intake.shell.auth import create_user
 from intake.shell.cli.context import command_app, require_schema
+from mail.accounts import environment, missing_secrets
 
 
 @click.command(help="Create or upgrade the database schema.")
@@ -49,6 +50,11 @@ def load_config(ctx: click.Context, path: Path) -> None:
         )
     else:
         click.echo(f"{path} is the definition already in force: nothing changed")
+    # A warning, not a refusal: the definition is often loaded on another machine than the
+    # worker's, whose environment holds the secrets. The worker and `intake check-mail`
+    # report a missing one as that mailbox's failure.
+    for missing in missing_secrets(desk, environment(app.config)):
+        click.echo(f"warning: {missing} here; the worker needs it to reach that mailbox")
 
 
 @click.command("export-config", help="Print the desk definition in force as TOML.")

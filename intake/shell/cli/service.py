@@ -9,13 +9,15 @@ import signal
 
 import click
 from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
 from imapclient.exceptions import IMAPClientError
 from werkzeug.serving import run_simple
 
 from intake.core.errors import IntakeError
 from intake.shell.cli.context import command_app, log_at_info, require_schema
 from intake.shell.jobs import flush_outbox, release_backlog, schedule, start_scheduler
-from mail.poller import poll
+from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
+from mail.poller import PollResult, poll
 
 
 @click.command(help="Serve the webhooks with the scheduler in-process (one machine).")
@@ -56,6 +58,44 @@ def worker(ctx: click.Context) -> None:
 def poll_once(ctx: click.Context) -> None:
     app = command_app(ctx)
     require_schema(app)
+    failure = _poll_every_mailbox(app) if has_own_mailboxes(app) else _poll_the_mailbox(app)
+    released = release_backlog(app)
+    if released:
+        click.echo(f"forwarded {released} mails held for the shift")
+    flushed = flush_outbox(app)
+    if flushed is None:
+        click.echo("sending is off: INTAKE_SMTP_HOST is not set")
+    else:
+        click.echo(
+            f"outbox: {flushed.sent} sent, {flushed.postponed} postponed, {flushed.failed} failed"
+        )
+    if failure is not None:
+        raise IntakeError(failure)
+
+
+def _poll_every_mailbox(app: Flask) -> str | None:
+    """One line per mailbox; the failures, for the exit status, or None."""
+    failed: list[str] = []
+    for done in poll_every_mailbox(app):
+        if done.result is None:
+            click.echo(f"{done.name}: cannot be read: {done.error}")
+            failed.append(f"{done.name}: {done.error}")
+        elif done.result.locked:
+            click.echo(f"{done.name}: another process is polling it right now; nothing done")
+        else:
+            click.echo(f"{done.name}: {_polled(done.result)}")
+    return "; ".join(failed) if failed else None
+
+
+def _polled(result: PollResult) -> str:
+    return (
+        f"polled: {result.fetched} fetched, {result.logged} logged, "
+        f"{result.duplicates} seen before, {len(result.attention)} left for a person"
+    )
+
+
+def _poll_the_mailbox(app: Flask) -> str | None:
+    """The INTAKE_IMAP_* mailbox alone, said as it always was."""
     failure: str | None = None
     try:
         result = poll(app)
@@ -72,19 +112,5 @@ def poll_once(ctx: click.Context) -> None:
     elif result.locked:
         click.echo("another process is polling this mailbox right now; nothing done")
     else:
-        click.echo(
-            f"polled: {result.fetched} fetched, {result.logged} logged, "
-            f"{result.duplicates} seen before, {len(result.attention)} left for a person"
-        )
-    released = release_backlog(app)
-    if released:
-        click.echo(f"forwarded {released} mails held for the shift")
-    flushed = flush_outbox(app)
-    if flushed is None:
-        click.echo("sending is off: INTAKE_SMTP_HOST is not set")
-    else:
-        click.echo(
-            f"outbox: {flushed.sent} sent, {flushed.postponed} postponed, {flushed.failed} failed"
-        )
-    if failure is not None:
-        raise IntakeError(failure)
+        click.echo(_polled(result))
+    return failure

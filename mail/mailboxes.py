@@ -1,0 +1,110 @@
+"""Polling every mailbox of the desk, each on its own.
+
+Each mailbox is polled under its own database lock with its own folder position (both
+are keyed by its account: see mail/poller.py). One that fails (unreachable, a refused
+sign-in, a secret not set) does not hold up the others: its failure is kept in
+`mailbox_status` and logged when it starts (or changes), and once more when the mailbox
+works again, never at every poll. The desk is read at every round, so a mailbox added to
+the definition is polled from the next round on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Flask
+from imapclient import IMAPClient
+from sqlalchemy.exc import DBAPIError
+
+from intake.core.db import database
+from intake.core.deskstore import current_desk
+from intake.core.errors import NoDeskError
+from intake.core.models import MailboxStatus
+
+from .accounts import ImapAccount, imap_accounts
+from .poller import ImapSettings, PollResult, connect, poll
+
+__all__ = ["MailboxRound", "failure_text", "has_own_mailboxes", "poll_every_mailbox"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MailboxRound:
+    """What one round did for one mailbox: its result, or the error that stopped it."""
+
+    key: str
+    name: str
+    result: PollResult | None
+    error: str = ""
+
+
+def failure_text(exc: BaseException) -> str:
+    """The error as the server or library put it; bytes from imaplib shown as text."""
+    detail = exc.args[0] if len(exc.args) == 1 else exc
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return f"{exc.__class__.__name__}: {detail}" if str(detail) else exc.__class__.__name__
+
+
+def has_own_mailboxes(app: Flask) -> bool:
+    """Whether the desk names the IMAP server of any [[mailbox]] (else: INTAKE_IMAP_*)."""
+    with database(app).session() as session:
+        try:
+            desk = current_desk(session, app)
+        except NoDeskError:
+            return False
+    return any(m.imap is not None for m in desk.mailboxes)
+
+
+def poll_every_mailbox(
+    app: Flask, *, connector: Callable[[ImapSettings], IMAPClient] = connect
+) -> list[MailboxRound]:
+    """One pass over every mailbox. Raises only for database trouble (everyone's)."""
+    with database(app).session() as session:
+        desk = current_desk(session, app)
+    rounds: list[MailboxRound] = []
+    for account in imap_accounts(desk, app.config):
+        rounds.append(_poll_one(app, account, connector))
+        _record(app, rounds[-1])
+    return rounds
+
+
+def _poll_one(
+    app: Flask, account: ImapAccount, connector: Callable[[ImapSettings], IMAPClient]
+) -> MailboxRound:
+    if account.settings is None:
+        return MailboxRound(account.key, account.name, None, account.problem)
+    try:
+        result = poll(app, settings=account.settings, connector=connector)
+    except DBAPIError:
+        raise
+    except Exception as exc:
+        log.debug("polling %s failed", account.name, exc_info=True)
+        return MailboxRound(account.key, account.name, None, failure_text(exc))
+    return MailboxRound(account.key, account.name, result)
+
+
+def _record(app: Flask, done: MailboxRound) -> None:
+    """Keep the mailbox's state; log only when it changes."""
+    if done.result is not None and done.result.locked:
+        return  # another process polls it: that one keeps its state
+    now: datetime = app.config["CLOCK"]()
+    ok = done.result is not None
+    with database(app).session() as session:
+        status = session.get(MailboxStatus, done.key[:320])
+        changed = status is None or status.ok != ok or status.error != done.error
+        if not ok and changed:
+            log.error("mailbox %s cannot be read: %s", done.name, done.error)
+        elif ok and status is not None and not status.ok:
+            log.warning("mailbox %s works again (failing since %s)", done.name, status.since)
+        if status is None:
+            status = MailboxStatus(mailbox=done.key[:320], ok=ok, error=done.error, since=now)
+            session.add(status)
+        elif changed:
+            status.ok, status.error, status.since = ok, done.error, now
+        status.checked_at = now
+        session.commit()

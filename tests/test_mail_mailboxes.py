@@ -1,0 +1,250 @@
+"""A desk with a mailbox per organisation: each polled on its own, each sending as itself.
+
+Real servers: one Dovecot with two users (two mailboxes), and two aiosmtpd servers: the
+INTAKE_SMTP_* account and the second mailbox's own SMTP account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import MailboxStatus, OutboxMessage
+from intake.shell.jobs import flush_outbox, poll_mailbox, release_backlog
+from mail.mailboxes import poll_every_mailbox
+from routing.desk import Desk, Mailbox, MailServer, Signin
+from tests.dovecot import IMAP_PASSWORD, SECOND_PASSWORD, SECOND_USER, Dovecot
+from tests.smtpsink import SmtpSink
+
+from .conftest import contacts, load_desk, local
+from .test_mail_intake import patient_mail
+
+NOORD = "helpdesk@example.org"
+LINDE = SECOND_USER
+SECRETS = {
+    "INTAKE_MAILBOX_NOORD_PASSWORD": IMAP_PASSWORD,
+    "INTAKE_MAILBOX_LINDE_PASSWORD": SECOND_PASSWORD,
+}
+
+
+@pytest.fixture(scope="module")
+def linde_smtp_server() -> Iterator[SmtpSink]:
+    sink = SmtpSink(user=LINDE, password=SECOND_PASSWORD)
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.close()
+
+
+@pytest.fixture
+def linde_smtp(linde_smtp_server: SmtpSink) -> SmtpSink:
+    linde_smtp_server.accept()
+    linde_smtp_server.clear()
+    return linde_smtp_server
+
+
+@pytest.fixture
+def linde(dovecot: Dovecot) -> Dovecot:
+    """The second mailbox on the test Dovecot, emptied."""
+    other = dovecot.as_user()
+    other.clear()
+    return other
+
+
+def imap_of(dovecot: Dovecot) -> MailServer:
+    return MailServer(host=dovecot.host, port=dovecot.port, tls="starttls", cafile=dovecot.cafile)
+
+
+def noord_mailbox(dovecot: Dovecot) -> Mailbox:
+    return Mailbox(
+        address=NOORD,
+        organisation="Ziekenhuis Noord",
+        imap=imap_of(dovecot),
+        signin=Signin(password_env="INTAKE_MAILBOX_NOORD_PASSWORD"),
+    )
+
+
+def linde_mailbox(dovecot: Dovecot, smtp: SmtpSink) -> Mailbox:
+    return Mailbox(
+        address=LINDE,
+        organisation="Zorggroep De Linde",
+        imap=imap_of(dovecot),
+        smtp=MailServer(host=smtp.host, port=smtp.port, tls="none"),
+        signin=Signin(password_env="INTAKE_MAILBOX_LINDE_PASSWORD"),
+    )
+
+
+@pytest.fixture
+def two_desk(
+    app: Flask, example_desk: Desk, dovecot: Dovecot, linde: Dovecot, linde_smtp: SmtpSink
+) -> Desk:
+    desk = dataclasses.replace(
+        example_desk, mailboxes=(noord_mailbox(dovecot), linde_mailbox(dovecot, linde_smtp))
+    )
+    return load_desk(app, desk)
+
+
+@pytest.fixture
+def desk_app(app: Flask, smtp: SmtpSink) -> Flask:
+    """No INTAKE_IMAP_*: the mailboxes come from the definition; INTAKE_SMTP_* is the sink."""
+    app.config.update(
+        MAILBOX_ENVIRONMENT=dict(SECRETS),
+        SMTP_HOST=smtp.host,
+        SMTP_PORT=smtp.port,
+        SMTP_STARTTLS=False,
+        SMTP_FROM=NOORD,
+    )
+    return app
+
+
+def round_of_mail(app: Flask) -> None:
+    poll_mailbox(app)
+    release_backlog(app)
+    flush_outbox(app)
+
+
+def test_two_mailboxes_are_polled_each_mail_logged_once_with_its_organisation(
+    desk_app: Flask, two_desk: Desk, dovecot: Dovecot, linde: Dovecot
+) -> None:
+    dovecot.append(patient_mail(message_id="<noord@x.nl>"))
+    linde.append(patient_mail(subject="Vraag over de app", message_id="<linde@x.nl>"))
+
+    round_of_mail(desk_app)
+    round_of_mail(desk_app)
+
+    found = sorted((c.via, c.organisation) for c in contacts(desk_app))
+    assert found == [(NOORD, "Ziekenhuis Noord"), (LINDE, "Zorggroep De Linde")]
+
+
+def test_each_forward_goes_out_through_its_mailboxs_account_from_its_address(
+    desk_app: Flask,
+    two_desk: Desk,
+    dovecot: Dovecot,
+    linde: Dovecot,
+    smtp: SmtpSink,
+    linde_smtp: SmtpSink,
+    clock: SimClock,
+) -> None:
+    clock.moment = local("2026-11-23 10:15")  # Monday, open, a colleague on shift
+    dovecot.append(patient_mail(message_id="<noord@x.nl>"))
+    linde.append(patient_mail(message_id="<linde@x.nl>"))
+
+    round_of_mail(desk_app)
+
+    [noord_forward] = smtp.wait_for(1)
+    [linde_forward] = linde_smtp.wait_for(1)
+    assert noord_forward.mail_from == NOORD
+    assert linde_forward.mail_from == LINDE
+    assert linde_forward.login == LINDE
+    assert LINDE in linde_forward.message["From"]
+    with database(desk_app).session() as session:
+        accounts = sorted(session.scalars(select(OutboxMessage.smtp_account)))
+    assert accounts == ["", LINDE]
+
+
+def test_a_mail_held_while_closed_is_forwarded_through_its_own_mailbox(
+    desk_app: Flask,
+    two_desk: Desk,
+    linde: Dovecot,
+    smtp: SmtpSink,
+    linde_smtp: SmtpSink,
+    clock: SimClock,
+) -> None:
+    clock.moment = local("2026-11-22 20:00")  # Sunday evening: acknowledged, held
+    linde.append(patient_mail(message_id="<linde@x.nl>"))
+    round_of_mail(desk_app)
+    [ack] = linde_smtp.wait_for(1)
+    assert ack.mail_from == LINDE
+
+    clock.moment = local("2026-11-23 08:31")
+    round_of_mail(desk_app)
+
+    sent = linde_smtp.wait_for(2)
+    assert sent[1].rcpt_tos == ("anna@example.org",)
+    assert smtp.messages == []
+
+
+def test_a_refused_password_leaves_the_other_mailbox_working_and_is_logged_once(
+    desk_app: Flask,
+    two_desk: Desk,
+    dovecot: Dovecot,
+    linde: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    desk_app.config["MAILBOX_ENVIRONMENT"] = {**SECRETS, "INTAKE_MAILBOX_NOORD_PASSWORD": "wrong"}
+    linde.append(patient_mail(message_id="<linde@x.nl>"))
+
+    with caplog.at_level(logging.INFO, logger="mail"):
+        rounds = [poll_every_mailbox(desk_app) for _ in range(3)]
+        linde.append(patient_mail(message_id="<linde-2@x.nl>"))
+        rounds.append(poll_every_mailbox(desk_app))
+
+    failing = [r for done in rounds for r in done if r.result is None]
+    assert [r.key for r in failing] == [NOORD] * 4
+    assert "AUTHENTICATIONFAILED" in failing[0].error or "failed" in failing[0].error.lower()
+    assert [c.via for c in contacts(desk_app)] == [LINDE, LINDE]
+    refusals = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(refusals) == 1
+    assert NOORD in refusals[0].getMessage()
+    with database(desk_app).session() as session:
+        status = session.get(MailboxStatus, NOORD)
+        assert status is not None and not status.ok
+
+    desk_app.config["MAILBOX_ENVIRONMENT"] = dict(SECRETS)
+    with caplog.at_level(logging.INFO, logger="mail"):
+        poll_every_mailbox(desk_app)
+    assert any("works again" in r.getMessage() for r in caplog.records)
+    with database(desk_app).session() as session:
+        status = session.get(MailboxStatus, NOORD)
+        assert status is not None and status.ok and status.error == ""
+
+
+def test_a_mailbox_added_to_the_definition_is_polled_the_next_round(
+    desk_app: Flask, example_desk: Desk, dovecot: Dovecot, linde: Dovecot, linde_smtp: SmtpSink
+) -> None:
+    load_desk(desk_app, dataclasses.replace(example_desk, mailboxes=(noord_mailbox(dovecot),)))
+    linde.append(patient_mail(message_id="<linde@x.nl>"))
+    assert [r.key for r in poll_every_mailbox(desk_app)] == [NOORD]
+    assert contacts(desk_app) == []
+
+    load_desk(
+        desk_app,
+        dataclasses.replace(
+            example_desk, mailboxes=(noord_mailbox(dovecot), linde_mailbox(dovecot, linde_smtp))
+        ),
+    )
+    round_of_mail(desk_app)
+
+    assert [c.organisation for c in contacts(desk_app)] == ["Zorggroep De Linde"]
+
+
+def test_a_missing_secret_or_an_oauth_signin_fails_that_mailbox_alone(
+    desk_app: Flask, example_desk: Desk, dovecot: Dovecot, linde: Dovecot, linde_smtp: SmtpSink
+) -> None:
+    microsoft = dataclasses.replace(
+        noord_mailbox(dovecot),
+        address="zorg@example.org",
+        signin=Signin(method="microsoft", tenant_id="t", client_id="c", client_secret_env="X"),
+    )
+    load_desk(
+        desk_app,
+        dataclasses.replace(
+            example_desk, mailboxes=(microsoft, linde_mailbox(dovecot, linde_smtp))
+        ),
+    )
+    desk_app.config["MAILBOX_ENVIRONMENT"] = {"X": "secret"}
+    linde.append(patient_mail(message_id="<linde@x.nl>"))
+
+    rounds = {r.key: r for r in poll_every_mailbox(desk_app)}
+
+    assert "not available yet" in rounds["zorg@example.org"].error
+    assert "INTAKE_MAILBOX_LINDE_PASSWORD is not set" in rounds[LINDE].error
+    assert contacts(desk_app) == []
