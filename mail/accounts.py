@@ -22,6 +22,7 @@ from .smtp import SmtpSettings
 __all__ = [
     "ImapAccount",
     "MissingSecret",
+    "describe",
     "environment",
     "imap_accounts",
     "imap_settings",

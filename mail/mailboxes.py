@@ -47,7 +47,10 @@ def failure_text(exc: BaseException) -> str:
     detail = exc.args[0] if len(exc.args) == 1 else exc
     if isinstance(detail, bytes):
         detail = detail.decode("utf-8", "replace")
-    return f"{exc.__class__.__name__}: {detail}" if str(detail) else exc.__class__.__name__
+    text = str(detail)
+    if text[:2] in ("b'", 'b"') and text[-1:] == text[1]:  # imapclient's str() of bytes
+        text = text[2:-1]
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 def has_own_mailboxes(app: Flask) -> bool:

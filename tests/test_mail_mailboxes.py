@@ -23,8 +23,9 @@ from routing.desk import Desk, Mailbox, MailServer, Signin
 from tests.dovecot import IMAP_PASSWORD, SECOND_PASSWORD, SECOND_USER, Dovecot
 from tests.smtpsink import SmtpSink
 
-from .conftest import contacts, load_desk, local
+from .conftest import Twilio, contacts, load_desk, local
 from .test_mail_intake import patient_mail
+from .test_voice_notices import leave_voicemail
 
 NOORD = "helpdesk@example.org"
 LINDE = SECOND_USER
@@ -248,3 +249,17 @@ def test_a_missing_secret_or_an_oauth_signin_fails_that_mailbox_alone(
     assert "not available yet" in rounds["zorg@example.org"].error
     assert "INTAKE_MAILBOX_LINDE_PASSWORD is not set" in rounds[LINDE].error
     assert contacts(desk_app) == []
+
+
+def test_a_voicemail_for_an_organisation_with_its_own_smtp_is_noticed_through_it(
+    desk_app: Flask, two_desk: Desk, twilio: Twilio, smtp: SmtpSink, linde_smtp: SmtpSink
+) -> None:
+    twilio.called = "+31857654321"  # Zorggroep De Linde's line
+    leave_voicemail(twilio)
+
+    flush_outbox(desk_app)
+
+    [notice] = linde_smtp.wait_for(1)
+    assert notice.mail_from == LINDE
+    assert sorted(notice.rcpt_tos) == ["anna@example.org", "bram@example.org"]
+    assert smtp.messages == []

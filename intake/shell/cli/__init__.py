@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from intake.core.errors import IntakeError
 from intake.shell.cli.admin import create_user_command, export_config, init, load_config
 from intake.shell.cli.lookup import contacts, who
-from intake.shell.cli.service import poll_once, serve, worker
+from intake.shell.cli.service import check_mail, poll_once, serve, worker
 from intake.shell.cli.simulate import simulate_call
 
 __all__ = ["cli", "main"]
@@ -35,6 +35,7 @@ for command in (
     serve,
     worker,
     poll_once,
+    check_mail,
     create_user_command,
     who,
     simulate_call,

@@ -16,6 +16,7 @@ from werkzeug.serving import run_simple
 from intake.core.errors import IntakeError
 from intake.shell.cli.context import command_app, log_at_info, require_schema
 from intake.shell.jobs import flush_outbox, release_backlog, schedule, start_scheduler
+from mail.check import check_every_mailbox
 from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
 from mail.poller import PollResult, poll
 
@@ -114,3 +115,19 @@ def _poll_the_mailbox(app: Flask) -> str | None:
     else:
         click.echo(_polled(result))
     return failure
+
+
+@click.command(
+    "check-mail",
+    help="Connect to every mailbox's IMAP and SMTP and sign in; one line each (exit 1: a failure).",
+)
+@click.pass_context
+def check_mail(ctx: click.Context) -> None:
+    app = command_app(ctx)
+    require_schema(app)
+    lines = check_every_mailbox(app)
+    for line in lines:
+        click.echo(line.text)
+    failed = sum(1 for line in lines if not line.ok)
+    if failed:
+        raise IntakeError(f"{failed} of {len(lines)} mail connections failed")
