@@ -6,11 +6,13 @@ environment, a real Dovecot with two users and real SMTP servers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from intake.core.definition import parse_definition
 from tests.dovecot import IMAP_PASSWORD, SECOND_PASSWORD, SECOND_USER, Dovecot
 from tests.smtpsink import SmtpSink
 
@@ -31,9 +33,11 @@ def linde_smtp() -> Iterator[SmtpSink]:
 def definition(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> Path:
     """The example desk with its mailbox and a second one, each with its own connection."""
     host, cafile = dovecot.host, dovecot.cafile
-    text = EXAMPLE_DESK.read_text().replace(
-        '[[mailbox]]\naddress = "helpdesk@example.org"\norganisation = "Ziekenhuis Noord"\n',
-        f"""[[mailbox]]
+    text = re.sub(
+        r'\[\[mailbox\]\][^\n]*\naddress = "helpdesk@example.org"\n'
+        r'organisation = "Ziekenhuis Noord"\n',
+        lambda _match: (
+            f"""[[mailbox]]
 address = "helpdesk@example.org"
 organisation = "Ziekenhuis Noord"
 signin = "password"
@@ -46,9 +50,12 @@ organisation = "Zorggroep De Linde"
 password_env = "INTAKE_MAILBOX_LINDE_PASSWORD"
 imap = {{ host = "{host}", port = {dovecot.ssl_port}, tls = "ssl", cafile = "{cafile}" }}
 smtp = {{ host = "{smtp.host}", port = {smtp.port}, tls = "none" }}
-""",
+"""
+        ),
+        EXAMPLE_DESK.read_text(),
+        count=1,
     )
-    assert "INTAKE_MAILBOX_LINDE_PASSWORD" in text
+    assert [m.imap is not None for m in parse_definition(text).mailboxes] == [True, True]
     path = tmp_path / "desk.toml"
     path.write_text(text)
     return path
