@@ -10,6 +10,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from intake.core.clock import now as clock_now
@@ -17,9 +18,10 @@ from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
 from intake.core.lifecycle import Outcome
-from intake.core.models import Contact, User
+from intake.core.models import Contact, MailboxStatus, User
 from intake.shell.auth import LoginUser, attempt_login, login_required
 from intake.shell.dashboard import bp
+from routing.desk import Desk
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
 from routing.wording import describe_moment
@@ -108,8 +110,43 @@ def now() -> str | Response:
         else None,
         "waiting": waiting,
         "tz": desk.tz,
+        "mail_trouble": mail_trouble(session, desk, local),
     }
     return render_template("now.html", **context)
+
+
+def mail_trouble(session: Session, desk: Desk, local: datetime) -> list[str]:
+    """One sentence per mailbox the worker cannot read, for the coordinator on the Now page.
+
+    The server's own words are in the log and in `intake check-mail`; here only what the
+    coordinator can pass on to IT: which organisation, what kind of trouble, since when.
+    """
+    failing = session.scalars(
+        select(MailboxStatus).where(MailboxStatus.ok.is_(False)).order_by(MailboxStatus.since)
+    ).all()
+    sentences = []
+    for status in failing:
+        mailbox = desk.mailbox_for(status.mailbox)
+        organisation = mailbox.organisation if mailbox is not None else status.mailbox
+        since = status.since.astimezone(local.tzinfo)
+        when = since.strftime("%H:%M" if since.date() == local.date() else "%d-%m %H:%M")
+        if status.error.startswith("LoginError"):
+            sentences.append(
+                _(
+                    "Mailbox of %(organisation)s: sign-in refused since %(time)s",
+                    organisation=organisation,
+                    time=when,
+                )
+            )
+        else:
+            sentences.append(
+                _(
+                    "Mailbox of %(organisation)s: cannot be read since %(time)s",
+                    organisation=organisation,
+                    time=when,
+                )
+            )
+    return sentences
 
 
 def local_time(value: datetime | None, tz: Any, fmt: str = "%d-%m-%Y %H:%M") -> str:

@@ -1,0 +1,55 @@
+"""The Now page tells coordinators which mailbox cannot be read, and since when."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from intake.core.db import database
+from intake.core.models import MailboxStatus
+from routing.desk import Desk, Mailbox
+
+from .auth import AuthActions
+from .conftest import load_desk, local
+
+
+def status(app: Flask, mailbox: str, *, ok: bool, error: str, since: str) -> None:
+    with database(app).session() as session:
+        moment = local(since)
+        session.add(
+            MailboxStatus(mailbox=mailbox, ok=ok, error=error, since=moment, checked_at=moment)
+        )
+        session.commit()
+
+
+def test_a_failing_mailbox_is_shown_with_its_organisation_and_since_when(
+    app: Flask, example_desk: Desk, client: FlaskClient, auth: AuthActions
+) -> None:
+    linde = Mailbox(address="helpdesk@delinde.nl", organisation="Zorggroep De Linde")
+    load_desk(app, dataclasses.replace(example_desk, mailboxes=(*example_desk.mailboxes, linde)))
+    status(
+        app,
+        "helpdesk@delinde.nl",
+        ok=False,
+        error="LoginError: [AUTHENTICATIONFAILED] Authentication failed.",
+        since="2026-11-23 10:02",
+    )
+    status(app, "helpdesk@example.org", ok=True, error="", since="2026-11-23 09:00")
+    auth.login()
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert "Mailbox of Zorggroep De Linde: sign-in refused since 10:02" in page
+    assert "Ziekenhuis Noord: " not in page
+
+
+def test_no_trouble_no_notice(
+    app: Flask, desk: Desk, client: FlaskClient, auth: AuthActions
+) -> None:
+    auth.login()
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert "Mailbox of" not in page
