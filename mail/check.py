@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from intake.core.db import database
 from intake.core.deskstore import current_desk
-from intake.core.errors import NoDeskError
+from intake.core.errors import NoDeskError, SignInError
 from intake.core.models import OutboxMessage
 from routing.desk import Desk
 
@@ -31,7 +31,6 @@ from .mailboxes import failure_text
 from .outbox import DEFAULT_ACCOUNT, account_of
 from .poller import ImapSettings, _close
 from .poller import connect as imap_connect
-from .signin import SigninUnavailable
 from .smtp import ConnectionTrouble, SmtpSettings, open_session
 
 __all__ = ["CheckLine", "check_every_mailbox", "check_imap", "check_smtp"]
@@ -66,8 +65,8 @@ def check_imap(
         client = connector(settings)
     except LoginError as exc:
         return CheckLine(False, f"{where}: reachable, sign-in refused: {failure_text(exc)}")
-    except SigninUnavailable as exc:
-        return CheckLine(False, f"{where}: FAILED: {exc}")
+    except SignInError as exc:
+        return CheckLine(False, f"{where}: reachable, sign-in refused: {exc}")
     except ssl.SSLError as exc:
         return CheckLine(False, f"{where}: reachable, TLS failed: {failure_text(exc)}")
     except (OSError, IMAPClientError) as exc:
@@ -101,7 +100,7 @@ def check_smtp(
     except ConnectionTrouble as exc:
         return CheckLine(False, f"{where}: FAILED: {exc}; {outbox}")
     smtp_session.close(session)
-    signed = "signed in" if settings.user or settings.signin != "password" else "no sign-in"
+    signed = "signed in" if settings.user or settings.tokens is not None else "no sign-in"
     return CheckLine(True, f"{where}: OK, {signed}; {outbox}")
 
 

@@ -32,8 +32,8 @@ from mail.parsing import parse_message
 from routing.desk import Desk, Mailbox
 
 from .ingest import Outgoing, dedupe_key, ingest
+from .oauth import Tokens, imap_sign_in
 from .outbox import account_of
-from .signin import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class ImapSettings:
     # signs in; the secret of a password sign-in is `password`.
     mailbox: Mailbox | None = field(default=None, compare=False)
     signin: str = "password"
+    # OAuth2 sign-in (microsoft, google): XOAUTH2 with these tokens instead of the password.
+    tokens: Tokens | None = field(default=None, repr=False, compare=False)
 
     @property
     def address(self) -> str:
@@ -111,16 +113,12 @@ def connect(settings: ImapSettings) -> IMAPClient:
 
 
 def sign_in(client: IMAPClient, settings: ImapSettings) -> None:
-    """Sign a connected client in as the mailbox: THE seam for OAuth2 (XOAUTH2).
-
-    A password sign-in is LOGIN; Microsoft and Google raise SigninUnavailable until their
-    token providers are here (the mailbox's tenant, client and key are in
-    `settings.mailbox.signin`, its secrets through mail.accounts.secret).
-    """
-    if settings.signin == "password":
+    """Sign a connected client in as the mailbox: XOAUTH2 with a token (Microsoft 365,
+    Google Workspace: `settings.tokens`), else LOGIN with the password."""
+    if settings.tokens is not None:
+        imap_sign_in(client, settings.user, settings.tokens)
+    else:
         client.login(settings.user, settings.password)
-        return
-    raise unavailable(settings.signin, settings.address)
 
 
 def _close(client: IMAPClient) -> None:

@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from intake.core.errors import SignInError
 from routing.desk import Mailbox
 
-from .signin import SigninUnavailable, unavailable
+from .oauth import Tokens, smtp_sign_in
 
 __all__ = [
     "ConnectionTrouble",
@@ -60,6 +61,8 @@ class SmtpSettings:
     # signs in; the secret of a password sign-in is `password`.
     mailbox: Mailbox | None = field(default=None, compare=False)
     signin: str = "password"
+    # OAuth2 sign-in (microsoft, google): XOAUTH2 with these tokens instead of the password.
+    tokens: Tokens | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings | None:
@@ -141,11 +144,13 @@ def open_session(
                 )
             smtp.starttls(context=ssl.create_default_context(cafile=settings.cafile or None))
             smtp.ehlo()
-        if settings.user or settings.signin != "password":
+        if settings.user or settings.tokens is not None:
             try:
                 sign_in(smtp, settings)
-            except SigninUnavailable as exc:
-                raise ConnectionTrouble(str(exc), logging.ERROR) from exc
+            except SignInError as exc:
+                # No token for the mailbox (a revoked secret, a refused consent): a setting
+                # to fix, said in the provider's own words.
+                raise ConnectionTrouble(str(exc), logging.ERROR) from None
             except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as exc:
                 # A setting to fix, not a passing fault: an error in the log.
                 text = f"SMTP login refused ({_describe(exc)})"
@@ -160,16 +165,12 @@ def open_session(
 
 
 def sign_in(smtp: smtplib.SMTP, settings: SmtpSettings) -> None:
-    """Sign a connected session in as the account: THE seam for OAuth2 (XOAUTH2).
-
-    A password sign-in is AUTH with the user and password; Microsoft and Google raise
-    SigninUnavailable until their token providers are here.
-    """
-    if settings.signin == "password":
+    """Sign a connected session in as the account: AUTH XOAUTH2 with a token (Microsoft 365,
+    Google Workspace: `settings.tokens`), else AUTH with the user and password."""
+    if settings.tokens is not None:
+        smtp_sign_in(smtp, settings.user, settings.tokens)
+    else:
         smtp.login(settings.user, settings.password)
-        return
-    address = settings.mailbox.address if settings.mailbox is not None else settings.user
-    raise unavailable(settings.signin, address)
 
 
 def close(smtp: smtplib.SMTP) -> None:

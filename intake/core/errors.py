@@ -4,6 +4,7 @@
     ├── ConfigurationError      a setting in the environment is missing or wrong
     ├── NoDeskError             no desk definition loaded yet
     ├── DefinitionError         a desk definition that cannot be used (exit 2)
+    ├── SignInError             a mailbox's OAuth2 sign-in refused (provider's own words)
     └── TransitionNotAllowed    a move in a contact's life its state does not allow
 
 The CLI turns an `IntakeError` into one line on stderr and a non-zero exit; the webhooks
@@ -61,6 +62,25 @@ class DefinitionError(IntakeError):
         lines = [f"{source}: {count} problem{'s' if count != 1 else ''}, nothing was loaded:"]
         lines += ["  " + p.render(source) for p in problems]
         super().__init__("\n".join(lines))
+
+
+class SignInError(IntakeError):
+    """A mailbox could not sign in with OAuth2: no token, or a token the server refused.
+
+    An administrator's matter (a revoked secret, a missing permission), so the message names
+    the mailbox, the provider and the provider's own error text, and nothing more.
+    """
+
+    def __init__(self, provider: str, detail: str, *, mailbox: str = "") -> None:
+        self.provider = provider
+        self.detail = detail
+        self.mailbox = mailbox
+        where = f"{mailbox}: " if mailbox else ""
+        super().__init__(f"{where}signing in with {provider} failed: {detail}")
+
+    def for_mailbox(self, mailbox: str) -> SignInError:
+        """The same error, naming the mailbox (the token providers do not know it)."""
+        return SignInError(self.provider, self.detail, mailbox=mailbox)
 
 
 class TransitionNotAllowed(IntakeError):
