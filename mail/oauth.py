@@ -19,7 +19,7 @@ stand-ins for the providers' endpoints with a test CA.
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from google.oauth2 import service_account
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from intake.core.clock import Clock, system_clock
 from intake.core.errors import SignInError
 
 __all__ = [
@@ -53,12 +54,6 @@ MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
 MARGIN = timedelta(minutes=5)  # fetch a new token this long before the old one expires
-
-Clock = Callable[[], datetime]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Tokens(Protocol):
@@ -124,7 +119,7 @@ class MicrosoftTokens:
         authority: str = MICROSOFT_AUTHORITY,
         scope: str = MICROSOFT_SCOPE,
         session: requests.Session | None = None,
-        clock: Clock = _now,
+        clock: Clock = system_clock,
         margin: timedelta = MARGIN,
     ) -> None:
         if bool(secret) == (certificate is not None):
@@ -198,7 +193,7 @@ class GoogleTokens:
         *,
         scope: str = GOOGLE_SCOPE,
         session: requests.Session | None = None,
-        clock: Clock = _now,
+        clock: Clock = system_clock,
         margin: timedelta = MARGIN,
     ) -> None:
         try:

@@ -1,4 +1,10 @@
-"""What the tests' private Dovecot is told: its dovecot.conf, and who owns its mail."""
+"""What the tests' private Dovecot is told: its dovecot.conf, and who owns its mail.
+
+A server with an `oauth2_config` path (tests/oauthdovecot.py) also signs users in with
+OAuth2 tokens (XOAUTH2, OAUTHBEARER), asking an introspection endpoint about each; the
+password passdb stays beside it, for PLAIN and LOGIN. Without that path the config is as
+it always was.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from typing import Protocol
 
 from tests.serverkit import ServiceUnavailable
 
-__all__ = ["config_text", "mail_owner"]
+__all__ = ["config_text", "mail_owner", "oauth2_config_text"]
 
 
 class _Server(Protocol):
@@ -29,6 +35,19 @@ class _Server(Protocol):
 def config_text(dovecot: _Server, mail_uid: int, mail_gid: int) -> str:
     """The whole dovecot.conf: one Maildir user, plain IMAP and IMAPS, as root or rootless."""
     d = dovecot.directory
+    oauth2: Path | None = getattr(dovecot, "oauth2_config", None)
+    mechanisms = "plain login xoauth2 oauthbearer" if oauth2 else "plain login"
+    oauth2_passdb = (
+        f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {oauth2}
+}}
+"""
+        if oauth2
+        else ""
+    )
+    password_mechanisms = "\n  mechanisms = plain login" if oauth2 else ""
     if os.geteuid() == 0:
         # Root starts the master; the login and auth processes drop to Debian's dovenull and
         # dovecot users (the defaults), the mail processes to `nobody`, since Dovecot refuses
@@ -63,7 +82,7 @@ ssl = yes
 ssl_cert = <{dovecot.cafile}
 ssl_key = <{d}/server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_verbose = yes
 # A wrong password is answered within half a second (Dovecot's own timer), not after the
 # default 2 s growing with anvil's penalty for repeated failures: refused-login tests stay fast.
@@ -74,8 +93,8 @@ mail_fsync = never
 namespace inbox {{
   inbox = yes
 }}
-passdb {{
-  driver = passwd-file
+{oauth2_passdb}passdb {{
+  driver = passwd-file{password_mechanisms}
   args = scheme=PLAIN username_format=%u {d}/users
 }}
 userdb {{
@@ -101,6 +120,19 @@ service imap-login {{
   }}
 }}
 {privileges}"""
+
+
+def oauth2_config_text(introspection_url: str, cafile: str) -> str:
+    """dovecot-oauth2.conf.ext: every token is POSTed to the introspection endpoint
+    (RFC 7662), which names the user it belongs to; an inactive token is refused."""
+    return f"""# Written by tests/dovecotconf.py for one test run.
+introspection_mode = post
+introspection_url = {introspection_url}
+username_attribute = username
+active_attribute = active
+active_value = true
+tls_ca_cert_file = {cafile}
+"""
 
 
 def mail_owner() -> tuple[int, int]:

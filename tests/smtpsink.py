@@ -1,16 +1,25 @@
 """An SMTP server for the tests (aiosmtpd, on its own thread) that keeps what it receives,
 can refuse MAIL, RCPT or DATA on demand, offers STARTTLS and AUTH, and can go away and come
-back on the same port. The fixtures are in tests/mailservers.py."""
+back on the same port. The fixtures are in tests/mailservers.py.
+
+AUTH XOAUTH2 is offered too: a token is checked by `token_check(user, token)` (the tests set
+it to ask the OAuth stand-in, as Exchange Online and Gmail ask their own token service), and
+refused as they refuse it: a 334 challenge carrying a JSON error, then 535.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import secrets
 import shutil
 import ssl
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -107,6 +116,39 @@ class _Handler:
         )
         return "250 OK: queued"
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2 (Google's and Microsoft's): `user=...^Aauth=Bearer TOKEN^A^A`."""
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = answer
+        fields = dict(
+            part.split("=", 1)
+            for part in blob.decode(errors="replace").split("\x01")
+            if "=" in part
+        )
+        user, bearer = fields.get("user", ""), fields.get("auth", "")
+        token = bearer[len("Bearer ") :] if bearer.startswith("Bearer ") else ""
+        check = self.sink.token_check
+        if token and check is not None and check(user, token):
+            self.sink.xoauth2_logins += 1
+            return AuthResult(success=True, auth_data=user)
+        self.sink.xoauth2_refusals += 1
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        await server.challenge_auth(json.dumps(error))  # the client answers with an empty line
+        return AuthResult(
+            success=False,
+            handled=False,  # so that aiosmtpd answers with the message
+            message="535 5.7.8 Username and Password not accepted (test server)",
+        )
+
 
 class _Controller(Controller):
     """Keeps the open connections, so that stop() can drop them before closing the loop."""
@@ -151,6 +193,9 @@ class SmtpSink:
         self.data_size_limit = data_size_limit
         self.port = 0
         self.refusals = 0
+        self.token_check: Callable[[str, str], bool] | None = None  # XOAUTH2: (user, token)
+        self.xoauth2_logins = 0
+        self.xoauth2_refusals = 0
         self._directory: Path | None = None
         self._controller: _Controller | None = None
         self._messages: list[ReceivedMail] = []
@@ -238,6 +283,8 @@ class SmtpSink:
         with self._changed:
             self._messages.clear()
             self.refusals = 0
+            self.token_check = None
+            self.xoauth2_logins = self.xoauth2_refusals = 0
 
     @property
     def messages(self) -> list[ReceivedMail]:

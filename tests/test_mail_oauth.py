@@ -1,0 +1,387 @@
+"""OAuth2 sign-in: Microsoft 365 and Google Workspace tokens, XOAUTH2 to IMAP and SMTP.
+
+Everything is real but the providers' hosts: msal and google-auth fetch their tokens from a
+local HTTPS stand-in (tests/oauthservers.py) with a test CA; a private Dovecot with the
+oauth2 passdb (tests/oauthdovecot.py) asks the stand-in about every token, and so does the
+SMTP sink. Time is a SimClock shared by the token providers and the stand-in.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+import requests
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+
+from intake.core.clock import SimClock
+from intake.core.errors import IntakeError, SignInError
+from mail.oauth import (
+    GoogleTokens,
+    MicrosoftCertificate,
+    MicrosoftTokens,
+    Tokens,
+    imap_sign_in,
+    smtp_sign_in,
+    xoauth2,
+)
+from mail.poller import ImapSettings, connect
+from mail.smtp import ConnectionTrouble, SmtpSettings, close, open_session, transaction
+from mail.smtp import connect as smtp_connect
+from tests.mailservers import ServiceUnavailable, SmtpSink, missing_service
+from tests.oauthdovecot import OAuthDovecot
+from tests.oauthservers import OAuthStandIn, rsa_certificate, token_checker
+
+MAILBOX = "helpdesk@example.org"  # the user of the test Dovecot
+TENANT = "contoso-care"
+CLIENT_ID = "00000000-aaaa-bbbb-cccc-000000000001"
+SECRET = "client-secret-value"
+SERVICE_ACCOUNT = "intake@care-project.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="session")
+def oauth_server() -> Iterator[OAuthStandIn]:
+    stand_in = OAuthStandIn()
+    try:
+        stand_in.start()
+    except ServiceUnavailable as exc:
+        stand_in.close()
+        missing_service(f"the OAuth stand-in cannot start: {exc}")
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    return SimClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def stand_in(oauth_server: OAuthStandIn, clock: SimClock) -> Iterator[OAuthStandIn]:
+    """The stand-in with no apps, accounts or tokens, on the test's clock."""
+    oauth_server.reset()
+    oauth_server.clock = clock
+    yield oauth_server
+    oauth_server.reset()
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot_server(oauth_server: OAuthStandIn) -> Iterator[OAuthDovecot]:
+    server = OAuthDovecot(oauth_server)
+    try:
+        server.start()
+    except ServiceUnavailable as exc:
+        server.close()
+        missing_service(f"the test IMAP server with OAuth2 (Dovecot) is not available: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def dovecot(oauth_dovecot_server: OAuthDovecot, stand_in: OAuthStandIn) -> OAuthDovecot:
+    oauth_dovecot_server.start()
+    oauth_dovecot_server.clear()
+    return oauth_dovecot_server
+
+
+@pytest.fixture
+def sink(smtp: SmtpSink, stand_in: OAuthStandIn) -> SmtpSink:
+    """The test SMTP server, taking XOAUTH2 tokens the stand-in issued for the user."""
+    smtp.token_check = token_checker(stand_in)
+    return smtp
+
+
+@pytest.fixture
+def session(stand_in: OAuthStandIn) -> Iterator[requests.Session]:
+    with stand_in.session() as http:
+        yield http
+
+
+def microsoft(
+    stand_in: OAuthStandIn, session: requests.Session, clock: SimClock, *, mailbox: str = MAILBOX
+) -> MicrosoftTokens:
+    """An app registration with a secret and FullAccess to `mailbox`, and its tokens."""
+    stand_in.microsoft_app(TENANT, CLIENT_ID, mailbox, secret=SECRET)
+    return MicrosoftTokens(
+        TENANT, CLIENT_ID, secret=SECRET, authority=stand_in.url, session=session, clock=clock
+    )
+
+
+def google(
+    stand_in: OAuthStandIn, session: requests.Session, clock: SimClock, *, delegated: str = MAILBOX
+) -> GoogleTokens:
+    """A service account with domain-wide delegation for `delegated`, acting as MAILBOX."""
+    key = stand_in.google_service_account(SERVICE_ACCOUNT, delegated)
+    return GoogleTokens(key, MAILBOX, session=session, clock=clock)
+
+
+def imap_settings(dovecot: OAuthDovecot, tokens: Tokens) -> ImapSettings:
+    return ImapSettings(
+        host=dovecot.host,
+        user=MAILBOX,
+        password="",
+        port=dovecot.port,
+        ssl=False,
+        starttls=True,
+        cafile=dovecot.cafile,
+        timeout=5.0,
+        tokens=tokens,
+    )
+
+
+def smtp_settings(sink: SmtpSink, tokens: Tokens) -> SmtpSettings:
+    return SmtpSettings(
+        host=sink.host, port=sink.port, user=MAILBOX, starttls=False, timeout=5.0, tokens=tokens
+    )
+
+
+def inbox_count(dovecot: OAuthDovecot, tokens: Tokens) -> int:
+    """Sign in through the poller's own connect() and look at the INBOX."""
+    client = connect(imap_settings(dovecot, tokens))
+    try:
+        return int(client.folder_status("INBOX", ["MESSAGES"])[b"MESSAGES"])
+    finally:
+        client.logout()
+
+
+def send_one(sink: SmtpSink, tokens: Tokens) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = MAILBOX, "patient@example.net", "Test"
+    message.set_content("Hello")
+    smtp = open_session(smtp_connect, smtp_settings(sink, tokens))
+    try:
+        transaction(smtp, MAILBOX, ["patient@example.net"], message.as_bytes())
+    finally:
+        close(smtp)
+
+
+@pytest.fixture(params=["microsoft", "google"])
+def tokens(
+    request: pytest.FixtureRequest,
+    stand_in: OAuthStandIn,
+    session: requests.Session,
+    clock: SimClock,
+) -> Tokens:
+    make = microsoft if request.param == "microsoft" else google
+    return make(stand_in, session, clock)
+
+
+# -- signing in
+
+
+def test_each_provider_signs_in_to_imap_with_xoauth2(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, tokens: Tokens
+) -> None:
+    dovecot.append(b"From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n")
+    assert inbox_count(dovecot, tokens) == 1
+    assert stand_in.introspections == 1  # Dovecot asked about the token it was given
+    assert "method=XOAUTH2" in dovecot.log_tail(40)
+
+
+def test_each_provider_sends_through_smtp_with_xoauth2(
+    sink: SmtpSink, stand_in: OAuthStandIn, tokens: Tokens
+) -> None:
+    send_one(sink, tokens)
+    (received,) = sink.wait_for(1)
+    assert received.login == MAILBOX
+    assert received.rcpt_tos == ("patient@example.net",)
+    assert (sink.xoauth2_logins, sink.xoauth2_refusals) == (1, 0)
+
+
+def test_a_microsoft_app_signs_in_with_a_certificate_instead_of_a_secret(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    certificate, private_key = rsa_certificate()
+    stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, certificate=certificate)
+    tokens = MicrosoftTokens(
+        TENANT,
+        CLIENT_ID,
+        certificate=MicrosoftCertificate(private_key, certificate),
+        authority=stand_in.url,
+        session=session,
+        clock=clock,
+    )
+    assert inbox_count(dovecot, tokens) == 0
+    assert [i.provider for i in stand_in.issued] == ["microsoft"]
+
+
+def test_a_certificate_the_app_does_not_have_is_refused_with_entras_words(
+    stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    registered, _key = rsa_certificate()
+    other, other_key = rsa_certificate()
+    stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, certificate=registered)
+    tokens = MicrosoftTokens(
+        TENANT,
+        CLIENT_ID,
+        certificate=MicrosoftCertificate(other_key, other),
+        authority=stand_in.url,
+        session=session,
+        clock=clock,
+    )
+    with pytest.raises(SignInError, match="AADSTS700027"):
+        tokens.token()
+
+
+def test_the_xoauth2_initial_response_is_user_and_bearer_token_with_ctrl_a() -> None:
+    assert xoauth2("a@b.nl", "tok") == "user=a@b.nl\x01auth=Bearer tok\x01\x01"
+
+
+@pytest.mark.parametrize(
+    ("secret", "with_certificate"), [("", False), ("s", True)], ids=["neither", "both"]
+)
+def test_a_microsoft_app_needs_exactly_one_credential(secret: str, with_certificate: bool) -> None:
+    certificate = MicrosoftCertificate("key", "cert") if with_certificate else None
+    with pytest.raises(ValueError, match="either a client secret or a certificate"):
+        MicrosoftTokens(TENANT, CLIENT_ID, secret=secret, certificate=certificate)
+
+
+# -- expiry and refusal
+
+
+def test_a_token_is_kept_until_five_minutes_before_it_expires(
+    stand_in: OAuthStandIn, tokens: Tokens, clock: SimClock
+) -> None:
+    first = tokens.token()
+    clock.advance(54 * 60)
+    assert tokens.token() == first
+    clock.advance(2 * 60)  # 56 minutes: within the margin of the hour
+    second = tokens.token()
+    assert second != first
+    assert [i.token for i in stand_in.issued] == [first, second]
+
+
+def test_a_token_that_expires_mid_run_is_fetched_again_for_the_next_sign_in(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, tokens: Tokens, clock: SimClock
+) -> None:
+    assert inbox_count(dovecot, tokens) == 0
+    (old,) = stand_in.tokens_for(MAILBOX)
+    clock.advance(3600)  # the hour is over: the old token is no good at the server
+    client = dovecot.connect("starttls", login=False)
+    try:
+        with pytest.raises(LoginError):
+            client.oauth2_login(MAILBOX, old)
+    finally:
+        client.shutdown()
+    assert inbox_count(dovecot, tokens) == 0
+    assert len(stand_in.tokens_for(MAILBOX)) == 2
+
+
+def test_a_token_the_imap_server_refuses_is_fetched_again_once(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, tokens: Tokens
+) -> None:
+    stand_in.revoke(tokens.token())  # cached, but no longer valid at the server
+    assert inbox_count(dovecot, tokens) == 0
+    assert len(stand_in.issued) == 2
+    assert stand_in.introspections == 2  # the revoked token, then the new one
+
+
+def test_a_token_the_smtp_server_refuses_is_fetched_again_once(
+    sink: SmtpSink, stand_in: OAuthStandIn, tokens: Tokens
+) -> None:
+    stand_in.revoke(tokens.token())
+    send_one(sink, tokens)
+    assert sink.wait_for(1)[0].login == MAILBOX
+    assert (sink.xoauth2_logins, sink.xoauth2_refusals) == (1, 1)
+    assert len(stand_in.issued) == 2
+
+
+def test_a_mailbox_the_app_may_not_open_fails_after_one_retry_naming_it(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    # FullAccess was given to another mailbox: every token is refused for this one.
+    tokens = microsoft(stand_in, session, clock, mailbox="frontdesk@example.org")
+    with pytest.raises(SignInError) as refused:
+        connect(imap_settings(dovecot, tokens))
+    assert len(stand_in.issued) == 2  # one fresh token tried again, then no more
+    message = str(refused.value)
+    assert message.startswith(f"{MAILBOX}: signing in with Microsoft 365 failed: IMAP: ")
+    assert "AUTHENTICATIONFAILED" in message
+
+
+def test_a_revoked_client_secret_names_the_mailbox_and_entras_error_in_one_line(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    tokens = microsoft(stand_in, session, clock)
+    stand_in.revoke_secret(TENANT, CLIENT_ID)
+    with pytest.raises(SignInError) as refused:
+        connect(imap_settings(dovecot, tokens))
+    error = refused.value
+    assert isinstance(error, IntakeError)  # the CLI prints it as one line
+    assert str(error).startswith(f"{MAILBOX}: signing in with Microsoft 365 failed: ")
+    assert "invalid_client: AADSTS7000215: Invalid client secret provided." in str(error)
+    assert "\n" not in str(error)
+    assert error.__cause__ is None and error.__suppress_context__  # no chained traceback
+    assert stand_in.introspections == 0  # nothing reached the mail server
+
+
+def test_a_revoked_client_secret_keeps_the_outbox_waiting_with_an_error_to_log(
+    sink: SmtpSink, stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    tokens = microsoft(stand_in, session, clock)
+    stand_in.revoke_secret(TENANT, CLIENT_ID)
+    with pytest.raises(ConnectionTrouble) as trouble:
+        open_session(smtp_connect, smtp_settings(sink, tokens))
+    assert trouble.value.level == logging.ERROR
+    assert str(trouble.value).startswith(f"{MAILBOX}: signing in with Microsoft 365 failed: ")
+    assert "AADSTS7000215" in str(trouble.value)
+    assert sink.xoauth2_logins == sink.xoauth2_refusals == 0
+
+
+def test_a_service_account_without_delegation_for_the_mailbox_gets_googles_error(
+    stand_in: OAuthStandIn, session: requests.Session, clock: SimClock, sink: SmtpSink
+) -> None:
+    tokens = google(stand_in, session, clock, delegated="someone-else@example.org")
+    with pytest.raises(ConnectionTrouble) as trouble:
+        open_session(smtp_connect, smtp_settings(sink, tokens))
+    assert str(trouble.value) == (
+        f"{MAILBOX}: signing in with Google Workspace failed: unauthorized_client: Client is "
+        "unauthorized to retrieve access tokens using this method, or client not authorized "
+        "for any of the scopes requested."
+    )
+
+
+def test_smtp_refusing_every_token_gives_the_servers_answer_after_one_retry(
+    sink: SmtpSink, stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    tokens = microsoft(stand_in, session, clock, mailbox="frontdesk@example.org")
+    with smtplib.SMTP(sink.host, sink.port, timeout=5.0) as smtp:
+        smtp.ehlo()
+        with pytest.raises(SignInError) as refused:
+            smtp_sign_in(smtp, MAILBOX, tokens)
+    assert str(refused.value) == (
+        f"{MAILBOX}: signing in with Microsoft 365 failed: SMTP: 535 5.7.8 Username and "
+        "Password not accepted (test server)"
+    )
+    assert sink.xoauth2_refusals == 2
+    assert len(stand_in.issued) == 2
+
+
+def test_the_password_sign_in_still_works_on_the_oauth_server(dovecot: OAuthDovecot) -> None:
+    client: IMAPClient = dovecot.connect("starttls")
+    try:
+        assert client.folder_status("INBOX", ["MESSAGES"])[b"MESSAGES"] == 0
+    finally:
+        client.logout()
+
+
+def test_imap_sign_in_can_be_called_on_a_connection_made_elsewhere(
+    dovecot: OAuthDovecot, stand_in: OAuthStandIn, session: requests.Session, clock: SimClock
+) -> None:
+    tokens = google(stand_in, session, clock)
+    client = dovecot.connect("ssl", login=False)
+    try:
+        imap_sign_in(client, MAILBOX, tokens)
+        assert client.list_folders()
+    finally:
+        client.logout()
+    assert stand_in.issued[0].expires == clock() + timedelta(hours=1)
