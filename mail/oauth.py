@@ -19,6 +19,7 @@ stand-ins for the providers' endpoints with a test CA.
 from __future__ import annotations
 
 import smtplib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -138,6 +139,7 @@ class MicrosoftTokens:
         self.scope = scope
         self._session = session or requests.Session()
         self._cache = _Cache(clock, margin)
+        self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
         self._msal_cache = msal.TokenCache()
 
@@ -145,9 +147,10 @@ class MicrosoftTokens:
         return f"<MicrosoftTokens tenant={self.tenant_id} client={self.client_id}>"
 
     def token(self) -> str:
-        cached = self._cache.fresh()
-        if cached is not None:
-            return cached
+        with self._lock:  # the poller and the outbox may ask at once: one fetch
+            return self._cache.fresh() or self._fetch()
+
+    def _fetch(self) -> str:
         # msal keeps tokens of its own, by the wall clock: drop them, so that the token
         # is fetched from Entra ID whenever this cache says so (expiring, or refused).
         for item in list(self._msal_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
@@ -163,7 +166,8 @@ class MicrosoftTokens:
         return self._cache.keep(str(result["access_token"]), lifetime)
 
     def invalidate(self) -> None:
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def _application(self) -> msal.ConfidentialClientApplication:
         # Made on first use: its constructor already fetches the tenant's discovery document.
@@ -205,14 +209,16 @@ class GoogleTokens:
         self.subject = subject
         self._request = GoogleRequest(session or requests.Session())
         self._cache = _Cache(clock, margin)
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<GoogleTokens {self._credentials.service_account_email} as {self.subject}>"
 
     def token(self) -> str:
-        cached = self._cache.fresh()
-        if cached is not None:
-            return cached
+        with self._lock:  # the poller and the outbox may ask at once: one fetch
+            return self._cache.fresh() or self._fetch()
+
+    def _fetch(self) -> str:
         try:
             self._credentials.refresh(self._request)
         except google_exceptions.GoogleAuthError as exc:
@@ -223,7 +229,8 @@ class GoogleTokens:
         return self._cache.keep(str(self._credentials.token), lifetime)
 
     def invalidate(self) -> None:
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
 
 def xoauth2(user: str, token: str) -> str:

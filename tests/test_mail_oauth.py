@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -184,7 +185,17 @@ def test_each_provider_signs_in_to_imap_with_xoauth2(
     dovecot.append(b"From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n")
     assert inbox_count(dovecot, tokens) == 1
     assert stand_in.introspections == 1  # Dovecot asked about the token it was given
-    assert "method=XOAUTH2" in dovecot.log_tail(40)
+    assert logged(dovecot, f"Login: user=<{MAILBOX}>, method=XOAUTH2")
+
+
+def logged(dovecot: OAuthDovecot, text: str, timeout: float = 2.0) -> bool:
+    """Whether Dovecot's log shows `text`; its log process may write a moment after."""
+    deadline = time.monotonic() + timeout
+    while text not in dovecot.log_tail(40):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_each_provider_sends_through_smtp_with_xoauth2(
