@@ -36,6 +36,8 @@ from imapclient.exceptions import LoginError
 from intake.core.clock import Clock, system_clock
 from intake.core.errors import SignInError
 
+from .headertext import one_line
+
 __all__ = [
     "GOOGLE_SCOPE",
     "MICROSOFT_AUTHORITY",
@@ -291,4 +293,4 @@ def _text(value: bytes | str) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]
+    return one_line(text)[:500]  # a provider's error text, as the log may show it
