@@ -122,6 +122,7 @@ class MicrosoftTokens:
         authority: str = MICROSOFT_AUTHORITY,
         scope: str = MICROSOFT_SCOPE,
         session: requests.Session | None = None,
+        timeout: float = 30.0,
         clock: Clock = system_clock,
         margin: timedelta = MARGIN,
     ) -> None:
@@ -139,7 +140,7 @@ class MicrosoftTokens:
         )
         self.authority = f"{authority.rstrip('/')}/{tenant_id}"
         self.scope = scope
-        self._session = session or requests.Session()
+        self._http = _TimedHttp(session or requests.Session(), timeout)
         self._cache = _Cache(clock, margin)
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
@@ -180,10 +181,30 @@ class MicrosoftTokens:
                 authority=self.authority,
                 validate_authority=self.authority.startswith(MICROSOFT_AUTHORITY),
                 instance_discovery=self.authority.startswith(MICROSOFT_AUTHORITY),
-                http_client=self._session,
+                http_client=self._http,
                 token_cache=self._msal_cache,
             )
         return self._app
+
+
+class _TimedHttp:
+    """The session msal is given, with a timeout on every request: requests has no
+    session-wide one, and a token endpoint that never answers must not hold up a poll."""
+
+    def __init__(self, session: requests.Session, timeout: float) -> None:
+        self.session = session
+        self.timeout = timeout
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.post(url, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class GoogleTokens:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from mail.oauth import (
 from mail.poller import ImapSettings, connect
 from mail.smtp import ConnectionTrouble, SmtpSettings, close, open_session, transaction
 from mail.smtp import connect as smtp_connect
-from tests.mailservers import ServiceUnavailable, SmtpSink, missing_service
+from tests.mailservers import LOCALHOST, ServiceUnavailable, SmtpSink, missing_service
 from tests.oauthdovecot import OAuthDovecot
 from tests.oauthservers import OAuthStandIn, rsa_certificate, token_checker
 
@@ -396,3 +397,17 @@ def test_imap_sign_in_can_be_called_on_a_connection_made_elsewhere(
     finally:
         client.logout()
     assert stand_in.issued[0].expires == clock() + timedelta(hours=1)
+
+
+def test_a_token_endpoint_that_never_answers_gives_up_after_the_timeout() -> None:
+    with socket.create_server((LOCALHOST, 0)) as silent:  # accepts, and never says a word
+        port = silent.getsockname()[1]
+        tokens = MicrosoftTokens(
+            TENANT, CLIENT_ID, secret=SECRET, authority=f"https://{LOCALHOST}:{port}", timeout=0.3
+        )
+        started = time.monotonic()
+        with pytest.raises(
+            SignInError, match=r"^signing in with Microsoft 365 failed: .*timed out"
+        ):
+            tokens.token()
+    assert time.monotonic() - started < 5
