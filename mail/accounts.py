@@ -16,6 +16,7 @@ from typing import Any
 
 from routing.desk import Desk, Mailbox, MailServer
 
+from .credentials import MissingSecret, OAuthEndpoints, tokens_for
 from .poller import ImapSettings
 from .smtp import SmtpSettings
 
@@ -31,10 +32,6 @@ __all__ = [
     "smtp_for",
     "smtp_settings",
 ]
-
-
-class MissingSecret(Exception):
-    """An environment variable the definition names for a mailbox's secret is not set."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +69,11 @@ def missing_secrets(desk: Desk, env: Mapping[str, str]) -> list[str]:
     return found
 
 
-def imap_settings(mailbox: Mailbox, env: Mapping[str, str]) -> ImapSettings:
-    """The mailbox's IMAP connection with its secret; MissingSecret when it is not set."""
+def imap_settings(
+    mailbox: Mailbox, env: Mapping[str, str], endpoints: OAuthEndpoints | None = None
+) -> ImapSettings:
+    """The mailbox's IMAP connection with its secret or its token provider; MissingSecret
+    when a secret it names cannot be had."""
     server = mailbox.imap
     if server is None:
         raise ValueError(f"{mailbox.address} has no imap settings")
@@ -91,10 +91,13 @@ def imap_settings(mailbox: Mailbox, env: Mapping[str, str]) -> ImapSettings:
         cafile=server.cafile,
         mailbox=mailbox,
         signin=signin.method,
+        tokens=tokens_for(mailbox, env, endpoints or OAuthEndpoints()),
     )
 
 
-def smtp_settings(mailbox: Mailbox, env: Mapping[str, str]) -> SmtpSettings:
+def smtp_settings(
+    mailbox: Mailbox, env: Mapping[str, str], endpoints: OAuthEndpoints | None = None
+) -> SmtpSettings:
     """The mailbox's own SMTP account, signed in as the mailbox (as its IMAP is)."""
     server: MailServer | None = mailbox.smtp
     if server is None:
@@ -111,6 +114,7 @@ def smtp_settings(mailbox: Mailbox, env: Mapping[str, str]) -> SmtpSettings:
         cafile=server.cafile,
         mailbox=mailbox,
         signin=signin.method,
+        tokens=tokens_for(mailbox, env, endpoints or OAuthEndpoints()),
     )
 
 
@@ -122,13 +126,16 @@ def imap_accounts(desk: Desk, config: Mapping[str, Any]) -> list[ImapAccount]:
     """Every mailbox to poll: each [[mailbox]] with `imap`, and the INTAKE_IMAP_* one when
     it is set and reads a mailbox that has no `imap` of its own."""
     env = environment(config)
+    endpoints = OAuthEndpoints.from_config(config)
     found: list[ImapAccount] = []
     for mailbox in desk.mailboxes:
         if mailbox.imap is None:
             continue
         key = mailbox.address.casefold()
         try:
-            found.append(ImapAccount(key, describe(mailbox), imap_settings(mailbox, env)))
+            found.append(
+                ImapAccount(key, describe(mailbox), imap_settings(mailbox, env, endpoints))
+            )
         except MissingSecret as exc:
             found.append(ImapAccount(key, describe(mailbox), None, str(exc)))
     legacy = ImapSettings.from_config(config)
@@ -147,5 +154,5 @@ def smtp_for(desk: Desk, config: Mapping[str, Any], account: str) -> SmtpSetting
     """
     mailbox = desk.mailbox_for(account) if account else None
     if mailbox is not None and mailbox.smtp is not None:
-        return smtp_settings(mailbox, environment(config))
+        return smtp_settings(mailbox, environment(config), OAuthEndpoints.from_config(config))
     return SmtpSettings.from_config(config)

@@ -27,6 +27,7 @@ from routing.desk import Desk
 
 from . import smtp as smtp_session
 from .accounts import MissingSecret, describe, environment, imap_settings, smtp_settings
+from .credentials import OAuthEndpoints
 from .mailboxes import failure_text
 from .outbox import DEFAULT_ACCOUNT, account_of
 from .poller import ImapSettings, _close
@@ -123,6 +124,7 @@ def check_every_mailbox(app: Flask) -> list[CheckLine]:
         except NoDeskError:
             desk = None
     env = environment(config)
+    endpoints = OAuthEndpoints.from_config(config)
     waiting = _waiting(app)
     lines: list[CheckLine] = []
     covered: set[str] = set()
@@ -133,13 +135,13 @@ def check_every_mailbox(app: Flask) -> list[CheckLine]:
         if mailbox.imap is not None:
             covered.add(mailbox.address.casefold())
             try:
-                lines.append(check_imap(name, imap_settings(mailbox, env)))
+                lines.append(check_imap(name, imap_settings(mailbox, env, endpoints)))
             except MissingSecret as exc:
                 lines.append(check_imap(name, None, str(exc)))
         if mailbox.smtp is not None:
             count = waiting.get(account_of(mailbox), 0)
             try:
-                lines.append(check_smtp(name, smtp_settings(mailbox, env), count))
+                lines.append(check_smtp(name, smtp_settings(mailbox, env, endpoints), count))
             except MissingSecret as exc:
                 lines.append(check_smtp(name, None, count, str(exc)))
     legacy_imap = ImapSettings.from_config(config)

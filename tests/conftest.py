@@ -244,6 +244,19 @@ def new_call(twilio: Twilio, caller: str = "+31687654321") -> Twilio:
     return Twilio(twilio.side, new_sid("CA"), caller=caller, called=twilio.called)
 
 
+def leave_voicemail(twilio: Twilio, sid: str = "RE" + "e" * 32) -> None:
+    twilio.call()
+    fields = twilio.params(
+        RecordingSid=sid,
+        RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}",
+        RecordingDuration="42",
+        RecordingStatus="completed",
+    )
+    assert twilio.post(twilio.url("voice.recording"), fields).status == 204
+    # Twilio repeats itself: the notice goes once.
+    assert twilio.post(twilio.url("voice.recording"), fields).status == 204
+
+
 def desk_versions(app: Flask) -> int:
     """How many versions of the desk definition are stored."""
     with database(app).session() as session:

@@ -299,3 +299,27 @@ def add_user(
             failed_logins=0,
         ),
     )
+
+
+PATIENT = "jan.jansen@example.nl"
+
+
+def patient_mail(
+    subject: str = "Ik kan niet inloggen op het patiëntportaal",
+    body: str = "Goedemorgen, de app zegt steeds dat mijn code niet klopt. Groet, Jan",
+    sender: str = f"Jan Jansen <{PATIENT}>",
+    message_id: str | None = "<a1@mail.example.nl>",
+    **headers: str,
+) -> bytes:
+    """A patient's mail to the desk as it arrives, raw."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = DESK_ADDRESS
+    message["Subject"] = subject
+    message["Date"] = format_datetime(local("2026-11-23 09:00"))
+    if message_id:
+        message["Message-ID"] = message_id
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message.as_bytes()

@@ -17,7 +17,7 @@ from tests.dovecot import IMAP_PASSWORD, SECOND_PASSWORD, SECOND_USER, Dovecot
 from tests.smtpsink import SmtpSink
 
 from .conftest import EXAMPLE_DESK
-from .test_mail_intake import patient_mail
+from .factories import patient_mail
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.message import EmailMessage
-from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,31 +18,10 @@ from routing.desk import Desk
 from tests.mailservers import configure_mail
 
 from .conftest import contacts, local
+from .factories import PATIENT, patient_mail
 
 if TYPE_CHECKING:
     from tests.mailservers import Dovecot, ReceivedMail, SmtpSink
-
-PATIENT = "jan.jansen@example.nl"
-
-
-def patient_mail(
-    subject: str = "Ik kan niet inloggen op het patiëntportaal",
-    body: str = "Goedemorgen, de app zegt steeds dat mijn code niet klopt. Groet, Jan",
-    sender: str = f"Jan Jansen <{PATIENT}>",
-    message_id: str | None = "<a1@mail.example.nl>",
-    **headers: str,
-) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = "helpdesk@example.org"
-    message["Subject"] = subject
-    message["Date"] = format_datetime(local("2026-11-23 09:00"))
-    if message_id:
-        message["Message-ID"] = message_id
-    for name, value in headers.items():
-        message[name.replace("_", "-")] = value
-    message.set_content(body)
-    return message.as_bytes()
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ SMTP sink. Time is a SimClock shared by the token providers and the stand-in.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import smtplib
 import socket
@@ -15,14 +17,19 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from intake.core.clock import SimClock
 from intake.core.errors import IntakeError, SignInError
+from intake.shell.jobs import flush_outbox
+from mail.check import check_every_mailbox
+from mail.mailboxes import poll_every_mailbox
 from mail.oauth import (
     GoogleTokens,
     MicrosoftCertificate,
@@ -35,9 +42,14 @@ from mail.oauth import (
 from mail.poller import ImapSettings, connect
 from mail.smtp import ConnectionTrouble, SmtpSettings, close, open_session, transaction
 from mail.smtp import connect as smtp_connect
+from routing.desk import Desk, Mailbox, MailServer, Signin
+from tests.dovecot import SECOND_PASSWORD, SECOND_USER, Dovecot
 from tests.mailservers import LOCALHOST, ServiceUnavailable, SmtpSink, missing_service
 from tests.oauthdovecot import OAuthDovecot
 from tests.oauthservers import OAuthStandIn, rsa_certificate, token_checker
+
+from .conftest import contacts, load_desk
+from .factories import patient_mail
 
 MAILBOX = "helpdesk@example.org"  # the user of the test Dovecot
 TENANT = "contoso-care"
@@ -411,3 +423,123 @@ def test_a_token_endpoint_that_never_answers_gives_up_after_the_timeout() -> Non
         ):
             tokens.token()
     assert time.monotonic() - started < 5
+
+
+# -- a mailbox of the desk definition, end to end
+
+SECRET_ENV = "INTAKE_MAILBOX_NOORD_CLIENT_SECRET"
+
+
+def oauth_mailbox(dovecot: OAuthDovecot, sink: SmtpSink, signin: Signin) -> Mailbox:
+    return Mailbox(
+        address=MAILBOX,
+        organisation="Ziekenhuis Noord",
+        imap=MailServer(
+            host=dovecot.host, port=dovecot.port, tls="starttls", cafile=dovecot.cafile
+        ),
+        smtp=MailServer(host=sink.host, port=sink.port, tls="none"),
+        signin=signin,
+    )
+
+
+@pytest.fixture(params=["microsoft", "google"])
+def signin(request: pytest.FixtureRequest, stand_in: OAuthStandIn, tmp_path: Path) -> Signin:
+    """How the desk's mailbox signs in, as a coordinator's definition would say it."""
+    if request.param == "microsoft":
+        stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, secret=SECRET)
+        return Signin(
+            method="microsoft", tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env=SECRET_ENV
+        )
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(json.dumps(stand_in.google_service_account(SERVICE_ACCOUNT, MAILBOX)))
+    return Signin(method="google", service_account_file=str(key_file))
+
+
+@pytest.fixture
+def oauth_app(app: Flask, stand_in: OAuthStandIn, sink: SmtpSink) -> Flask:
+    """The worker's settings: the token services' address and CA, and the client secret."""
+    app.config.update(
+        MAILBOX_ENVIRONMENT={SECRET_ENV: SECRET},
+        MICROSOFT_AUTHORITY=stand_in.url,
+        OAUTH_CAFILE=stand_in.cafile,
+        SMTP_HOST=sink.host,
+        SMTP_PORT=sink.port,
+        SMTP_STARTTLS=False,
+    )
+    return app
+
+
+def test_a_mailbox_of_the_definition_is_read_and_answered_through_oauth2(
+    oauth_app: Flask,
+    example_desk: Desk,
+    dovecot: OAuthDovecot,
+    sink: SmtpSink,
+    signin: Signin,
+) -> None:
+    mailbox = oauth_mailbox(dovecot, sink, signin)
+    load_desk(oauth_app, dataclasses.replace(example_desk, mailboxes=(mailbox,)))
+    dovecot.append(patient_mail(message_id="<oauth@mail.example.nl>"))
+
+    rounds = poll_every_mailbox(oauth_app)
+    flush_outbox(oauth_app)
+
+    assert [(r.key, r.error) for r in rounds] == [(MAILBOX, "")]
+    assert [(c.channel, c.organisation, c.outcome) for c in contacts(oauth_app)] == [
+        ("mail", "Ziekenhuis Noord", "forwarded")
+    ]
+    sent = sink.messages  # the forward, through the mailbox's own SMTP with XOAUTH2
+    assert [(m.mail_from, m.login) for m in sent] == [(MAILBOX, MAILBOX)]
+
+
+def test_a_revoked_client_secret_fails_that_mailbox_with_entras_words_and_no_other(
+    oauth_app: Flask,
+    example_desk: Desk,
+    dovecot: OAuthDovecot,
+    dovecot_server: Dovecot,
+    sink: SmtpSink,
+    stand_in: OAuthStandIn,
+) -> None:
+    stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, secret=SECRET)
+    microsoft = Signin(
+        method="microsoft", tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env=SECRET_ENV
+    )
+    dovecot_server.start()
+    linde = dovecot_server.as_user()  # a mailbox of another organisation, with a password
+    linde.clear()
+    linde_mailbox = Mailbox(
+        address=SECOND_USER,
+        organisation="Zorggroep De Linde",
+        imap=MailServer(host=linde.host, port=linde.port, tls="starttls", cafile=linde.cafile),
+        signin=Signin(password_env="INTAKE_MAILBOX_LINDE_PASSWORD"),
+    )
+    desk = dataclasses.replace(
+        example_desk, mailboxes=(oauth_mailbox(dovecot, sink, microsoft), linde_mailbox)
+    )
+    load_desk(oauth_app, desk)
+    oauth_app.config["MAILBOX_ENVIRONMENT"] = {
+        SECRET_ENV: SECRET,
+        "INTAKE_MAILBOX_LINDE_PASSWORD": SECOND_PASSWORD,
+    }
+    stand_in.revoke_secret(TENANT, CLIENT_ID)
+    linde.append(patient_mail(message_id="<linde@mail.example.nl>"))
+
+    rounds = {r.key: r for r in poll_every_mailbox(oauth_app)}
+
+    assert "helpdesk@example.org: signing in with Microsoft 365 failed" in rounds[MAILBOX].error
+    assert "AADSTS7000215" in rounds[MAILBOX].error
+    assert "\n" not in rounds[MAILBOX].error
+    assert rounds[SECOND_USER].error == ""
+    assert [c.organisation for c in contacts(oauth_app)] == ["Zorggroep De Linde"]
+
+
+def test_check_mail_signs_a_mailbox_in_through_oauth2_on_both_protocols(
+    oauth_app: Flask, example_desk: Desk, dovecot: OAuthDovecot, sink: SmtpSink, signin: Signin
+) -> None:
+    mailbox = oauth_mailbox(dovecot, sink, signin)
+    load_desk(oauth_app, dataclasses.replace(example_desk, mailboxes=(mailbox,)))
+
+    lines = [line for line in check_every_mailbox(oauth_app) if MAILBOX in line.text]
+
+    assert [line.ok for line in lines] == [True, True]
+    assert "IMAP" in lines[0].text and "OK, signed in; INBOX has 0 messages" in lines[0].text
+    assert "SMTP" in lines[1].text and "OK, signed in" in lines[1].text

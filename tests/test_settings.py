@@ -41,3 +41,11 @@ def test_a_sender_the_outbox_would_refuse_is_refused_at_start_up(
 ) -> None:
     with pytest.raises(ConfigurationError, match="INTAKE_SMTP_FROM must be one plain address"):
         from_environment(environment(tmp_path, INTAKE_SMTP_FROM=value))
+
+
+def test_the_microsoft_sign_in_host_must_be_https(tmp_path: Path) -> None:
+    national = "https://login.microsoftonline.us/"
+    config = from_environment(environment(tmp_path, INTAKE_MICROSOFT_AUTHORITY=national))
+    assert config["MICROSOFT_AUTHORITY"] == "https://login.microsoftonline.us"
+    with pytest.raises(ConfigurationError, match="INTAKE_MICROSOFT_AUTHORITY must be an https"):
+        from_environment(environment(tmp_path, INTAKE_MICROSOFT_AUTHORITY="http://login.example"))

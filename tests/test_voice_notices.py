@@ -13,23 +13,10 @@ from intake.core.models import OutboxMessage
 from intake.shell.jobs import flush_outbox
 from routing.desk import Desk
 
-from .conftest import Twilio, local
+from .conftest import Twilio, leave_voicemail, local
 
 if TYPE_CHECKING:
     from tests.mailservers import SmtpSink
-
-
-def leave_voicemail(twilio: Twilio, sid: str = "RE" + "e" * 32) -> None:
-    twilio.call()
-    fields = twilio.params(
-        RecordingSid=sid,
-        RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}",
-        RecordingDuration="42",
-        RecordingStatus="completed",
-    )
-    assert twilio.post(twilio.url("voice.recording"), fields).status == 204
-    # Twilio repeats itself: the notice goes once.
-    assert twilio.post(twilio.url("voice.recording"), fields).status == 204
 
 
 def notices(app: Flask) -> list[OutboxMessage]:

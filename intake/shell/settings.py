@@ -69,6 +69,14 @@ def _sender(raw: str) -> str:
     return sender
 
 
+def _https(name: str, env: Mapping[str, str]) -> str:
+    """An https origin that tokens are asked from, or "" for the default."""
+    value = env.get(name, "").strip().rstrip("/")
+    if value and urlsplit(value).scheme != "https":
+        raise ConfigurationError(f"{name} must be an https:// address, got {value!r}")
+    return value
+
+
 def _secret_key(instance: Path) -> str:
     """A key generated once into the instance folder, so sessions survive a restart."""
     path = instance / "secret_key"
@@ -126,4 +134,6 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SMTP_STARTTLS": smtp_starttls,
         "SMTP_FROM": _sender(env.get("INTAKE_SMTP_FROM", "")),
         "POLL_SECONDS": _int("INTAKE_POLL_SECONDS", env, 60),
+        "MICROSOFT_AUTHORITY": _https("INTAKE_MICROSOFT_AUTHORITY", env),
+        "OAUTH_CAFILE": env.get("INTAKE_OAUTH_CAFILE", "").strip(),
     }
