@@ -9,6 +9,8 @@ import tomli_w
 
 from routing.desk import WEEKDAYS, Change, Desk, Mailbox, MailServer, Signin
 
+from .sections import SIGNIN_FIELDS
+
 
 def desk_to_document(desk: Desk) -> dict[str, Any]:
     """The definition as plain data, shaped like the TOML file and ready for JSON.
@@ -72,15 +74,7 @@ def _mailbox_document(mailbox: Mailbox) -> dict[str, Any]:
     if mailbox.imap is None and mailbox.smtp is None and mailbox.signin == Signin():
         return doc
     doc["signin"] = mailbox.signin.method
-    for key in (
-        "user",
-        "password_env",
-        "tenant_id",
-        "client_id",
-        "client_secret_env",
-        "certificate_path",
-        "service_account_file",
-    ):
+    for key in SIGNIN_FIELDS:
         value = getattr(mailbox.signin, key)
         if value:
             doc[key] = value

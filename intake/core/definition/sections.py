@@ -6,12 +6,17 @@ write is laid out as a coordinator reading the documentation expects.
 
 from __future__ import annotations
 
-from routing.desk import LANGUAGES, WEEKDAYS
+from dataclasses import fields
+
+from routing.desk import LANGUAGES, WEEKDAYS, Signin
 
 DEFAULT_SOURCE = "<desk definition>"
 
 # A place in the document: table and key names, and 0-based indices into lists.
 Path = tuple[str | int, ...]
+
+# How a mailbox signs in, beside `signin` itself: the fields of routing.desk.Signin, in order.
+SIGNIN_FIELDS = tuple(f.name for f in fields(Signin) if f.name != "method")
 
 # The tables a definition may hold and the keys each may hold, in the order we export them.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -19,20 +24,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "hours": WEEKDAYS,
     "closures": ("public_holidays", "dates"),
     "line": ("number", "organisation"),
-    "mailbox": (
-        "address",
-        "organisation",
-        "signin",
-        "user",
-        "password_env",
-        "tenant_id",
-        "client_id",
-        "client_secret_env",
-        "certificate_path",
-        "service_account_file",
-        "imap",
-        "smtp",
-    ),
+    "mailbox": ("address", "organisation", "signin", *SIGNIN_FIELDS, "imap", "smtp"),
     "staff": ("id", "name", "phone", "email"),
     "shift": ("staff", "days", "from", "to"),
     "change": ("staff", "date", "off", "from", "to"),
