@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from intake.core.clock import SimClock
 from intake.core.db import database
@@ -89,3 +89,31 @@ def test_a_lost_lease_is_noticed(app: Flask, clock: SimClock, database_url: str)
 
     assert not first.renew()
     second.release()
+
+
+def test_a_deployment_in_another_schema_of_the_database_holds_its_own_lock(
+    app: Flask, clock: SimClock, database_url: str
+) -> None:
+    """Advisory locks belong to the whole PostgreSQL database; ours are kept per schema."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no schemas: each database file is its own")
+    other_schema = f"{database_url.rsplit('%3D', 1)[-1]}_other"
+    other_url = database_url.rsplit("%3D", 1)[0] + "%3D" + other_schema
+    ours = lock(app, clock, "host-a:1")
+    engine = create_engine(other_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+        theirs = ExclusiveLock(engine, "mail-poller:test", clock, holder="host-b:2")
+        assert ours.acquire()
+        try:
+            assert theirs.acquire()  # the same name, another deployment: not ours to wait for
+            theirs.release()
+            rival = lock(app, clock, "host-c:3")
+            assert not rival.acquire()  # while in our own schema the lock still holds
+        finally:
+            ours.release()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{other_schema}" CASCADE'))
+        engine.dispose()

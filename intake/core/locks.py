@@ -28,9 +28,15 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+def advisory_key(name: str, schema: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock.
+
+    Advisory locks belong to the whole database, not to a schema: two deployments (or two
+    test runs) in schemas of one database would otherwise take each other's locks. The
+    schema the tables live in is part of the key.
+    """
+    scoped = f"{schema}/{name}".encode()
+    return int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
 
 
 class ExclusiveLock:
@@ -53,6 +59,7 @@ class ExclusiveLock:
         self.held = False
         self._connection: Connection | None = None
         self._expires: datetime | None = None
+        self._key = 0  # the advisory lock's key, known once acquire() has asked the schema
 
     @property
     def advisory(self) -> bool:
@@ -61,9 +68,11 @@ class ExclusiveLock:
     def acquire(self) -> bool:
         if self.advisory:
             connection = self.engine.connect()
+            schema = str(connection.execute(text("SELECT current_schema()")).scalar())
+            self._key = advisory_key(self.name, schema)
             got = bool(
                 connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_key(self.name)}
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
                 ).scalar()
             )
             connection.commit()  # the lock is the session's, not the transaction's
@@ -97,7 +106,7 @@ class ExclusiveLock:
         if self._connection is not None:
             try:
                 self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": advisory_key(self.name)}
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": self._key}
                 )
                 self._connection.commit()
             finally:
