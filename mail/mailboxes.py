@@ -27,7 +27,13 @@ from intake.core.models import MailboxStatus
 from .accounts import ImapAccount, imap_accounts
 from .poller import ImapSettings, PollResult, connect, poll
 
-__all__ = ["MailboxRound", "failure_text", "has_own_mailboxes", "poll_every_mailbox"]
+__all__ = [
+    "MailboxRound",
+    "failure_text",
+    "has_own_mailboxes",
+    "poll_every_mailbox",
+    "poll_one_mailbox",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,21 @@ def poll_every_mailbox(
         rounds.append(_poll_one(app, account, connector))
         _record(app, rounds[-1])
     return rounds
+
+
+def poll_one_mailbox(
+    app: Flask, key: str, *, connector: Callable[[ImapSettings], IMAPClient] = connect
+) -> MailboxRound | None:
+    """The mailbox with this key alone, now (its IDLE connection saw new mail), kept and
+    logged as in a round; None when the desk no longer has it."""
+    with database(app).session() as session:
+        desk = current_desk(session, app)
+    for account in imap_accounts(desk, app.config):
+        if account.key == key:
+            done = _poll_one(app, account, connector)
+            _record(app, done)
+            return done
+    return None
 
 
 def _poll_one(

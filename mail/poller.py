@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from intake.core import lifecycle
 from intake.core.db import database
 from intake.core.deskstore import current_desk
-from intake.core.locks import ExclusiveLock
+from intake.core.locks import ExclusiveLock, holder_name
 from intake.core.models import MailboxState, MailMessage
 from mail.message import ParsedMail
 from mail.parsing import parse_message
@@ -169,7 +170,10 @@ def poll(
         return PollResult(disabled=True)
     clock: Callable[[], datetime] = app.config["CLOCK"]
     db = database(app)
-    lock = ExclusiveLock(db.engine, f"mail-poller:{settings.account}", clock)
+    # The holder names the thread too: the scheduled poll and the one an IDLE connection
+    # wakes run in one process, and a SQLite lease must keep those apart as well.
+    holder = f"{holder_name()}:{threading.get_ident()}"
+    lock = ExclusiveLock(db.engine, f"mail-poller:{settings.account}", clock, holder=holder)
     if not lock.acquire():
         log.info("another process is polling %s", settings.account)
         return PollResult(locked=True)
