@@ -180,6 +180,28 @@ class Dovecot:
         self._process = None
         wait_until_closed(self.host, (self.port, self.ssl_port))
 
+    def kill_sessions(self) -> list[int]:
+        """SIGKILL every `imap` process of this server (one per open session), by pid, as
+        a crash of the session would; the server goes on. The pids killed."""
+        process = self._process
+        if process is None:
+            return []
+        killed: list[int] = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if comm == "imap" and int(fields[2]) == process.pid:  # its process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(int(entry.name))
+        return killed
+
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:
         """Killed for the block and started again after it, whatever the block did, so a

@@ -6,6 +6,10 @@ fails (IMAP or SMTP unreachable, a refused login, a dropped connection) is logge
 tried again after a growing pause; it never takes the worker down. A job never overlaps
 itself (`max_instances=1`), and the mailbox has one poller across processes and hosts
 (a database lock, see `intake.core.locks`).
+
+Beside the jobs, `watch_mailboxes` gives the worker its IMAP IDLE watchers (mail/idle.py):
+an `idle-sync` job matches them to the desk's mailboxes every minute, and the command that
+started them stops them when the scheduler ends.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from intake.core import contactlog
 from intake.core.db import database
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
-from mail.accounts import MissingSecret, smtp_for
+from mail.accounts import ImapAccount, MissingSecret, imap_accounts, smtp_for
+from mail.idle import IdleWatchers
 from mail.ingest import Outgoing, release_held
-from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
+from mail.mailboxes import has_own_mailboxes, poll_every_mailbox, poll_one_mailbox
 from mail.outbox import FlushResult, SmtpSettings, due_accounts, flush
 from mail.poller import ImapSettings, outgoing_for, poll
 
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 OUTBOX_SECONDS = 30
 BACKLOG_SECONDS = 60
 RETENTION_HOURS = 6
+IDLE_SYNC_SECONDS = 60
 MAX_PAUSE = timedelta(minutes=15)
 
 
@@ -181,6 +187,57 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
             **interval,
         )
     return scheduler
+
+
+def poll_now(app: Flask, key: str) -> bool:
+    """The poll an IDLE connection wakes: that mailbox alone, as the scheduled poll reads
+    it. False when another poll holds the mailbox right now (the watcher tries again)."""
+    if has_own_mailboxes(app):
+        done = poll_one_mailbox(app, key)
+        return done is None or done.result is None or not done.result.locked
+    return not poll(app).locked
+
+
+def idle_accounts(app: Flask) -> list[ImapAccount]:
+    """The mailboxes the scheduled poll reads, those that can sign in (a missing secret
+    is the poll's to report)."""
+    with database(app).session() as session:
+        try:
+            desk = current_desk(session, app)
+        except NoDeskError:
+            return []
+    return [a for a in imap_accounts(desk, app.config) if a.settings is not None]
+
+
+def watch_mailboxes(
+    scheduler: BaseScheduler, app: Flask, watchers: IdleWatchers | None = None
+) -> IdleWatchers | None:
+    """IDLE watchers for the desk's mailboxes, kept in step with its definition by an
+    `idle-sync` job; None when INTAKE_IDLE is off. The caller stops them at shutdown."""
+    if not app.config.get("IDLE", True):
+        return None
+    if watchers is None:
+        watchers = IdleWatchers(
+            lambda account: lambda: poll_now(app, account.key),
+            reissue_seconds=float(app.config.get("IDLE_REISSUE_SECONDS", 25 * 60)),
+        )
+    chosen = watchers
+
+    def sync(app: Flask) -> None:
+        chosen.sync(idle_accounts(app))
+
+    scheduler.add_job(
+        Retrying("idle-sync", sync, app),
+        "interval",
+        id="idle-sync",
+        name="idle-sync",
+        next_run_time=datetime.now(UTC) + timedelta(seconds=2),
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        seconds=IDLE_SYNC_SECONDS,
+    )
+    return chosen
 
 
 def start_scheduler(app: Flask) -> BaseScheduler:

@@ -44,6 +44,15 @@ def _int(name: str, env: Mapping[str, str], default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _reissue_minutes(env: Mapping[str, str]) -> int:
+    """How often an IMAP IDLE is renewed: under the 29 minutes of RFC 2177, or a server
+    may end it first."""
+    minutes = _int("INTAKE_IDLE_MINUTES", env, 25)
+    if not 1 <= minutes <= 28:
+        raise ConfigurationError(f"INTAKE_IDLE_MINUTES must be 1 to 28, got {minutes}")
+    return minutes
+
+
 def _api_base(raw: str) -> str:
     """A scheme and host ("https://api.twilio.com"), nothing after it."""
     base = raw.strip().rstrip("/") or TWILIO_API_BASE
@@ -107,6 +116,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         imap_ssl = _flag(env.get("INTAKE_IMAP_SSL"), True)
         imap_starttls = _flag(env.get("INTAKE_IMAP_STARTTLS"), True)
         smtp_starttls = _flag(env.get("INTAKE_SMTP_STARTTLS"), True)
+        idle = _flag(env.get("INTAKE_IDLE"), True)
     except ConfigurationError as exc:
         raise ConfigurationError(f"a yes/no setting is wrong: {exc}") from None
     return {
@@ -134,6 +144,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SMTP_STARTTLS": smtp_starttls,
         "SMTP_FROM": _sender(env.get("INTAKE_SMTP_FROM", "")),
         "POLL_SECONDS": _int("INTAKE_POLL_SECONDS", env, 60),
+        "IDLE": idle,
+        "IDLE_REISSUE_SECONDS": _reissue_minutes(env) * 60,
         "MICROSOFT_AUTHORITY": _https("INTAKE_MICROSOFT_AUTHORITY", env),
         "OAUTH_CAFILE": env.get("INTAKE_OAUTH_CAFILE", "").strip(),
     }

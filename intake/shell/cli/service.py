@@ -15,7 +15,13 @@ from werkzeug.serving import run_simple
 
 from intake.core.errors import IntakeError
 from intake.shell.cli.context import command_app, log_at_info, require_schema
-from intake.shell.jobs import flush_outbox, release_backlog, schedule, start_scheduler
+from intake.shell.jobs import (
+    flush_outbox,
+    release_backlog,
+    schedule,
+    start_scheduler,
+    watch_mailboxes,
+)
 from mail.check import check_every_mailbox
 from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
 from mail.poller import PollResult, poll
@@ -30,11 +36,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     app = command_app(ctx)
     require_schema(app)
     scheduler = start_scheduler(app)
+    watchers = watch_mailboxes(scheduler, app)
     try:
         click.echo(f"serving on http://{host}:{port} (webhooks under /voice/)")
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         scheduler.shutdown(wait=False)
+        if watchers is not None:
+            watchers.stop()
 
 
 @click.command(help="The scheduler alone: mail polling, outbox, backlog, retention.")
@@ -44,14 +53,20 @@ def worker(ctx: click.Context) -> None:
     app = command_app(ctx)
     require_schema(app)
     scheduler = schedule(BlockingScheduler(), app)
+    watchers = watch_mailboxes(scheduler, app)
 
     def stop(_signum: int, _frame: object) -> None:
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
-    click.echo("worker running: mail polling, outbox, backlog and retention jobs")
-    with contextlib.suppress(KeyboardInterrupt):
-        scheduler.start()
+    idle = ", IMAP IDLE per mailbox" if watchers is not None else ""
+    click.echo(f"worker running: mail polling{idle}, outbox, backlog and retention jobs")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            scheduler.start()
+    finally:
+        if watchers is not None:
+            watchers.stop()  # each logs out; a few seconds at most
 
 
 @click.command("poll-once", help="One mail poll and one outbox flush, then exit (cron, tests).")

@@ -1,0 +1,282 @@
+"""IMAP IDLE: a mail that arrives while the worker waits is a contact within seconds.
+
+Real Dovecot, both databases. Every wait is bounded and polls the database (or the
+watcher's state), never a bare sleep: a slow machine makes the test slower, not flaky.
+"""
+
+# ruff: noqa: F811  (the fixtures of test_mail_mailboxes, imported by name, are arguments)
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+from imapclient import IMAPClient
+from sqlalchemy import func, select
+
+from intake.core.db import database
+from intake.core.errors import ConfigurationError
+from intake.core.models import MailMessage
+from intake.shell.jobs import idle_accounts, poll_mailbox, poll_now, watch_mailboxes
+from intake.shell.settings import from_environment
+from mail.accounts import ImapAccount
+from mail.idle import IdleWatcher, IdleWatchers
+from mail.poller import ImapSettings, connect
+from routing.desk import Desk
+from tests.dovecot import Dovecot
+from tests.mailservers import configure_mail
+from tests.smtpsink import SmtpSink
+
+from .conftest import contacts, load_desk
+from .factories import patient_mail
+from .test_mail_mailboxes import (  # noqa: F401  (fixtures used by name)
+    LINDE,
+    NOORD,
+    desk_app,
+    linde,
+    linde_mailbox,
+    linde_smtp,
+    linde_smtp_server,
+    noord_mailbox,
+    two_desk,
+)
+
+WITHIN = 10.0  # seconds a mail may take from the server to the contact log
+
+
+def wait_until(what: Callable[[], bool], timeout: float = WITHIN) -> float:
+    """Seconds until `what()` held; fails the test after `timeout`."""
+    start = time.monotonic()
+    while not what():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not within {timeout} s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def logged(app: Flask) -> int:
+    with database(app).session() as session:
+        return int(session.scalar(select(func.count()).select_from(MailMessage)) or 0)
+
+
+def watching(watchers: IdleWatchers, count: int = 1) -> Callable[[], bool]:
+    def ready() -> bool:
+        found = watchers.watchers.values()
+        return len(found) == count and all(w.state == "watching" for w in found)
+
+    return ready
+
+
+def watchers_of(app: Flask, **kw: float) -> IdleWatchers:
+    settings = {"check_seconds": 0.5, "first_pause": 0.2, "max_pause": 1.0, **kw}
+    return IdleWatchers(lambda account: lambda: poll_now(app, account.key), **settings)
+
+
+@pytest.fixture
+def imap_app(app: Flask, desk: Desk, dovecot: Dovecot, smtp: SmtpSink) -> Flask:
+    """The INTAKE_IMAP_* mailbox on the test Dovecot."""
+    return configure_mail(app, dovecot, smtp)
+
+
+@pytest.fixture
+def watchers(imap_app: Flask) -> Iterator[IdleWatchers]:
+    found = watchers_of(imap_app)
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+def test_a_mail_appended_while_idling_is_a_contact_within_seconds(
+    imap_app: Flask, watchers: IdleWatchers, dovecot: Dovecot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watchers.sync(idle_accounts(imap_app))
+    wait_until(watching(watchers))
+
+    dovecot.append(patient_mail(message_id="<idle@x.nl>"))
+    took = wait_until(lambda: len(contacts(imap_app)) == 1)
+
+    assert took < WITHIN
+    assert logged(imap_app) == 1
+    with capsys.disabled():
+        print(f"\n  IDLE: append to contact in {took:.2f} s")
+
+
+def test_two_mailboxes_idle_at_once_and_each_mail_lands_once(
+    desk_app: Flask, two_desk: Desk, dovecot: Dovecot, linde: Dovecot
+) -> None:
+    watchers = watchers_of(desk_app)
+    try:
+        watchers.sync(idle_accounts(desk_app))
+        wait_until(watching(watchers, 2))
+        assert sorted(watchers.watchers) == [NOORD, LINDE]
+
+        dovecot.append(patient_mail(message_id="<noord@x.nl>"))
+        linde.append(patient_mail(message_id="<linde@x.nl>"))
+        poll_mailbox(desk_app)  # the scheduled poll at the same moment: still once each
+        wait_until(lambda: len(contacts(desk_app)) == 2)
+        poll_mailbox(desk_app)
+    finally:
+        watchers.stop()
+
+    found = sorted((c.via, c.organisation) for c in contacts(desk_app))
+    assert found == [(NOORD, "Ziekenhuis Noord"), (LINDE, "Zorggroep De Linde")]
+    assert logged(desk_app) == 2
+
+
+def test_a_killed_imap_session_reconnects_and_loses_nothing(
+    imap_app: Flask,
+    watchers: IdleWatchers,
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watchers.sync(idle_accounts(imap_app))
+    wait_until(watching(watchers))
+    dovecot.append(patient_mail(message_id="<before@x.nl>"))
+    wait_until(lambda: len(contacts(imap_app)) == 1)
+    [watcher] = watchers.watchers.values()
+
+    with caplog.at_level(logging.INFO, logger="mail.idle"):
+        assert dovecot.kill_sessions()  # the watcher's session, as a crash would end it
+        wait_until(lambda: watcher.connections >= 2 and watcher.state == "watching")
+        dovecot.append(patient_mail(message_id="<after@x.nl>"))
+        wait_until(lambda: len(contacts(imap_app)) == 2)
+    poll_mailbox(imap_app)
+
+    assert logged(imap_app) == 2
+    lost = [r for r in caplog.records if "lost" in r.getMessage()]
+    again = [r for r in caplog.records if "works again" in r.getMessage()]
+    assert len(lost) == 1 and len(again) == 1
+
+
+def test_while_the_server_is_down_one_line_says_so_and_it_comes_back(
+    imap_app: Flask,
+    watchers: IdleWatchers,
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watchers.sync(idle_accounts(imap_app))
+    wait_until(watching(watchers))
+    [watcher] = watchers.watchers.values()
+
+    with caplog.at_level(logging.INFO, logger="mail.idle"):
+        with dovecot.down():
+            wait_until(lambda: watcher.state == "dropped")
+            time.sleep(2.5)  # several refused reconnects (pauses of 0.2, 0.4, 0.8, 1 s)
+        dovecot.append(patient_mail(message_id="<down@x.nl>"))
+        wait_until(lambda: len(contacts(imap_app)) == 1, timeout=WITHIN + 2)
+
+    lost = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert len(lost) == 1
+    assert watcher.state == "watching"
+
+
+def test_idle_re_issued_before_the_limit_keeps_waking(imap_app: Flask, dovecot: Dovecot) -> None:
+    watchers = watchers_of(imap_app, reissue_seconds=0.5)
+    try:
+        watchers.sync(idle_accounts(imap_app))
+        wait_until(watching(watchers))
+        time.sleep(1.5)  # three re-issues (DONE, IDLE) on the same connection
+        dovecot.append(patient_mail(message_id="<later@x.nl>"))
+        wait_until(lambda: len(contacts(imap_app)) == 1)
+        [watcher] = watchers.watchers.values()
+        assert watcher.connections == 1
+    finally:
+        watchers.stop()
+
+
+def test_stopping_ends_every_watcher_within_seconds_and_logs_out(
+    desk_app: Flask, two_desk: Desk, dovecot: Dovecot
+) -> None:
+    watchers = watchers_of(desk_app, check_seconds=2.0)
+    watchers.sync(idle_accounts(desk_app))
+    wait_until(watching(watchers, 2))
+    threads = [t for t in threading.enumerate() if t.name.startswith("idle:")]
+    assert len(threads) == 2
+
+    started = time.monotonic()
+    watchers.stop(timeout=10)
+
+    assert time.monotonic() - started < 5
+    assert not any(t.is_alive() for t in threads)
+    watchers.sync(idle_accounts(desk_app))  # after stop: nothing starts again
+    assert watchers.watchers == {}
+
+
+def test_a_mailbox_taken_out_of_the_definition_is_no_longer_watched(
+    desk_app: Flask, two_desk: Desk, example_desk: Desk, dovecot: Dovecot
+) -> None:
+    watchers = watchers_of(desk_app)
+    try:
+        watchers.sync(idle_accounts(desk_app))
+        wait_until(watching(watchers, 2))
+        [linde_watcher] = [w for k, w in watchers.watchers.items() if k == LINDE]
+
+        load_desk(desk_app, dataclasses.replace(example_desk, mailboxes=(noord_mailbox(dovecot),)))
+        watchers.sync(idle_accounts(desk_app))
+
+        assert sorted(watchers.watchers) == [NOORD]
+        assert linde_watcher.stopping.is_set()
+    finally:
+        watchers.stop()
+
+
+def test_a_server_without_idle_is_left_to_the_poll(imap_app: Flask) -> None:
+    def no_idle(settings: ImapSettings) -> IMAPClient:
+        client = connect(settings)
+        client.has_capability = lambda capability: capability != "IDLE"  # type: ignore[method-assign]
+        return client
+
+    settings = ImapSettings.from_config(imap_app.config)
+    assert settings is not None
+    watcher = IdleWatcher("helpdesk", settings, wake=lambda: True, connector=no_idle)
+
+    watcher.run()  # returns at once: nothing to wait for
+
+    assert watcher.state == "no-idle"
+    assert watcher.connections == 0
+
+
+def test_the_worker_starts_watchers_unless_idle_is_off(imap_app: Flask) -> None:
+    scheduler = BackgroundScheduler()
+    watchers = watch_mailboxes(scheduler, imap_app, watchers_of(imap_app))
+    assert watchers is not None
+    assert scheduler.get_job("idle-sync") is not None
+    watchers.stop()
+
+    imap_app.config["IDLE"] = False
+    assert watch_mailboxes(BackgroundScheduler(), imap_app) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "idle", "seconds"),
+    [({}, True, 25 * 60), ({"INTAKE_IDLE": "0", "INTAKE_IDLE_MINUTES": "10"}, False, 600)],
+)
+def test_idle_settings(env: dict[str, str], idle: bool, seconds: int, tmp_path: object) -> None:
+    config = from_environment(
+        {"INTAKE_SECRET_KEY": "k", "INTAKE_INSTANCE_PATH": str(tmp_path), **env}
+    )
+    assert (config["IDLE"], config["IDLE_REISSUE_SECONDS"]) == (idle, seconds)
+
+
+def test_an_idle_renewed_after_the_rfc_limit_is_refused(tmp_path: object) -> None:
+    with pytest.raises(ConfigurationError, match="INTAKE_IDLE_MINUTES"):
+        from_environment(
+            {
+                "INTAKE_SECRET_KEY": "k",
+                "INTAKE_INSTANCE_PATH": str(tmp_path),
+                "INTAKE_IDLE_MINUTES": "29",
+            }
+        )
+
+
+def test_an_account_without_settings_gets_no_watcher(imap_app: Flask) -> None:
+    watchers = watchers_of(imap_app)
+    watchers.sync([ImapAccount("x@example.org", "x", None, "X is not set")])
+    assert watchers.watchers == {}
+    watchers.stop()
