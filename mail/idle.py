@@ -75,9 +75,10 @@ class IdleWatcher:
             except Exception as exc:
                 self._now(
                     "dropped",
-                    "IDLE on %s lost (%s); connecting again with a growing pause (the poll "
+                    "IDLE on %s %s (%s); connecting again with a growing pause (the poll "
                     "goes on meanwhile)",
                     self.name,
+                    "lost" if self.state == "watching" else "cannot connect",
                     failure_text(exc),
                 )
                 self.stopping.wait(pause)

@@ -8,10 +8,14 @@ watcher's state), never a bare sleep: a slow machine makes the test slower, not 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,6 +23,7 @@ from flask import Flask
 from imapclient import IMAPClient
 from sqlalchemy import func, select
 
+from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.errors import ConfigurationError
 from intake.core.models import MailMessage
@@ -33,7 +38,8 @@ from tests.mailservers import configure_mail
 from tests.smtpsink import SmtpSink
 
 from .conftest import contacts, load_desk
-from .factories import patient_mail
+from .factories import always_open_desk, patient_mail
+from .intake_process import intake_env, start_intake
 from .test_mail_mailboxes import (  # noqa: F401  (fixtures used by name)
     LINDE,
     NOORD,
@@ -280,3 +286,76 @@ def test_an_account_without_settings_gets_no_watcher(imap_app: Flask) -> None:
     watchers.sync([ImapAccount("x@example.org", "x", None, "X is not set")])
     assert watchers.watchers == {}
     watchers.stop()
+
+
+def first_poll_done(log: str) -> bool:
+    """APScheduler's line for the mail-poll job's first run (its next is an hour away)."""
+    return any(
+        '"mail-poll' in line and "executed successfully" in line for line in log.splitlines()
+    )
+
+
+def test_the_worker_logs_a_mail_within_seconds_while_its_poll_waits_an_hour(
+    app: Flask,
+    clock: SimClock,
+    database_url: str,
+    dovecot: Dovecot,
+    smtp: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    """The real `intake worker`: its scheduled poll runs once at the start and then not for
+    an hour, so the mail appended afterwards can only come in through IDLE."""
+    clock.moment = datetime.now(UTC)
+    load_desk(app, always_open_desk())
+    env = intake_env(
+        database_url, tmp_path, dovecot, smtp, INTAKE_POLL_SECONDS="3600", INTAKE_LOG_LEVEL="INFO"
+    )
+    process, _out, err = start_intake(["worker"], env, tmp_path, "worker")
+    try:
+        wait_until(lambda: "new mail is logged as it arrives" in err.read_text(), timeout=30)
+        wait_until(lambda: first_poll_done(err.read_text()), timeout=10)
+
+        dovecot.append(patient_mail(message_id="<worker@x.nl>"))
+        took = wait_until(lambda: logged(app) == 1)
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert took < WITHIN
+    assert [c.via for c in contacts(app)] == ["helpdesk@example.org"]
+
+
+def test_a_refused_sign_in_is_tried_again_after_growing_pauses_and_logged_once(
+    imap_app: Flask, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    tried: list[float] = []
+
+    def refused_three_times(settings: ImapSettings) -> IMAPClient:
+        tried.append(time.monotonic())
+        if len(tried) <= 3:
+            return connect(dataclasses.replace(settings, password="wrong"))
+        return connect(settings)
+
+    watchers = IdleWatchers(
+        lambda account: lambda: poll_now(imap_app, account.key),
+        connector=refused_three_times,
+        check_seconds=0.5,
+        first_pause=0.2,
+        max_pause=5.0,
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="mail.idle"):
+            watchers.sync(idle_accounts(imap_app))
+            wait_until(watching(watchers))
+    finally:
+        watchers.stop()
+
+    pauses = [later - earlier for earlier, later in itertools.pairwise(tried)]
+    assert len(pauses) == 3
+    assert pauses[0] >= 0.2 and pauses[1] >= 0.4 and pauses[2] >= 0.8
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot connect" in m for m in messages) == 1
+    assert sum("works again" in m for m in messages) == 1
