@@ -83,15 +83,53 @@ def find_thread(session: Session, mail: ParsedMail) -> Contact | None:
 
 def last_forwards(session: Session, now: datetime) -> dict[str, int]:
     """Per colleague, the newest message forwarded to them (ids grow with each message)."""
-    rows = session.execute(
-        select(MailMessage.forwarded_to, func.max(MailMessage.id))
-        .where(
-            MailMessage.forwarded_to.is_not(None),
-            MailMessage.forwarded_at >= now - ROUND_ROBIN_MEMORY,
+    return RoundRobin.read(session, now).as_of(now)
+
+
+@dataclass
+class RoundRobin:
+    """The round-robin state, read once and then kept up to date by the forwards made here.
+
+    Reading it costs a grouped scan of the stored mail; a poll reads it once per fetch batch
+    instead of once a message. Per colleague: the newest message forwarded to them and when.
+    """
+
+    newest: dict[str, tuple[int, datetime]]
+
+    @classmethod
+    def read(cls, session: Session, now: datetime) -> RoundRobin:
+        rows = session.execute(
+            select(
+                MailMessage.forwarded_to,
+                func.max(MailMessage.id),
+                func.max(MailMessage.forwarded_at),
+            )
+            .where(
+                MailMessage.forwarded_to.is_not(None),
+                MailMessage.forwarded_at >= now - ROUND_ROBIN_MEMORY,
+            )
+            .group_by(MailMessage.forwarded_to)
         )
-        .group_by(MailMessage.forwarded_to)
-    )
-    return {staff: int(newest) for staff, newest in rows if staff and newest is not None}
+        return cls(
+            {
+                staff: (int(newest), at)
+                for staff, newest, at in rows
+                if staff and newest is not None and at is not None
+            }
+        )
+
+    def as_of(self, now: datetime) -> dict[str, int]:
+        """What `plan_mail` reads: the forwards of the last ROUND_ROBIN_MEMORY before `now`."""
+        since = now - ROUND_ROBIN_MEMORY
+        return {staff: newest for staff, (newest, at) in self.newest.items() if at >= since}
+
+    def forwarded(self, staff: str, message_id: int, at: datetime) -> None:
+        known = self.newest.get(staff)
+        if known is None or known[0] < message_id:
+            self.newest[staff] = (message_id, at)
+
+    def copy(self) -> RoundRobin:
+        return RoundRobin(dict(self.newest))
 
 
 def ingest(
@@ -106,6 +144,7 @@ def ingest(
     mail: ParsedMail,
     now: datetime,
     outgoing: Outgoing,
+    round_robin: RoundRobin | None = None,
 ) -> Ingested:
     key = dedupe_key(mail)
     seen = session.scalars(
@@ -165,7 +204,6 @@ def ingest(
     )
     stored.contact_id = contact.id
     session.add(stored)
-    session.flush()
     log.info(
         "mail %s from %s: %s",
         contact.reference,
@@ -176,7 +214,14 @@ def ingest(
         lifecycle.add_event(session, contact, "automatic", now, reasons=list(mail.automatic))
         return Ingested(contact.id, new_contact)
     route(
-        session, desk=desk, contact=contact, stored=[stored], mail=mail, now=now, outgoing=outgoing
+        session,
+        desk=desk,
+        contact=contact,
+        stored=[stored],
+        mail=mail,
+        now=now,
+        outgoing=outgoing,
+        round_robin=round_robin,
     )
     return Ingested(contact.id, new_contact)
 
@@ -190,14 +235,18 @@ def route(
     mail: ParsedMail | None,
     now: datetime,
     outgoing: Outgoing,
+    round_robin: RoundRobin | None = None,
 ) -> bool:
     """Forward `stored` to a colleague on shift, or hold them (acknowledging `mail`).
 
     True when forwarded. Held mail is routed again by `release_held` when a shift starts.
+    `round_robin` is the state read earlier in this transaction (read here when None), and
+    is brought up to date with the forward made.
     """
-
+    if round_robin is None:
+        round_robin = RoundRobin.read(session, now)
     plan = plan_mail(
-        desk, now, previous=contact.forwarded_to, last_forwarded=last_forwards(session, now)
+        desk, now, previous=contact.forwarded_to, last_forwarded=round_robin.as_of(now)
     )
     if plan.action == "forward" and plan.colleague is not None:
         colleague = plan.colleague
@@ -224,6 +273,8 @@ def route(
                 smtp_account=outgoing.smtp_account,
             )
         lifecycle.mail_forwarded(session, contact, stored, colleague.id, now)
+        session.flush()  # the ids of new messages, for the round-robin state
+        round_robin.forwarded(colleague.id, max(m.id for m in stored), now)
         return True
 
     lifecycle.mail_held(contact)
@@ -273,6 +324,7 @@ def release_held(
     (its own SMTP account); without it every forward goes out as `outgoing`.
     """
     forwarded = 0
+    round_robin = RoundRobin.read(session, now)
     held = session.scalars(
         select(Contact)
         .where(Contact.channel == "mail", Contact.forward_pending.is_(True))
@@ -296,6 +348,7 @@ def release_held(
             mail=None,
             now=now,
             outgoing=outgoing_of(contact.via) if outgoing_of is not None else outgoing,
+            round_robin=round_robin,
         ):
             break  # nobody on shift (any more): the rest waits too
         forwarded += len(waiting)

@@ -22,6 +22,7 @@ from flask import Flask
 from imapclient import IMAPClient
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from intake.core import lifecycle
 from intake.core.db import database
@@ -32,7 +33,7 @@ from mail.message import ParsedMail
 from mail.parsing import parse_message
 from routing.desk import Desk, Mailbox
 
-from .ingest import Outgoing, dedupe_key, ingest
+from .ingest import Outgoing, RoundRobin, dedupe_key, ingest
 from .oauth import Tokens, imap_sign_in
 from .outbox import account_of
 
@@ -221,67 +222,102 @@ def _poll_folder(
         bodies = client.fetch(batch, ["BODY.PEEK[]"])
         done: list[int] = []
         attention: list[int] = []
-        for uid in batch:
-            raw = bodies.get(uid, {}).get(b"BODY[]")
-            if raw is None:
-                log.warning("message %s of %s vanished before it was read", uid, settings.account)
-                _set_last_uid(app, settings, uid)
-            else:
-                result.fetched += 1
-                mail = parse_message(raw)
-                duplicate = _finish(app, settings, uidvalidity, uid, raw, mail)
-                if duplicate:
-                    result.duplicates += 1
+        # One session for the batch: the desk, where our mail comes from and the
+        # round-robin state are read once here, not once a message.
+        with db.session() as session:
+            batch_state = _BatchState.read(app, session, settings, uidvalidity)
+            for uid in batch:
+                raw = bodies.pop(uid, {}).get(b"BODY[]")
+                if raw is None:
+                    log.warning(
+                        "message %s of %s vanished before it was read", uid, settings.account
+                    )
+                    _set_last_uid(session, app, settings, uid)
                 else:
-                    result.logged += 1
-                if mail.needs_attention:
-                    attention.append(uid)
-            done.append(uid)
-            if not lock.renew():
-                raise RuntimeError("lost the poller lock; stopping this poll")
+                    result.fetched += 1
+                    mail = parse_message(raw)
+                    duplicate = _finish(session, batch_state, uid, raw, mail)
+                    if duplicate:
+                        result.duplicates += 1
+                    else:
+                        result.logged += 1
+                    if mail.needs_attention:
+                        attention.append(uid)
+                done.append(uid)
+                if not lock.renew():
+                    raise RuntimeError("lost the poller lock; stopping this poll")
         _mark(client, settings, done, attention)
         result.attention.extend(attention)
     return result
 
 
-def _finish(
-    app: Flask, settings: ImapSettings, uidvalidity: int, uid: int, raw: bytes, mail: ParsedMail
-) -> bool:
-    """Log one message and move the folder position past it, in one transaction."""
-    clock: Callable[[], datetime] = app.config["CLOCK"]
-    db = database(app)
-    with db.session() as session:
+@dataclass
+class _BatchState:
+    """What every message of a fetch batch is ingested with, read once for the batch."""
+
+    app: Flask
+    settings: ImapSettings
+    uidvalidity: int
+    desk: Desk
+    outgoing: Outgoing
+    round_robin: RoundRobin
+
+    @classmethod
+    def read(
+        cls, app: Flask, session: Session, settings: ImapSettings, uidvalidity: int
+    ) -> _BatchState:
         desk = current_desk(session, app)
-        now = clock()
-        try:
-            done = ingest(
-                session,
-                desk=desk,
-                account=settings.account,
-                mailbox_address=_mailbox_address(settings, desk),
-                uidvalidity=uidvalidity,
-                uid=uid,
-                raw=raw,
-                mail=mail,
-                now=now,
-                outgoing=outgoing_for(app, desk, settings),
-            )
-            duplicate = done.duplicate
-        except DBAPIError:
-            raise  # the database is in trouble: stop, this message is tried again next poll
-        except Exception:
-            # Whatever this message does to us, it must not block the mailbox or be lost:
-            # log it bare, for a person to look at.
-            log.exception("could not process message %s of %s", uid, settings.account)
-            session.rollback()
-            _log_unprocessable(session, settings, desk, uidvalidity, uid, raw, mail, now)
-            duplicate = False
-        session.execute(
-            update(MailboxState)
-            .where(MailboxState.mailbox == settings.account)
-            .values(last_uid=uid, updated_at=now)
+        return cls(
+            app=app,
+            settings=settings,
+            uidvalidity=uidvalidity,
+            desk=desk,
+            outgoing=outgoing_for(app, desk, settings),
+            round_robin=RoundRobin.read(session, app.config["CLOCK"]()),
         )
-        session.commit()
+
+
+def _finish(session: Session, batch: _BatchState, uid: int, raw: bytes, mail: ParsedMail) -> bool:
+    """Log one message and move the folder position past it, in one transaction.
+
+    Each message commits on its own: a message counts as finished exactly when its contact
+    is committed with the position, so a poll killed at any moment loses or repeats none.
+    """
+    settings, desk = batch.settings, batch.desk
+    clock: Callable[[], datetime] = batch.app.config["CLOCK"]
+    now = clock()
+    before = batch.round_robin.copy()
+    try:
+        done = ingest(
+            session,
+            desk=desk,
+            account=settings.account,
+            mailbox_address=_mailbox_address(settings, desk),
+            uidvalidity=batch.uidvalidity,
+            uid=uid,
+            raw=raw,
+            mail=mail,
+            now=now,
+            outgoing=batch.outgoing,
+            round_robin=batch.round_robin,
+        )
+        duplicate = done.duplicate
+    except DBAPIError:
+        raise  # the database is in trouble: stop, this message is tried again next poll
+    except Exception:
+        # Whatever this message does to us, it must not block the mailbox or be lost:
+        # log it bare, for a person to look at.
+        log.exception("could not process message %s of %s", uid, settings.account)
+        session.rollback()
+        batch.round_robin = before  # the forward, if any, was rolled back with the rest
+        _log_unprocessable(session, settings, desk, batch.uidvalidity, uid, raw, mail, now)
+        duplicate = False
+    session.execute(
+        update(MailboxState)
+        .where(MailboxState.mailbox == settings.account)
+        .values(last_uid=uid, updated_at=now)
+    )
+    session.commit()
     return duplicate
 
 
@@ -327,14 +363,13 @@ def _log_unprocessable(
     )
 
 
-def _set_last_uid(app: Flask, settings: ImapSettings, uid: int) -> None:
-    with database(app).session() as session:
-        session.execute(
-            update(MailboxState)
-            .where(MailboxState.mailbox == settings.account, MailboxState.last_uid < uid)
-            .values(last_uid=uid, updated_at=app.config["CLOCK"]())
-        )
-        session.commit()
+def _set_last_uid(session: Session, app: Flask, settings: ImapSettings, uid: int) -> None:
+    session.execute(
+        update(MailboxState)
+        .where(MailboxState.mailbox == settings.account, MailboxState.last_uid < uid)
+        .values(last_uid=uid, updated_at=app.config["CLOCK"]())
+    )
+    session.commit()
 
 
 def _mailbox_address(settings: ImapSettings, desk: Desk) -> str:
