@@ -10,6 +10,7 @@ Anything else is "not readable unambiguously".
 
 from __future__ import annotations
 
+import functools
 import re
 from email import errors
 from email.headerregistry import AddressHeader, HeaderRegistry
@@ -34,6 +35,13 @@ def strict_address(value: str) -> str | None:
 
 def read_address(value: str) -> tuple[str | None, str, str]:
     """(addr-spec or None, display name as written, why not) for one address header value."""
+    return _read_address(str(value))
+
+
+# The same few addresses (the desk's, the colleagues', a patient's in each of their
+# messages) are read many times over, and a reading is two parses of the header grammar.
+@functools.lru_cache(maxsize=1024)
+def _read_address(value: str) -> tuple[str | None, str, str]:
     if len(value) > MAX_ADDRESS_HEADER:
         return None, "", "it is too long"
     if "\r" in value or "\n" in value:
