@@ -17,6 +17,7 @@ from typing import Any
 from routing.desk import Desk, Mailbox, MailServer
 
 from .credentials import MissingSecret, OAuthEndpoints, tokens_for
+from .oauth import Tokens
 from .poller import ImapSettings
 from .smtp import SmtpSettings
 
@@ -69,6 +70,15 @@ def missing_secrets(desk: Desk, env: Mapping[str, str]) -> list[str]:
     return found
 
 
+def _credentials(
+    mailbox: Mailbox, env: Mapping[str, str], endpoints: OAuthEndpoints | None
+) -> tuple[str, Tokens | None]:
+    """How the mailbox signs in, on IMAP and SMTP alike: its password, or its tokens."""
+    if mailbox.signin.method == "password":
+        return secret(env, mailbox.signin.password_env, mailbox), None
+    return "", tokens_for(mailbox, env, endpoints or OAuthEndpoints())
+
+
 def imap_settings(
     mailbox: Mailbox, env: Mapping[str, str], endpoints: OAuthEndpoints | None = None
 ) -> ImapSettings:
@@ -77,8 +87,7 @@ def imap_settings(
     server = mailbox.imap
     if server is None:
         raise ValueError(f"{mailbox.address} has no imap settings")
-    signin = mailbox.signin
-    password = secret(env, signin.password_env, mailbox) if signin.method == "password" else ""
+    password, tokens = _credentials(mailbox, env, endpoints)
     return ImapSettings(
         host=server.host,
         user=mailbox.login,
@@ -90,8 +99,8 @@ def imap_settings(
         processed_folder=server.processed_folder,
         cafile=server.cafile,
         mailbox=mailbox,
-        signin=signin.method,
-        tokens=tokens_for(mailbox, env, endpoints or OAuthEndpoints()),
+        signin=mailbox.signin.method,
+        tokens=tokens,
     )
 
 
@@ -102,8 +111,7 @@ def smtp_settings(
     server: MailServer | None = mailbox.smtp
     if server is None:
         raise ValueError(f"{mailbox.address} has no smtp settings")
-    signin = mailbox.signin
-    password = secret(env, signin.password_env, mailbox) if signin.method == "password" else ""
+    password, tokens = _credentials(mailbox, env, endpoints)
     return SmtpSettings(
         host=server.host,
         port=server.port,
@@ -113,8 +121,8 @@ def smtp_settings(
         implicit_tls=server.tls == "ssl",
         cafile=server.cafile,
         mailbox=mailbox,
-        signin=signin.method,
-        tokens=tokens_for(mailbox, env, endpoints or OAuthEndpoints()),
+        signin=mailbox.signin.method,
+        tokens=tokens,
     )
 
 
