@@ -1,6 +1,6 @@
 """Mail intake against bare imapclient and smtplib, on a private Dovecot and an aiosmtpd sink.
 
-    .venv/bin/python bench/mail.py [--messages 2000]
+    .venv/bin/python bench/mail.py [--messages 2000] [--idle | --idle-only]
 
 One run starts its own Dovecot (tests/mailservers.py) and an SMTP sink (aiosmtpd, in a process
 of its own so that its buffers are not counted as ours), prepares a database (PostgreSQL in a
@@ -18,7 +18,9 @@ They run in the order (b), (d), (a), (c), so that what a baseline leaves in this
 memory is not counted in ours. (b) and (d) then run a second time on an emptied database
 under tracemalloc, which slows Python code too much to be timed. It prints messages per
 second, peak memory and the ratios b/a and d/c against the targets; `--profile` adds a pass
-under cProfile that shows where the time of (b) and (d) goes.
+under cProfile that shows where the time of (b) and (d) goes. `--idle` then adds the part in
+bench/mailidle.py: 20 mailboxes under IMAP IDLE, one mail appended to each at once, the time
+until all are contacts (median and max of 5 rounds; `--idle-only` runs that part alone).
 
 It is a measurement, not a test: the exit status is 0 whether or not the targets are met,
 and non-zero only when the benchmark itself could not run.
@@ -78,6 +80,7 @@ sys.path.insert(0, str(REPO))
 
 from flask import Flask  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
+from mailidle import measure_idle, print_idle  # noqa: E402  (after REPO is on sys.path)
 from sqlalchemy import delete, func, select  # noqa: E402
 
 from intake import create_app  # noqa: E402
@@ -120,6 +123,10 @@ class Options:
     memory_pass: bool
     profile: bool
     seed: int
+    idle: bool = False
+    idle_only: bool = False
+    idle_mailboxes: int = 20
+    idle_rounds: int = 5
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -143,6 +150,16 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="one more pass of (b) and (d) under cProfile; prints where the time goes",
     )
     parser.add_argument("--seed", type=int, default=2026, help="for the generated mail")
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="then: many mailboxes under IMAP IDLE, one mail each at once, time to contacts",
+    )
+    parser.add_argument(
+        "--idle-only", action="store_true", help="only the --idle part, not (a) to (d)"
+    )
+    parser.add_argument("--idle-mailboxes", type=int, default=20, help="for --idle")
+    parser.add_argument("--idle-rounds", type=int, default=5, help="for --idle")
     # Internal: this script is also the SMTP sink and the mailbox loader, as child processes.
     parser.add_argument("--smtp-sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--load-mailbox", action="store_true", help=argparse.SUPPRESS)
@@ -162,6 +179,10 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         memory_pass=ns.memory_pass,
         profile=ns.profile,
         seed=ns.seed,
+        idle=ns.idle or ns.idle_only,
+        idle_only=ns.idle_only,
+        idle_mailboxes=ns.idle_mailboxes,
+        idle_rounds=ns.idle_rounds,
     )
 
 
@@ -996,9 +1017,17 @@ def run(options: Options) -> None:
             sink = SinkProcess()
             app = make_app(db, workdir, dovecot, sink.port)
             try:
-                measure(options, app, dovecot, sink, workdir)
+                if not options.idle_only:
+                    measure(options, app, dovecot, sink, workdir)
             finally:
                 database(app).engine.dispose()
+            if options.idle:
+                print(
+                    f"\n  IDLE: {options.idle_mailboxes} mailboxes (a Dovecot user each), one"
+                    " mail appended to each at once (a thread each, released by a barrier)"
+                )
+                idle = measure_idle(dovecot, workdir, options.idle_mailboxes, options.idle_rounds)
+                print_idle(idle, options.idle_rounds)
     finally:
         if sink is not None:
             sink.stop()
