@@ -999,10 +999,13 @@ def run(options: Options) -> None:
     with suppress(OSError):
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"  load average at the start: {load} (other work on the machine skews the figures)")
-    print(
-        f"  mail: {options.messages} messages, {options.large} of them with a "
-        f"{options.large_mb:g} MB attachment; IMAP over STARTTLS, SMTP plain, both 127.0.0.1"
-    )
+    if options.idle_only:
+        print("  only the IDLE part (--idle-only): no (a) to (d)")
+    else:
+        print(
+            f"  mail: {options.messages} messages, {options.large} of them with a "
+            f"{options.large_mb:g} MB attachment; IMAP over STARTTLS, SMTP plain, both 127.0.0.1"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="bench-mail-"))
     dovecot: Dovecot | None = None
     sink: SinkProcess | None = None

@@ -24,7 +24,8 @@ from pathlib import Path
 from benchkit import DESK_ADDRESS, BenchError, bench_database, desk_toml, free_port
 from flask import Flask
 from imapclient import IMAPClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy.pool import NullPool
 
 from intake import create_app
 from intake.core.db import database
@@ -48,6 +49,7 @@ LOOK_EVERY = 0.05
 class IdleResult:
     mailboxes: int
     rounds: list[float]  # seconds from the appends to the last contact, per round
+    missed: list[str]  # rounds not done within the bound (counted as the bound)
 
     @property
     def median(self) -> float:
@@ -115,9 +117,10 @@ def idle_app(url: str, workdir: Path, users: Sequence[tuple[str, str]]) -> Flask
     )
 
 
-def contact_count(app: Flask) -> int:
-    with database(app).session() as session:
-        return int(session.scalar(select(func.count()).select_from(Contact)) or 0)
+def contact_count(engine: Engine) -> int:
+    """On an engine of the benchmark's own: the app's pool may be what is being waited for."""
+    with engine.connect() as connection:
+        return int(connection.scalar(select(func.count()).select_from(Contact)) or 0)
 
 
 def idle_mail(user: str, round_: int) -> bytes:
@@ -175,6 +178,7 @@ def measure_idle(dovecot: Dovecot, workdir: Path, mailboxes: int, rounds: int) -
     place.mkdir()
     with bench_database(place, "mailidle") as db:
         app = idle_app(db.url, place, users)
+        counter = create_engine(db.url, poolclass=NullPool)
         watchers = IdleWatchers(lambda account: lambda: poll_now(app, account.key))
         clients: list[tuple[IMAPClient, str]] = []
         try:
@@ -199,17 +203,17 @@ def measure_idle(dovecot: Dovecot, workdir: Path, mailboxes: int, rounds: int) -
                 client = dovecot.as_user(user, password).connect(timeout=30.0)
                 clients.append((client, user))
             took: list[float] = []
+            missed: list[str] = []
             for round_ in range(1, rounds + 1):
                 released = append_all(clients, round_)
                 expected = mailboxes * round_
-                if not wait_for(lambda n=expected: contact_count(app) >= n, ROUND_LIMIT_SECONDS):
-                    raise BenchError(
-                        f"round {round_}: {contact_count(app)} of {expected} contacts after "
-                        f"{ROUND_LIMIT_SECONDS:.0f} s"
-                    )
-                took.append(time.monotonic() - released)
+                if wait_for(lambda n=expected: contact_count(counter) >= n, ROUND_LIMIT_SECONDS):
+                    took.append(time.monotonic() - released)
+                else:  # counted as the bound: the figure is reported, not lost
+                    took.append(ROUND_LIMIT_SECONDS)
+                    missed.append(f"round {round_}: {contact_count(counter)} of {expected}")
                 print(f"  IDLE round {round_}: {mailboxes} mails to contacts in {took[-1]:.2f} s")
-            return IdleResult(mailboxes, took)
+            return IdleResult(mailboxes, took, missed)
         finally:
             for client, _user in clients:
                 try:
@@ -217,6 +221,7 @@ def measure_idle(dovecot: Dovecot, workdir: Path, mailboxes: int, rounds: int) -
                 except Exception:  # a session the server closed: its socket goes
                     client.shutdown()
             watchers.stop()
+            counter.dispose()
             database(app).engine.dispose()
 
 
@@ -226,3 +231,8 @@ def print_idle(result: IdleResult, rounds: int) -> None:
         f"each at once: median {result.median:.2f} s, max {result.worst:.2f} s over {rounds} "
         f"rounds (target median < {TARGET_MEDIAN_SECONDS:.0f} s; a 60 s poll is what peers offer)"
     )
+    for line in result.missed:
+        print(
+            f"        not all contacts within {ROUND_LIMIT_SECONDS:.0f} s, {line}"
+            " (counted as the bound)"
+        )
