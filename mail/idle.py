@@ -42,6 +42,10 @@ CHECK_SECONDS = 2.0  # how long one wait lasts: the longest a stop waits for a w
 FIRST_PAUSE = 1.0
 MAX_PAUSE = 300.0
 NEWS = (b"EXISTS", b"RECENT")
+# Polls woken at once, in one process. Each poll holds two database connections (its lock
+# and its session): twenty mailboxes woken together would empty the pool (5 + 10 overflow)
+# and every poll would wait for a connection another holds. The rest wait their turn.
+MAX_WAKES = 4
 
 
 class IdleDropped(ConnectionError):
@@ -133,9 +137,11 @@ class IdleWatcher:
     def _wake(self) -> bool:
         try:
             return self.wake()
-        except Exception:
+        except Exception as exc:
             # The scheduled poll reports a mailbox that cannot be read; here it only waits.
-            log.debug("the poll woken by IDLE on %s failed", self.name, exc_info=True)
+            # Said at WARNING all the same: a wake that fails for our own reasons (the
+            # database) would otherwise leave the mail to the next poll without a word.
+            log.warning("the poll woken by IDLE on %s failed: %s", self.name, exc)
             return True
 
     def _now(self, state: str, message: str, *args: object) -> None:
@@ -178,6 +184,7 @@ class IdleWatchers:
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
         clock: Callable[[], float] = time.monotonic,
+        max_wakes: int = MAX_WAKES,
     ) -> None:
         self.wake_for = wake_for
         self.connector = connector
@@ -190,6 +197,7 @@ class IdleWatchers:
         self._retired: list[_Running] = []  # told to stop by sync(); joined by stop()
         self._lock = threading.Lock()
         self._stopped = False
+        self._wakes = threading.BoundedSemaphore(max_wakes)
 
     @property
     def watchers(self) -> dict[str, IdleWatcher]:
@@ -229,7 +237,7 @@ class IdleWatchers:
         watcher = IdleWatcher(
             name=account.name,
             settings=account.settings,
-            wake=self.wake_for(account),
+            wake=self.in_turn(self.wake_for(account)),
             connector=self.connector,
             reissue_seconds=self.reissue_seconds,
             check_seconds=self.check_seconds,
@@ -242,6 +250,20 @@ class IdleWatchers:
         thread = threading.Thread(target=watcher.run, name=f"idle:{account.key}", daemon=True)
         thread.start()
         return _Running(watcher, thread)
+
+    def in_turn(self, wake: Callable[[], bool]) -> Callable[[], bool]:
+        """`wake`, run when one of the `max_wakes` places is free; False (try again at the
+        next check) when none frees within a check, so a watcher still sees its stop."""
+
+        def bounded() -> bool:
+            if not self._wakes.acquire(timeout=self.check_seconds):
+                return False
+            try:
+                return wake()
+            finally:
+                self._wakes.release()
+
+        return bounded
 
     def _end(self, running: _Running) -> None:
         """Stop one watcher without waiting (sync runs on the scheduler): its thread ends

@@ -359,3 +359,36 @@ def test_a_refused_sign_in_is_tried_again_after_growing_pauses_and_logged_once(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("cannot connect" in m for m in messages) == 1
     assert sum("works again" in m for m in messages) == 1
+
+
+def test_no_more_polls_are_woken_at_once_than_the_database_pool_can_serve() -> None:
+    """Twenty mailboxes woken together would each hold two pooled connections."""
+    watchers = IdleWatchers(lambda account: lambda: True, check_seconds=0.2, max_wakes=2)
+    running, most = 0, 0
+    guard, release = threading.Lock(), threading.Event()
+
+    def poll() -> bool:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        release.wait(5)
+        with guard:
+            running -= 1
+        return True
+
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(watchers.in_turn(poll)()))
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)  # let them all ask
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert most == 2
+    # Those that found no place within a check say so, and their watcher asks again.
+    assert len(results) == 6 and results.count(True) >= 2
