@@ -17,6 +17,8 @@ from datetime import datetime
 
 from flask import Flask
 from imapclient import IMAPClient
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from intake.core.db import database
@@ -78,7 +80,7 @@ def poll_every_mailbox(
     rounds: list[MailboxRound] = []
     for account in imap_accounts(desk, app.config):
         rounds.append(_poll_one(app, account, connector))
-        _record(app, rounds[-1])
+        record_round(app, rounds[-1])
     return rounds
 
 
@@ -92,7 +94,7 @@ def poll_one_mailbox(
     for account in imap_accounts(desk, app.config):
         if account.key == key:
             done = _poll_one(app, account, connector)
-            _record(app, done)
+            record_round(app, done)
             return done
     return None
 
@@ -112,23 +114,37 @@ def _poll_one(
     return MailboxRound(account.key, account.name, result)
 
 
-def _record(app: Flask, done: MailboxRound) -> None:
+def record_round(app: Flask, done: MailboxRound) -> None:
     """Keep the mailbox's state; log only when it changes."""
     if done.result is not None and done.result.locked:
         return  # another process polls it: that one keeps its state
     now: datetime = app.config["CLOCK"]()
     ok = done.result is not None
+    key = done.key[:320]
     with database(app).session() as session:
-        status = session.get(MailboxStatus, done.key[:320])
-        changed = status is None or status.ok != ok or status.error != done.error
+        # The row is made by the database if it is not there (two workers may finish the
+        # same mailbox at once), then read locked, so the change is judged by one of them.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        made = session.execute(
+            dialect.insert(MailboxStatus)
+            .values(mailbox=key, ok=ok, error=done.error, since=now, checked_at=now)
+            .on_conflict_do_nothing(index_elements=["mailbox"])
+            .returning(MailboxStatus.mailbox)
+        ).first()
+        if made is not None:
+            if not ok:
+                log.error("mailbox %s cannot be read: %s", done.name, done.error)
+            session.commit()
+            return
+        status = session.scalars(
+            select(MailboxStatus).where(MailboxStatus.mailbox == key).with_for_update()
+        ).one()
+        changed = status.ok != ok or status.error != done.error
         if not ok and changed:
             log.error("mailbox %s cannot be read: %s", done.name, done.error)
-        elif ok and status is not None and not status.ok:
+        elif ok and not status.ok:
             log.warning("mailbox %s works again (failing since %s)", done.name, status.since)
-        if status is None:
-            status = MailboxStatus(mailbox=done.key[:320], ok=ok, error=done.error, since=now)
-            session.add(status)
-        elif changed:
+        if changed:
             status.ok, status.error, status.since = ok, done.error, now
         status.checked_at = now
         session.commit()

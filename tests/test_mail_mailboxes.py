@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,7 @@ from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import MailboxStatus, OutboxMessage
 from intake.shell.jobs import flush_outbox, poll_mailbox, release_backlog
-from mail.mailboxes import poll_every_mailbox
+from mail.mailboxes import MailboxRound, poll_every_mailbox, record_round
 from routing.desk import Desk, Mailbox, MailServer, Signin
 from tests.dovecot import IMAP_PASSWORD, SECOND_PASSWORD, SECOND_USER, Dovecot
 from tests.smtpsink import SmtpSink
@@ -262,3 +263,33 @@ def test_a_voicemail_for_an_organisation_with_its_own_smtp_is_noticed_through_it
     assert notice.mail_from == LINDE
     assert sorted(notice.rcpt_tos) == ["anna@example.org", "bram@example.org"]
     assert smtp.messages == []
+
+
+def test_workers_failing_on_the_same_mailbox_at_once_log_it_once(
+    desk_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status row is made by the database and read locked: no read-then-insert race."""
+    failed = MailboxRound(NOORD, NOORD, None, "LoginError: [AUTHENTICATIONFAILED]")
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start.wait(10)
+            record_round(desk_app, failed)
+        except BaseException as exc:  # what the test is looking for
+            errors.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="mail"):
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+    assert errors == []
+    refusals = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(refusals) == 1
+    with database(desk_app).session() as session:
+        rows = session.scalars(select(MailboxStatus).where(MailboxStatus.mailbox == NOORD)).all()
+    assert [(row.ok, row.mailbox) for row in rows] == [(False, NOORD)]
