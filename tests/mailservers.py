@@ -21,7 +21,7 @@ tests/serverkit.py; every name the tests import from here stays importable from 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pytest
 from flask import Flask
@@ -60,6 +60,7 @@ __all__ = [
     "dovecot",
     "dovecot_server",
     "find_program",
+    "for_the_session",
     "free_ports",
     "missing_service",
     "port_open",
@@ -70,10 +71,15 @@ __all__ = [
 ]
 
 
-Server = TypeVar("Server", Dovecot, SmtpSink)
+class _Startable(Protocol):
+    def start(self) -> None: ...
+    def close(self) -> None: ...
 
 
-def _for_the_session(server: Server, what: str) -> Iterator[Server]:
+Server = TypeVar("Server", bound=_Startable)
+
+
+def for_the_session(server: Server, what: str) -> Iterator[Server]:
     """Starts the server (or skips, or fails under INTAKE_REQUIRE_SERVICES, saying `what`),
     hands it out for the run and closes it afterwards, whatever the tests did to it."""
     try:
@@ -90,7 +96,7 @@ def _for_the_session(server: Server, what: str) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[Dovecot]:
     """One private Dovecot for the run, started the first time a test needs it."""
-    yield from _for_the_session(Dovecot(), "the test IMAP server (Dovecot) is not available")
+    yield from for_the_session(Dovecot(), "the test IMAP server (Dovecot) is not available")
 
 
 @pytest.fixture
@@ -103,7 +109,7 @@ def dovecot(dovecot_server: Dovecot) -> Dovecot:
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpSink]:
-    yield from _for_the_session(SmtpSink(), "the test SMTP server is not available")
+    yield from for_the_session(SmtpSink(), "the test SMTP server is not available")
 
 
 @pytest.fixture

@@ -44,7 +44,11 @@ from mail.smtp import ConnectionTrouble, SmtpSettings, close, open_session, tran
 from mail.smtp import connect as smtp_connect
 from routing.desk import Desk, Mailbox, MailServer, Signin
 from tests.dovecot import SECOND_PASSWORD, SECOND_USER, Dovecot
-from tests.mailservers import LOCALHOST, ServiceUnavailable, SmtpSink, missing_service
+from tests.mailservers import (
+    LOCALHOST,
+    SmtpSink,
+    for_the_session,
+)
 from tests.oauthdovecot import OAuthDovecot
 from tests.oauthservers import OAuthStandIn, rsa_certificate, token_checker
 
@@ -60,16 +64,7 @@ SERVICE_ACCOUNT = "intake@care-project.iam.gserviceaccount.com"
 
 @pytest.fixture(scope="session")
 def oauth_server() -> Iterator[OAuthStandIn]:
-    stand_in = OAuthStandIn()
-    try:
-        stand_in.start()
-    except ServiceUnavailable as exc:
-        stand_in.close()
-        missing_service(f"the OAuth stand-in cannot start: {exc}")
-    try:
-        yield stand_in
-    finally:
-        stand_in.close()
+    yield from for_the_session(OAuthStandIn(), "the OAuth stand-in cannot start")
 
 
 @pytest.fixture
@@ -88,16 +83,10 @@ def stand_in(oauth_server: OAuthStandIn, clock: SimClock) -> Iterator[OAuthStand
 
 @pytest.fixture(scope="session")
 def oauth_dovecot_server(oauth_server: OAuthStandIn) -> Iterator[OAuthDovecot]:
-    server = OAuthDovecot(oauth_server)
-    try:
-        server.start()
-    except ServiceUnavailable as exc:
-        server.close()
-        missing_service(f"the test IMAP server with OAuth2 (Dovecot) is not available: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from for_the_session(
+        OAuthDovecot(oauth_server),
+        "the test IMAP server with OAuth2 (Dovecot) is not available",
+    )
 
 
 @pytest.fixture
@@ -127,6 +116,24 @@ def microsoft(
     stand_in.microsoft_app(TENANT, CLIENT_ID, mailbox, secret=SECRET)
     return MicrosoftTokens(
         TENANT, CLIENT_ID, secret=SECRET, authority=stand_in.url, session=session, clock=clock
+    )
+
+
+def with_certificate(
+    stand_in: OAuthStandIn,
+    session: requests.Session,
+    clock: SimClock,
+    private_key: str,
+    certificate: str,
+) -> MicrosoftTokens:
+    """The app's tokens, asked for with this certificate instead of a secret."""
+    return MicrosoftTokens(
+        TENANT,
+        CLIENT_ID,
+        certificate=MicrosoftCertificate(private_key, certificate),
+        authority=stand_in.url,
+        session=session,
+        clock=clock,
     )
 
 
@@ -226,14 +233,7 @@ def test_a_microsoft_app_signs_in_with_a_certificate_instead_of_a_secret(
 ) -> None:
     certificate, private_key = rsa_certificate()
     stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, certificate=certificate)
-    tokens = MicrosoftTokens(
-        TENANT,
-        CLIENT_ID,
-        certificate=MicrosoftCertificate(private_key, certificate),
-        authority=stand_in.url,
-        session=session,
-        clock=clock,
-    )
+    tokens = with_certificate(stand_in, session, clock, private_key, certificate)
     assert inbox_count(dovecot, tokens) == 0
     assert [i.provider for i in stand_in.issued] == ["microsoft"]
 
@@ -244,14 +244,7 @@ def test_a_certificate_the_app_does_not_have_is_refused_with_entras_words(
     registered, _key = rsa_certificate()
     other, other_key = rsa_certificate()
     stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, certificate=registered)
-    tokens = MicrosoftTokens(
-        TENANT,
-        CLIENT_ID,
-        certificate=MicrosoftCertificate(other_key, other),
-        authority=stand_in.url,
-        session=session,
-        clock=clock,
-    )
+    tokens = with_certificate(stand_in, session, clock, other_key, other)
     with pytest.raises(SignInError, match="AADSTS700027"):
         tokens.token()
 
