@@ -138,6 +138,9 @@ class VoiceSettings:
     screening: bool = True
     fallback_number: str = ""  # E.164 or ""
     max_voicemail_seconds: int = 120
+    # The text-to-speech voice chosen per language, as (language, Twilio's voice name) in
+    # language order; a language left out speaks in its default (routing/voices.py).
+    tts_voices: tuple[tuple[str, str], ...] = ()
 
 
 def _no_hours() -> tuple[tuple[TimeRange, ...], ...]:

@@ -14,7 +14,6 @@ from intake.core.texts import MESSAGE_KEYS, PLACEHOLDERS
 from routing.desk import (
     LANGUAGES,
     SIGNIN_METHODS,
-    STRATEGIES,
     TLS_MODES,
     WEEKDAYS,
     Change,
@@ -26,26 +25,23 @@ from routing.desk import (
     Signin,
     Staff,
     TimeRange,
-    VoiceSettings,
 )
 
 from . import values
-from .fields import FieldReader
 from .lines import LineMap, syntax_error_line
 from .problem_text import either, kind_of, quote, render_path, suggest
 from .sections import (
     DEFAULT_SOURCE,
     IMAP_KEYS,
     IMAP_PORTS,
-    RING_SECONDS,
     SECTIONS,
     SIGNIN_KEYS,
     SMTP_KEYS,
     SMTP_PORTS,
-    VOICEMAIL_SECONDS,
     Path,
 )
 from .values import Invalid
+from .voice import VoiceReader
 
 
 def parse_definition(text: str, source: str = DEFAULT_SOURCE) -> Desk:
@@ -87,7 +83,7 @@ def desk_from_document(doc: Mapping[str, Any], source: str = DEFAULT_SOURCE) -> 
     return desk
 
 
-class DeskChecker(FieldReader):
+class DeskChecker(VoiceReader):
     """Walks a document once, collecting every problem instead of stopping at the first."""
 
     def check(self, doc: Mapping[str, Any]) -> tuple[Desk | None, list[tuple[Path, str]]]:
@@ -113,7 +109,8 @@ class DeskChecker(FieldReader):
         known = [s["id"] for _, s in staff_entries if isinstance(s.get("id"), str)]
         shifts = self.shifts(self.entries(doc, "shift"), known)
         changes = self.changes(self.entries(doc, "change"), known)
-        voice = self.voice(self.table(doc, "voice"))
+        written = desk.get("language", "nl")
+        voice = self.voice(self.table(doc, "voice"), language if written == language else None)
         messages = self.messages(self.table(doc, "messages"))
         retention_days = self.integer(
             self.table(doc, "retention"), ("retention", "days"), 365, minimum=1
@@ -399,30 +396,6 @@ class DeskChecker(FieldReader):
         except Invalid as exc:
             self.problem(path, str(exc))
             return None
-
-    def voice(self, table: Mapping[str, Any]) -> VoiceSettings:
-        defaults = VoiceSettings()
-        return VoiceSettings(
-            strategy=self.choice(table, ("voice", "strategy"), defaults.strategy, STRATEGIES),
-            ring_seconds=self.integer(
-                table,
-                ("voice", "ring_seconds"),
-                defaults.ring_seconds,
-                minimum=RING_SECONDS[0],
-                maximum=RING_SECONDS[1],
-            ),
-            screening=self.boolean(table, ("voice", "screening"), defaults.screening),
-            fallback_number=self.value(
-                table, ("voice", "fallback_number"), defaults.fallback_number, values.optional_phone
-            ),
-            max_voicemail_seconds=self.integer(
-                table,
-                ("voice", "max_voicemail_seconds"),
-                defaults.max_voicemail_seconds,
-                minimum=VOICEMAIL_SECONDS[0],
-                maximum=VOICEMAIL_SECONDS[1],
-            ),
-        )
 
     def messages(self, table: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
         if not table:

@@ -49,13 +49,7 @@ def desk_to_document(desk: Desk) -> dict[str, Any]:
             for s in desk.shifts
         ],
         "change": [_change_document(c) for c in desk.changes],
-        "voice": {
-            "strategy": desk.voice.strategy,
-            "ring_seconds": desk.voice.ring_seconds,
-            "screening": desk.voice.screening,
-            "fallback_number": desk.voice.fallback_number,
-            "max_voicemail_seconds": desk.voice.max_voicemail_seconds,
-        },
+        "voice": _voice_document(desk),
         "messages": {
             language: {key: texts[key] for key in sorted(texts)}
             for language, texts in sorted(desk.messages.items())
@@ -63,6 +57,23 @@ def desk_to_document(desk: Desk) -> dict[str, Any]:
         },
         "retention": {"days": desk.retention_days},
     }
+
+
+def _voice_document(desk: Desk) -> dict[str, Any]:
+    voice = desk.voice
+    doc: dict[str, Any] = {
+        "strategy": voice.strategy,
+        "ring_seconds": voice.ring_seconds,
+        "screening": voice.screening,
+        "fallback_number": voice.fallback_number,
+        "max_voicemail_seconds": voice.max_voicemail_seconds,
+    }
+    # One voice for the desk's own language is written as it is usually written: alone.
+    if [language for language, _ in voice.tts_voices] == [desk.language]:
+        doc["tts_voice"] = voice.tts_voices[0][1]
+    elif voice.tts_voices:
+        doc["tts_voice"] = dict(voice.tts_voices)
+    return doc
 
 
 def _mailbox_document(mailbox: Mailbox) -> dict[str, Any]:

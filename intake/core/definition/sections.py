@@ -34,6 +34,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "screening",
         "fallback_number",
         "max_voicemail_seconds",
+        "tts_voice",
     ),
     "messages": LANGUAGES,
     "retention": ("days",),

@@ -5,6 +5,7 @@ Each raises `Invalid` with a sentence for the coordinator when the value cannot 
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from datetime import date, datetime, time
@@ -15,6 +16,7 @@ import holidays
 from intake.core.addresses import strict_address
 from intake.core.phones import normalise
 from routing.desk import WEEKDAYS, TimeRange
+from routing.voices import DEFAULT_VOICES, LANGUAGE_NAMES, VOICES, find_voice
 
 from .problem_text import kind_of, quote, suggest
 
@@ -185,3 +187,35 @@ def template(raw: str, allowed: frozenset[str]) -> str:
         if spec or conversion:
             raise Invalid(f"write the placeholder as plain {{{name}}}, without ! or :")
     return raw
+
+
+def tts_voice(raw: str, language: str) -> str:
+    """A text-to-speech voice Twilio lists for `language`, spelled as Twilio spells it."""
+    found = find_voice(raw)
+    name = LANGUAGE_NAMES[language]
+    if found is not None and found[0] == language:
+        return found[1].name
+    if found is not None:
+        other, voice = found
+        raise Invalid(
+            f"{quote(voice.name)} speaks {LANGUAGE_NAMES[other]} ({voice.locale}), not {name}:"
+            f" choose one of Twilio's {name} voices ({_some_voices(language)})"
+        )
+    if not raw.strip():
+        default = DEFAULT_VOICES[language]
+        raise Invalid(f"must name a voice: leave it out for the default, {default}")
+    names = [v.name for v in VOICES[language]]
+    close = difflib.get_close_matches(raw.strip(), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {quote(close[0])}?" if close else ""
+    raise Invalid(
+        f"{quote(raw)} is not a voice Twilio lists for {name}{hint}"
+        f" ({name} voices: {_some_voices(language)})"
+    )
+
+
+def _some_voices(language: str) -> str:
+    voices = VOICES[language]
+    default = DEFAULT_VOICES[language]
+    neural = [v.name for v in voices if v.name.endswith("-Neural") and v.name != default]
+    shown = ", ".join([f"{default} (the default)", *neural[:4]])
+    return f"{shown}; the README lists all {len(voices)}"
