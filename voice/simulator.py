@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from intake.core.clock import SimClock
 from routing.desk import Desk
+from routing.voices import find_voice, fits
 
 from .signature import twilio_url
 
@@ -28,6 +29,21 @@ ACCOUNT_SID = "AC" + "5" * 32  # any well-formed sid: the simulation never reach
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
+
+
+def say_problem(say: ET.Element) -> str | None:
+    """Why Twilio would fail this <Say> (a voice that does not speak its language, text over
+    its limit), or None when Twilio speaks it."""
+    name, language = say.get("voice", ""), say.get("language", "")
+    found = find_voice(name) if name else None
+    if found is None:
+        return f"Twilio lists no voice {name!r} for us" if name else "no voice (Twilio's man)"
+    voice = found[1]
+    if voice.name != name or voice.locale != language:
+        return f"{voice.name} speaks {voice.locale}, not {language or 'en-US'}"
+    if not fits(say.text or "", voice):
+        return f"more text than one <Say> with {name} may hold"
+    return None
 
 
 @dataclass
@@ -148,7 +164,7 @@ class CallSimulation:
         """Run one TwiML document for the caller; the next document, or None at the end."""
         for verb in document:
             if verb.tag == "Say":
-                self.note("caller", f'hears "{(verb.text or "").strip()}"')
+                self.hear_say("caller", verb)
                 self.clock.advance(len((verb.text or "").split()) * 0.4)
             elif verb.tag == "Dial":
                 return self.dial(verb)
@@ -160,6 +176,15 @@ class CallSimulation:
             else:
                 self.note("twilio", f"skips <{verb.tag}>")
         return None
+
+    def hear_say(self, who: str, say: ET.Element) -> None:
+        """`who` hears the text of a <Say>, unless Twilio would refuse to speak it."""
+        text = (say.text or "").strip()
+        problem = say_problem(say)
+        if problem is None:
+            self.note(who, f'hears "{text}"')
+        else:
+            self.note("twilio", f'cannot say "{text}" to {who}: {problem}')
 
     def who(self, number: str) -> str:
         for staff in self.desk.staff:
@@ -225,7 +250,7 @@ class CallSimulation:
         for verb in reply.twiml:
             if verb.tag == "Gather":
                 for say in verb.iter("Say"):
-                    self.note(person, f'hears "{(say.text or "").strip()}"')
+                    self.hear_say(person, say)
                 self.clock.advance(3)
                 self.note(person, "presses 1")
                 result = self.request(verb.get("action", url), {**leg_params, "Digits": "1"})
@@ -239,7 +264,7 @@ class CallSimulation:
     def hear(self, person: str, verb: ET.Element) -> bool:
         """What a colleague's leg does with a <Say> or <Hangup>; False when the leg ends."""
         if verb.tag == "Say":
-            self.note(person, f'hears "{(verb.text or "").strip()}"')
+            self.hear_say(person, verb)
         if verb.tag == "Hangup":
             self.note("twilio", f"ends {person}'s leg")
             return False

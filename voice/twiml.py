@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from xml.sax.saxutils import escape
@@ -9,12 +10,15 @@ from xml.sax.saxutils import escape
 from flask import Response
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from intake.core.texts import SAY_LANGUAGE, last_resort_text, render
+from intake.core.texts import last_resort_text, render
 from routing.desk import Desk, Staff, VoiceSettings
 from routing.plan import CallPlan
+from routing.voices import default_voice, desk_voice, say_chunks
 from routing.wording import describe_moment
 
 from .signature import twilio_url
+
+log = logging.getLogger(__name__)
 
 # Seconds of silence that end a voicemail; and how long a colleague has to press 1.
 RECORD_SILENCE_SECONDS = 8
@@ -26,15 +30,27 @@ MAX_NUMBERS_PER_DIAL = 10
 # What the desk is called when no definition could be read at all.
 UNKNOWN_DESK = Desk(name="de helpdesk")
 
-# When even a webhook's safe answer fails: fixed TwiML, written out without the twilio
-# classes that may be what failed, with URLs relative to the request's, in Dutch.
-LAST_RESORT = (
-    f'<?xml version="1.0" encoding="UTF-8"?><Response><Say language="{SAY_LANGUAGE["nl"]}">'
-    f"{escape(last_resort_text('nl'))}"
-    '</Say><Record action="voicemail" recordingStatusCallback="recording"'
-    f' maxLength="{VoiceSettings().max_voicemail_seconds}" timeout="{RECORD_SILENCE_SECONDS}"/>'
-    "<Hangup/></Response>"
-)
+_LAST_VOICE = default_voice(UNKNOWN_DESK.language)
+
+
+def last_resort(base: str = "") -> str:
+    """When even a webhook's safe answer failed: fixed TwiML in Dutch, in the default voice.
+
+    Written out without the twilio classes that may be what failed. `base` is the URL the
+    voice webhooks live under ("https://host/voice/"); without one, URLs are relative to
+    the request's, which Twilio resolves the same way.
+    """
+    attr = escape(base, {'"': "&quot;"})
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f'<Say voice="{_LAST_VOICE.name}" language="{_LAST_VOICE.locale}">'
+        f"{escape(last_resort_text('nl'))}</Say>"
+        f'<Record action="{attr}voicemail" method="POST"'
+        f' recordingStatusCallback="{attr}recording"'
+        f' maxLength="{VoiceSettings().max_voicemail_seconds}" timeout="{RECORD_SILENCE_SECONDS}"/>'
+        "<Hangup/></Response>"
+    )
+
 
 
 def twiml(response: VoiceResponse) -> Response:
@@ -42,9 +58,13 @@ def twiml(response: VoiceResponse) -> Response:
 
 
 def say(response: VoiceResponse, desk: Desk, key: str, /, **values: str) -> None:
-    text = render(desk, key, **values)
-    if text.strip():
-        response.say(text, language=SAY_LANGUAGE.get(desk.language, "nl-NL"))
+    """The text `key` in the desk's voice: one <Say>, or more when Twilio's limit needs it.
+
+    A blank text says nothing: Twilio refuses an empty <Say>.
+    """
+    voice = desk_voice(desk)
+    for chunk in say_chunks(render(desk, key, **values), voice):
+        response.say(chunk, voice=voice.name, language=voice.locale)
 
 
 def message_values(
@@ -108,6 +128,15 @@ def dial_colleagues(
     """
     size = 1 if desk.voice.strategy == "sequential" else MAX_NUMBERS_PER_DIAL
     targets, remaining = staff[:size], staff[size:]
+    if remaining and size > 1:
+        log.info(
+            "contact %s: %d colleagues to ring, Twilio rings at most %d at once:"
+            " the other %d ring in the next round",
+            contact_id,
+            len(staff),
+            size,
+            len(remaining),
+        )
     response = VoiceResponse()
     if greeting is not None:
         say(response, desk, "greeting", **greeting)
@@ -154,8 +183,14 @@ def screen_prompt(desk: Desk, contact_id: int, staff_id: str, organisation: str)
         action=twilio_url("voice.screen_result", contact=contact_id, staff=staff_id),
         method="POST",
     )
-    text = render(desk, "screen_prompt", organisation=organisation, desk=desk.name)
-    gather.say(text, language=SAY_LANGUAGE.get(desk.language, "nl-NL"), loop=2)
+    voice = desk_voice(desk)
+    chunks = say_chunks(render(desk, "screen_prompt", organisation=organisation), voice)
+    # Said twice, for a colleague who answered with the phone still on the way to the ear.
+    if len(chunks) == 1:
+        gather.say(chunks[0], voice=voice.name, language=voice.locale, loop=2)
+    else:
+        for chunk in chunks * 2:
+            gather.say(chunk, voice=voice.name, language=voice.locale)
     # No key (a personal voicemail picked up, or nobody listening): drop only this leg.
     response.hangup()
     return response

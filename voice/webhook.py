@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -25,10 +25,10 @@ from routing.desk import Desk
 from . import bp
 from .signature import is_signed_by_twilio
 from .twiml import (
-    LAST_RESORT,
     UNKNOWN_DESK,
     goodbye,
     hang_up,
+    last_resort,
     message_values,
     screen_prompt,
     twiml,
@@ -77,11 +77,22 @@ def webhook(
                     return _respond(safe())
                 except Exception:
                     log.exception("the safe answer of %s failed too", request.path)
-                    return Response(LAST_RESORT, 200, mimetype="text/xml")
+                    return Response(last_resort(_webhooks_url()), 200, mimetype="text/xml")
 
         return run
 
     return decorate
+
+
+def _webhooks_url() -> str:
+    """The absolute URL the webhooks live under, read without url_for; "" if even that fails."""
+    try:
+        public = str(current_app.config.get("PUBLIC_URL", "") or "")
+        root = public + request.script_root if public else request.url_root.rstrip("/")
+        return root + request.path.rsplit("/", 1)[0] + "/"
+    except Exception:
+        log.exception("no URL for the last-resort answer: relative URLs instead")
+        return ""
 
 
 def _worth_retrying(exc: DBAPIError) -> bool:

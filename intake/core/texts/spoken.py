@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-SAY_LANGUAGE: Mapping[str, str] = MappingProxyType({"nl": "nl-NL", "en": "en-GB"})
+from routing.desk import LANGUAGES
+from routing.voices import default_voice
+
+# The <Say language> of each language's default voice. A <Say> names its voice's own
+# locale (a desk with an American voice speaks en-US): routing.voices.desk_voice.
+SAY_LANGUAGE: Mapping[str, str] = MappingProxyType(
+    {language: default_voice(language).locale for language in LANGUAGES}
+)
 
 _LEAVE_MESSAGE_NL = "Spreek na de piep uw naam, uw telefoonnummer en uw vraag in."
 _LEAVE_MESSAGE_EN = "After the beep, please say your name, your phone number and your question."
