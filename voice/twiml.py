@@ -52,7 +52,6 @@ def last_resort(base: str = "") -> str:
     )
 
 
-
 def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), status=200, mimetype="text/xml")
 

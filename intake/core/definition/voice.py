@@ -66,9 +66,7 @@ class VoiceReader(FieldReader):
         chosen: list[tuple[str, str]] = []
         for each in LANGUAGES:
             if each in raw:
-                name = self.value(
-                    raw, (*path, each), "", partial(values.tts_voice, language=each)
-                )
+                name = self.value(raw, (*path, each), "", partial(values.tts_voice, language=each))
                 if name:
                     chosen.append((each, name))
         return tuple(chosen)
