@@ -210,6 +210,61 @@ def test_fallback_number_is_normalised() -> None:
     assert desk.voice == VoiceSettings(ring_seconds=20, fallback_number="+31201234567")
 
 
+def test_without_a_tts_voice_each_language_speaks_in_its_default() -> None:
+    assert parse_definition(BASE).voice.tts_voices == ()
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ('tts_voice = "Polly.Laura-Neural"', (("nl", "Polly.Laura-Neural"),)),
+        ('tts_voice = "polly.lotte"', (("nl", "Polly.Lotte"),)),  # spelled as Twilio does
+        ('tts_voice = "Google.nl-NL-Wavenet-B"', (("nl", "Google.nl-NL-Wavenet-B"),)),
+        ('tts_voice = "Polly.Lisa-Neural"', (("nl", "Polly.Lisa-Neural"),)),  # Belgian Dutch
+        (
+            'tts_voice = { en = "Polly.Joanna-Neural", nl = "Polly.Ruben" }',
+            (("nl", "Polly.Ruben"), ("en", "Polly.Joanna-Neural")),
+        ),
+        ('tts_voice = { en = "Google.en-GB-Neural2-A" }', (("en", "Google.en-GB-Neural2-A"),)),
+    ],
+)
+def test_a_tts_voice_is_one_voice_or_one_per_language(
+    written: str, expected: tuple[tuple[str, str], ...]
+) -> None:
+    text = edit(BASE, "ring_seconds = 20\n", f"ring_seconds = 20\n{written}\n")
+
+    desk = parse_definition(text)
+
+    assert desk.voice.tts_voices == expected
+    assert parse_definition(export_toml(desk)) == desk
+
+
+def test_an_english_desk_checks_its_single_voice_against_english() -> None:
+    text = edit(
+        BASE, 'timezone = "Europe/Amsterdam"', 'timezone = "Europe/Amsterdam"\nlanguage = "en"'
+    )
+    text = edit(
+        text, "ring_seconds = 20\n", 'ring_seconds = 20\ntts_voice = "Polly.Brian-Neural"\n'
+    )
+
+    desk = parse_definition(text)
+
+    assert desk.voice.tts_voices == (("en", "Polly.Brian-Neural"),)
+    assert 'tts_voice = "Polly.Brian-Neural"' in export_toml(desk)
+
+
+def test_a_table_of_voices_is_exported_as_a_table() -> None:
+    text = edit(
+        BASE,
+        "ring_seconds = 20\n",
+        'ring_seconds = 20\ntts_voice = { nl = "Polly.Laura-Neural", en = "Polly.Amy-Neural" }\n',
+    )
+
+    exported = export_toml(parse_definition(text))
+
+    assert 'tts_voice = { nl = "Polly.Laura-Neural", en = "Polly.Amy-Neural" }' in exported
+
+
 # --- bad files: every mistake at its place and line -----------------------------------
 
 # (what is wrong, replace this, with this, `where`, the text on the reported line, message)
@@ -448,6 +503,46 @@ MISTAKES = [
         "601 is out of range (must be from 5 to 600)",
     ),
     (
+        "a voice of another language",
+        "ring_seconds = 20",
+        'ring_seconds = 20\ntts_voice = "Polly.Joanna-Neural"',
+        "voice.tts_voice",
+        "tts_voice",
+        '"Polly.Joanna-Neural" speaks English (en-US), not Dutch',
+    ),
+    (
+        "a voice Twilio does not list",
+        "ring_seconds = 20",
+        'ring_seconds = 20\ntts_voice = "Polly.Laira-Neural"',
+        "voice.tts_voice",
+        "tts_voice",
+        'is not a voice Twilio lists for Dutch; did you mean "Polly.Laura-Neural"?',
+    ),
+    (
+        "Twilio's default voice, which speaks no Dutch",
+        "ring_seconds = 20",
+        'ring_seconds = 20\ntts_voice = "man"',
+        "voice.tts_voice",
+        "tts_voice",
+        '"man" is not a voice Twilio lists for Dutch',
+    ),
+    (
+        "a voice per language, for a language the desk does not have",
+        "ring_seconds = 20",
+        'ring_seconds = 20\ntts_voice = { de = "Polly.Vicki-Neural" }',
+        "voice.tts_voice.de",
+        "tts_voice",
+        'unknown language "de"',
+    ),
+    (
+        "a voice that is not text",
+        "ring_seconds = 20",
+        "ring_seconds = 20\ntts_voice = 3",
+        "voice.tts_voice",
+        "tts_voice",
+        'must be a voice in quotes like "Polly.Laura-Neural", or one per language',
+    ),
+    (
         "unknown strategy",
         '"simultaneous"',
         '"round-robin"',
@@ -551,6 +646,35 @@ def test_a_file_with_several_mistakes_lists_all_of_them_in_file_order() -> None:
         ("shift[2].staff", line_of(text, 'staff = "bob"')),
         ("voice.ring_secnds", line_of(text, "ring_secnds")),
     ]
+
+
+def test_every_wrong_voice_is_listed_at_once_each_with_its_line() -> None:
+    text = edit(
+        BASE,
+        "ring_seconds = 20\n",
+        "ring_seconds = 900\n[voice.tts_voice]\n"
+        'nl = "Polly.Amy-Neural"\nen = "Polly.Laura-Neural"\n',
+    )
+
+    problems = problems_of(text)
+
+    assert [(p.where, p.line) for p in problems] == [
+        ("voice.ring_seconds", line_of(text, "ring_seconds")),
+        ("voice.tts_voice.nl", line_of(text, "nl = ")),
+        ("voice.tts_voice.en", line_of(text, "en = ")),
+    ]
+    assert "speaks English (en-GB), not Dutch" in problems[1].message
+    assert "speaks Dutch (nl-NL), not English" in problems[2].message
+    assert "Polly.Laura-Neural (the default)" in problems[1].message
+
+
+def test_a_wrong_desk_language_is_not_reported_again_as_a_wrong_voice() -> None:
+    text = edit(
+        BASE, 'timezone = "Europe/Amsterdam"', 'timezone = "Europe/Amsterdam"\nlanguage = "fr"'
+    )
+    text = edit(text, "ring_seconds = 20\n", 'ring_seconds = 20\ntts_voice = "Polly.Lea-Neural"\n')
+
+    assert [p.where for p in problems_of(text)] == ["desk.language"]
 
 
 def test_lines_are_found_in_multi_line_arrays_and_after_multi_line_strings() -> None:
@@ -900,6 +1024,14 @@ def desks(draw: st.DrawFn, message_keys: tuple[str, ...]) -> Desk:
                 screening=st.booleans(),
                 fallback_number=st.just("") | phones,
                 max_voicemail_seconds=st.integers(5, 3600),
+                tts_voices=st.sampled_from(
+                    [
+                        (),
+                        (("nl", "Polly.Laura-Neural"),),
+                        (("en", "Google.en-US-Neural2-J"),),
+                        (("nl", "Google.nl-BE-Wavenet-A"), ("en", "Polly.Amy-Neural")),
+                    ]
+                ),
             )
         ),
         messages=messages,
