@@ -6,8 +6,9 @@ other way. A definition with mistakes raises one `DefinitionError` that lists ev
 problem found, each with its place in the file (`shift[3].staff`) and, when the text is
 known, its line number, so the coordinator can fix them all in one go.
 
-The package by job: `check` (the whole document, section by section) on `fields` (one
-setting at a time) and `values` (one value), `lines` (where in the text a place is),
+The package by job: `check` (the whole document, section by section) on `voice` (the
+[voice] section and its text-to-speech voice), `fields` (one setting at a time) and
+`values` (one value), `lines` (where in the text a place is),
 `wording` (how problems are phrased), `export` (the way back out), `schema` (what may be
 written).
 """
