@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 from flask import Response
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from intake.core.models import reference_for
 from intake.core.texts import last_resort_text, render
 from routing.desk import Desk, Staff, VoiceSettings
 from routing.plan import CallPlan
@@ -129,9 +130,9 @@ def dial_colleagues(
     targets, remaining = staff[:size], staff[size:]
     if remaining and size > 1:
         log.info(
-            "contact %s: %d colleagues to ring, Twilio rings at most %d at once:"
+            "call %s: %d colleagues to ring, Twilio rings at most %d at once:"
             " the other %d ring in the next round",
-            contact_id,
+            reference_for(contact_id),
             len(staff),
             size,
             len(remaining),
