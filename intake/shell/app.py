@@ -17,6 +17,7 @@ from intake.core.clock import system_clock
 from intake.core.notices import set_voicemail_notifier
 from intake.shell import auth, i18n
 from intake.shell.dashboard import bp as dashboard_bp
+from intake.shell.proxy import trust_proxies
 from intake.shell.settings import from_environment
 from mail.notices import voicemail_left
 from voice import bp as voice_bp
@@ -47,6 +48,8 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
     # The phone line records a voicemail; mail tells the colleagues about it.
     set_voicemail_notifier(app, voicemail_left)
+    # Behind nginx: X-Forwarded-* believed only as far as INTAKE_TRUSTED_PROXIES says.
+    trust_proxies(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -21,6 +21,9 @@ from intake.core.errors import ConfigurationError
 DEFAULT_INSTANCE = Path("instance")
 # Twilio's REST API, where voicemail recordings are fetched from (tests use a local server).
 TWILIO_API_BASE = "https://api.twilio.com"
+# Proxies in front of the app whose X-Forwarded-* headers may be believed (nginx, a load
+# balancer before it, ...): a longer chain than this is a mistake in the setting.
+MAX_PROXIES = 5
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -86,6 +89,16 @@ def _https(name: str, env: Mapping[str, str]) -> str:
     return value
 
 
+def _proxies(env: Mapping[str, str]) -> int:
+    """INTAKE_TRUSTED_PROXIES: how many proxies in front set X-Forwarded-*; 0 believes none."""
+    hops = _int("INTAKE_TRUSTED_PROXIES", env, 0)
+    if not 0 <= hops <= MAX_PROXIES:
+        raise ConfigurationError(
+            f"INTAKE_TRUSTED_PROXIES must be 0 to {MAX_PROXIES} (the proxies in front), got {hops}"
+        )
+    return hops
+
+
 def _secret_key(instance: Path) -> str:
     """A key generated once into the instance folder, so sessions survive a restart."""
     path = instance / "secret_key"
@@ -124,6 +137,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "SECRET_KEY": env.get("INTAKE_SECRET_KEY") or _secret_key(instance),
         "PUBLIC_URL": public_url,
+        "TRUSTED_PROXIES": _proxies(env),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
         "TWILIO_API_BASE": _api_base(env.get("TWILIO_API_BASE", "")),
