@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,8 @@ from .webservers import WebServer, WebServers, web_env
 LINE = "+31851234567"
 CALLER = "+31687654321"
 ANOTHER_HOST = "127.0.0.2"  # the loopback answers for all of 127/8: a client from elsewhere
+LOGIN_BURST = 10  # deploy/nginx/intake.conf: limit_req ... burst=10
+LOGIN_TRIES = 15
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -152,6 +156,42 @@ def test_the_shipped_site_passes_nginx_t(tmp_path: Path) -> None:
     assert "test is successful" in result.stderr
     directives = [line.split("#")[0] for line in nginx.site.read_text().splitlines()]
     assert not [line for line in directives if "intake.example.org" in line or ":8000" in line]
+
+
+def handshake(nginx: Nginx, highest: ssl.TLSVersion, ciphers: str = "") -> str:
+    """The TLS version agreed with a client that offers at most `highest`, or the alert
+    nginx answered with."""
+    context = client_context(nginx.cafile)
+    with warnings.catch_warnings():  # TLS 1.1 is deprecated: that is what is tried
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = min(highest, ssl.TLSVersion.TLSv1_2)
+        context.maximum_version = highest
+    if ciphers:
+        context.set_ciphers(ciphers)
+    address = (LOCALHOST, nginx.ports.https)
+    try:
+        with (
+            socket.create_connection(address, timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=LOCALHOST) as tls,
+        ):
+            return str(tls.version())
+    except ssl.SSLError as exc:
+        return str(exc.reason)
+
+
+def test_tls_is_1_2_or_1_3_with_forward_secret_aead_ciphers(tmp_path: Path) -> None:
+    nginx = make_nginx(tmp_path / "nginx", Ports(*free_ports(3)))
+    nginx.start()
+    try:
+        assert handshake(nginx, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+        assert handshake(nginx, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+        # The refusals are nginx's own alerts, not this client giving up.
+        old = handshake(nginx, ssl.TLSVersion.TLSv1_1, "DEFAULT:@SECLEVEL=0")
+        assert old == "TLSV1_ALERT_PROTOCOL_VERSION"
+        cbc = handshake(nginx, ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA")
+        assert cbc == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+    finally:
+        nginx.stop()
 
 
 # --- Twilio through https ---------------------------------------------------------------
@@ -261,7 +301,7 @@ def oversized_post(front: Front) -> bytes:
 
 def test_what_nginx_answers_itself(app: Flask, front: Front) -> None:
     """Plain http goes to https, the stylesheet comes from disk, monitoring stays inside,
-    and a body over the limit never reaches the app."""
+    a body over the limit never reaches the app, and logins are rate-limited per address."""
     redirect = plain_get(front.nginx.ports.http, "/voice/incoming?x=1")
     assert redirect.status == 301
     assert redirect.headers["Location"] == front.nginx.public_url + "/voice/incoming?x=1"
@@ -283,6 +323,11 @@ def test_what_nginx_answers_itself(app: Flask, front: Front) -> None:
     status_line = oversized_post(front)
     assert status_line.split()[1] == b"413", status_line
     assert contacts(app) == 0
+
+    # Someone trying passwords from one address is slowed down by nginx, per address.
+    tries = [elsewhere.get("/login").status for _ in range(LOGIN_TRIES)]
+    assert tries.count(200) <= LOGIN_BURST + 1 and tries[-1] == 429, tries
+    assert front.https.get("/login").status == 200
 
 
 # --- the app behind a proxy: which X-Forwarded-* headers it believes --------------------
