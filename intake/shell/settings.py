@@ -56,6 +56,16 @@ def _reissue_minutes(env: Mapping[str, str]) -> int:
     return minutes
 
 
+def _proxies(env: Mapping[str, str]) -> int:
+    """INTAKE_TRUSTED_PROXIES: how many proxies in front set X-Forwarded-*; 0 believes none."""
+    hops = _int("INTAKE_TRUSTED_PROXIES", env, 0)
+    if not 0 <= hops <= MAX_PROXIES:
+        raise ConfigurationError(
+            f"INTAKE_TRUSTED_PROXIES must be 0 to {MAX_PROXIES} (the proxies in front), got {hops}"
+        )
+    return hops
+
+
 def _api_base(raw: str) -> str:
     """A scheme and host ("https://api.twilio.com"), nothing after it."""
     base = raw.strip().rstrip("/") or TWILIO_API_BASE
@@ -87,16 +97,6 @@ def _https(name: str, env: Mapping[str, str]) -> str:
     if value and urlsplit(value).scheme != "https":
         raise ConfigurationError(f"{name} must be an https:// address, got {value!r}")
     return value
-
-
-def _proxies(env: Mapping[str, str]) -> int:
-    """INTAKE_TRUSTED_PROXIES: how many proxies in front set X-Forwarded-*; 0 believes none."""
-    hops = _int("INTAKE_TRUSTED_PROXIES", env, 0)
-    if not 0 <= hops <= MAX_PROXIES:
-        raise ConfigurationError(
-            f"INTAKE_TRUSTED_PROXIES must be 0 to {MAX_PROXIES} (the proxies in front), got {hops}"
-        )
-    return hops
 
 
 def _secret_key(instance: Path) -> str:
