@@ -31,7 +31,7 @@ from intake.shell.settings import from_environment
 from voice.simulator import new_sid
 
 from .conftest import AUTH_TOKEN, load_desk
-from .factories import PASSWORD, add_user, always_open_desk
+from .factories import PASSWORD, add_user, always_open_desk, make_desk
 from .nginx import STATIC, HttpsClient, Nginx, Ports, Reply, plain_get
 from .serverkit import (
     LOCALHOST,
@@ -124,14 +124,15 @@ def call(call_sid: str, **fields: str) -> dict[str, str]:
 
 
 def urls_in(reply: Reply) -> list[str]:
-    """Every attribute of the TwiML that Twilio would request: its URLs."""
+    """Everything in the TwiML that Twilio would request: each attribute or text that is a
+    URL or a path (a <Redirect>'s text is one; a <Number>'s is a phone number)."""
     assert reply.twiml is not None, reply.body
-    return [
-        value
-        for element in reply.twiml.iter()
-        for name, value in element.attrib.items()
-        if name in ("action", "url", "statusCallback", "recordingStatusCallback")
-    ]
+    found = []
+    for element in reply.twiml.iter():
+        for value in [*element.attrib.values(), (element.text or "").strip()]:
+            if value.startswith(("http://", "https://", "/")):
+                found.append(value)
+    return found
 
 
 def path_of(url: str, origin: str) -> str:
@@ -229,6 +230,15 @@ def test_a_call_through_nginx_is_answered_with_https_urls_on_the_public_url(
     with database(app).session() as session:
         contact = session.scalars(select(Contact).where(Contact.call_sid == call_sid)).one()
         assert contact.answered_by is not None
+
+    # Closed: the voicemail's <Record> hands Twilio its URLs, https on the public URL too.
+    load_desk(app, make_desk(hours={}, public_holidays=""))
+    closed = front.https.post_signed("/voice/incoming", call(new_sid("CA")))
+    assert closed.status == 200 and closed.twiml is not None, closed.body
+    record = only(closed.twiml, "Record")
+    assert {"action", "recordingStatusCallback"} <= set(record.attrib), closed.body
+    handed = urls_in(closed)
+    assert all(url.startswith(public + "/voice/") for url in handed), handed
 
 
 def test_a_request_not_signed_for_the_public_https_url_is_refused(app: Flask, front: Front) -> None:
