@@ -1,0 +1,125 @@
+"""Two colleagues press 1 at the same moment, each through a web process of their own.
+
+Exactly one is put through (an empty <Response/> bridges the caller) and logged as
+`answered_by`; the other hears that a colleague has the call and is hung up. Played against
+two real gunicorn processes on the test database, the presses released together by a barrier,
+over several calls so that an unlucky interleaving is met, not hoped for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask
+from sqlalchemy import select
+
+from intake.core.db import database
+from intake.core.models import Contact
+from voice.simulator import new_sid
+
+from .conftest import AUTH_TOKEN, PUBLIC_URL, load_desk
+from .factories import always_open_desk
+from .twiml import only, said, tags
+from .webservers import Answer, WebServer, WebServers, web_env
+
+CALLS = 8  # bounded: each call is two presses at once, on two processes
+LINE = "+31851234567"
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def call_params(call_sid: str, **fields: str) -> dict[str, str]:
+    return {
+        "AccountSid": "AC" + "1" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "From": "+31687654321",
+        "To": LINE,
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+        **fields,
+    }
+
+
+def at_once(*presses: Callable[[], Answer]) -> list[Answer]:
+    """Run each press in a thread of its own, released together."""
+    barrier = threading.Barrier(len(presses))
+    answers: list[Answer | BaseException | None] = [None] * len(presses)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            answers[i] = presses[i]()
+        except BaseException as exc:
+            answers[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(presses))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for answer in answers:
+        if not isinstance(answer, Answer):
+            raise AssertionError(f"a press got no answer: {answer!r}")
+    return [a for a in answers if isinstance(a, Answer)]
+
+
+def press_1(server: WebServer, call_sid: str, number_url: str, phone: str) -> Answer:
+    """A colleague's leg: the screening prompt, then the 1 pressed on its <Gather>."""
+    leg = new_sid("CA")
+    fields = {"CallSid": leg, "ParentCallSid": call_sid, "Direction": "outbound-dial", "To": phone}
+    prompt = server.post_signed(path_of(number_url), call_params(call_sid, **fields))
+    assert prompt.twiml is not None, prompt.body
+    gather = only(prompt.twiml, "Gather")
+    return server.post_signed(
+        path_of(gather.attrib["action"]), call_params(call_sid, Digits="1", **fields)
+    )
+
+
+def test_two_colleagues_pressing_1_at_once_one_gets_the_call(
+    app: Flask, database_url: str, tmp_path: Path, web_servers: WebServers
+) -> None:
+    desk = load_desk(app, always_open_desk())
+    env = web_env(database_url, tmp_path / "instance", PUBLIC_URL, AUTH_TOKEN)
+    first = web_servers.start(env, name="web-a", workers=1, threads=2)
+    second = web_servers.start(env, name="web-b", workers=1, threads=2)
+    by_phone = {s.phone: s.id for s in desk.staff}
+
+    for _ in range(CALLS):
+        call_sid = new_sid("CA")
+        incoming = first.post_signed("/voice/incoming", call_params(call_sid))
+        assert incoming.twiml is not None, incoming.body
+        numbers = list(only(incoming.twiml, "Dial").iter("Number"))
+        assert len(numbers) >= 2, incoming.body
+        (a_phone, a_url), (b_phone, b_url) = [
+            ((n.text or "").strip(), n.attrib["url"]) for n in numbers[:2]
+        ]
+
+        answers = at_once(
+            partial(press_1, first, call_sid, a_url, a_phone),
+            partial(press_1, second, call_sid, b_url, b_phone),
+        )
+
+        heard = [tags(a.twiml) if a.twiml is not None else None for a in answers]
+        put_through = [i for i, h in enumerate(heard) if h == []]
+        told = [i for i, h in enumerate(heard) if h == ["Say", "Hangup"]]
+        assert len(put_through) == 1, [a.body for a in answers]
+        assert len(told) == 1, [a.body for a in answers]
+        told_twiml = answers[told[0]].twiml
+        assert told_twiml is not None and said(told_twiml)  # a colleague has the call
+        with database(app).session() as session:
+            contact = session.scalars(select(Contact).where(Contact.call_sid == call_sid)).one()
+            winner = (a_phone, b_phone)[put_through[0]]
+            assert contact.answered_by == by_phone[winner]
+            accepted = [e for e in contact.events if e.kind == "accepted"]
+            assert [e.detail.get("staff") for e in accepted] == [by_phone[winner]]
+        # The call ends, so that the winner is free for the next one.
+        ended = first.post_signed("/voice/status", call_params(call_sid, CallStatus="completed"))
+        assert ended.status < 300, ended.body
