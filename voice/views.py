@@ -175,8 +175,11 @@ def screen() -> VoiceResponse:
     leg = form_value("CallSid")
     lifecycle.add_event(session, contact, "picked-up", now, key=f"picked-up:{leg}", staff=staff_id)
     if not desk.voice.screening:
+        accepted = True
         with _refusal_logged():
-            lifecycle.call_accepted(session, contact, now, staff=staff_id)
+            accepted = lifecycle.call_accepted(session, contact, now, staff=staff_id)
+        if not accepted:  # two phones picked up at once: the database gave it to the other
+            return goodbye(desk, "taken", {"desk": desk.name})
         return VoiceResponse()  # connect at once: Twilio bridges the first leg to answer
     return screen_prompt(desk, contact.id, staff_id, contact.organisation)
 
@@ -222,6 +225,9 @@ def dial_result() -> VoiceResponse:
         seconds=duration,
         fallback=fallback,
     )
+    # `answered_by` as read is safe to go by: Twilio bridges only after /screen-result (or
+    # /screen) answered, and that answer came after the accept was committed. The moves
+    # below are each decided by the database, against a status callback at the same moment.
     if status in ANSWERED_DIAL_STATUSES and (fallback or contact.answered_by):
         if fallback:
             with _refusal_logged():

@@ -2,10 +2,16 @@
 
 One owner for a contact's state. Voice, mail and the dashboard call the transitions here
 and never assign a contact's outcome fields (outcome, answered_by, forwarded_to,
-handled_at, recording_*, needs_attention, ...) themselves. Each transition checks that the
-move is allowed from the contact's current state, and only then writes the fields and the
-timeline event together; a move that is not allowed raises `TransitionNotAllowed` before
-anything is written, so the row and its timeline stay as they were.
+handled_at, recording_*, needs_attention, ...) themselves. A move that is not allowed
+raises `TransitionNotAllowed` before anything is written: row and timeline stay as they were.
+
+The state a move is judged on is the database's, not what the request read earlier: two
+webhooks of one call, two workers or two colleagues may change one contact at once. Each
+move is one conditional UPDATE (`_write`): the states it is allowed from in its WHERE, a
+field that depends on the state as a CASE; whether the row matched says who won. The
+second of two waits for the first (PostgreSQL's row lock, SQLite's one writer) and is judged
+on what the first wrote; the ORM object then holds the row as stored. Only the channel is
+checked as read: it never changes. A keyed event is inserted once (ON CONFLICT DO NOTHING).
 
 Twilio repeats its callbacks and may send them out of order, and mail threads cross
 channels (a reply to a voicemail notice joins that call). Such moves are allowed where
@@ -41,11 +47,13 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, case, func, literal, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, object_session
 
+from .db import UTCDateTime
 from .errors import TransitionNotAllowed
 from .models import Contact, ContactEvent, MailMessage
 
@@ -81,19 +89,59 @@ MAIL_THREADS = (Channel.MAIL, Channel.CALL)
 RECORDING_DONE = "completed"  # Twilio's RecordingStatus of a recording that can be played
 
 
+_events = cast(Table, ContactEvent.__table__)
+EVENT_ONCE = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_events)
+    .on_conflict_do_nothing(index_elements=[_events.c.contact_id, _events.c.key])
+    .returning(_events.c.id)
+    for dialect in (postgresql, sqlite)
+}
+
+
 def _require(
     contact: Contact,
     move: str,
     channels: Collection[str],
     outcomes: Collection[str] | None = None,
 ) -> None:
-    """Refuse `move` unless the contact's channel and outcome allow it."""
+    """Refuse `move` unless the contact's channel and outcome allow it.
+
+    The outcome only after a `_write` that matched nothing: it has just been read afresh.
+    """
     if contact.channel not in channels:
         raise TransitionNotAllowed(contact.reference, move, f"a {contact.channel} contact")
     if outcomes is not None and contact.outcome not in outcomes:
         raise TransitionNotAllowed(
             contact.reference, move, f"a contact whose outcome is {contact.outcome!r}"
         )
+
+
+def _write(contact: Contact, values: Mapping[str, Any], *when: ColumnElement[bool]) -> bool:
+    """Write `values` to the contact's row if the row, as the database holds it, meets `when`.
+
+    True when it did. Either way `contact` holds the row as it is in the database now.
+    """
+    session = object_session(contact)
+    if session is None:
+        raise ValueError(f"{contact.reference} is in no session: its move cannot be written")
+    session.flush()  # what the request changed before, and the contact's id
+    written = session.scalars(
+        update(Contact).where(Contact.id == contact.id, *when).values(values).returning(Contact),
+        execution_options={"populate_existing": True},
+    ).first()
+    if written is None:
+        session.refresh(contact)
+    return written is not None
+
+
+def _unless(outcomes: Collection[str], then: str) -> ColumnElement[str]:
+    """The outcome afterwards: `then` if the database holds one of `outcomes` now, else as is."""
+    return case((Contact.outcome.in_(list(outcomes)), then), else_=Contact.outcome)
+
+
+def _flag(contact: Contact, field: str, to: bool) -> bool:
+    """Set a yes/no field; True when it changed."""
+    return _write(contact, {field: to}, getattr(Contact, field).is_(not to))
 
 
 def add_event(
@@ -106,14 +154,13 @@ def add_event(
     **detail: Any,
 ) -> bool:
     """Add a step to the timeline; with a `key`, only once. True when it was added."""
-    if key is not None and contact.id is not None:
-        seen = session.scalar(
-            select(ContactEvent.id).where(
-                ContactEvent.contact_id == contact.id, ContactEvent.key == key
-            )
-        )
-        if seen is not None:
-            return False
+    if key is not None:
+        # Decided by the unique key: the same callback twice at once adds it once, and the
+        # second waits for the first instead of failing its transaction.
+        session.flush()
+        row = {"contact_id": contact.id, "at": at, "kind": kind, "key": key, "detail": detail}
+        once = EVENT_ONCE[session.connection().dialect.name]
+        return session.execute(once, row).first() is not None
     # Added by id rather than through `contact.events`, which would load the whole timeline.
     session.add(ContactEvent(contact_id=contact.id, at=at, kind=kind, key=key, detail=detail))
     return True
@@ -125,13 +172,19 @@ def add_event(
 def call_accepted(session: Session, contact: Contact, at: datetime, *, staff: str) -> bool:
     """`staff` takes the call. False when another colleague has it already: theirs it stays.
 
-    The same colleague pressing 1 again is allowed and changes nothing.
+    The same colleague pressing 1 again is allowed and changes nothing. Two pressing at
+    once: the database lets one UPDATE through, and only that one writes "accepted".
     """
-    _require(contact, "accept", CALLS, (Outcome.IN_PROGRESS, Outcome.ANSWERED))
-    if contact.answered_by and contact.answered_by != staff:
+    _require(contact, "accept", CALLS)
+    allowed = (Outcome.IN_PROGRESS, Outcome.ANSWERED)
+    if not _write(
+        contact,
+        {"answered_by": staff or None, "outcome": Outcome.ANSWERED},
+        Contact.outcome.in_(allowed),
+        or_(Contact.answered_by.is_(None), Contact.answered_by == staff),
+    ):
+        _require(contact, "accept", CALLS, allowed)
         return False
-    contact.answered_by = staff or None
-    contact.outcome = Outcome.ANSWERED
     add_event(session, contact, "accepted", at, key=f"accepted:{staff}", staff=staff)
     return True
 
@@ -142,11 +195,12 @@ def not_bridged(contact: Contact) -> bool:
     Not answered after all: back to in progress. False when nobody had accepted.
     """
     _require(contact, "undo the answer of", CALLS)
-    if not (contact.answered_by and contact.outcome == Outcome.ANSWERED):
-        return False
-    contact.answered_by = None
-    contact.outcome = Outcome.IN_PROGRESS
-    return True
+    return _write(
+        contact,
+        {"answered_by": None, "outcome": Outcome.IN_PROGRESS},
+        Contact.answered_by.is_not(None),
+        Contact.outcome == Outcome.ANSWERED,
+    )
 
 
 def answered_at_fallback(contact: Contact) -> bool:
@@ -155,29 +209,26 @@ def answered_at_fallback(contact: Contact) -> bool:
     False when it is already so, or when the end of the call was reported first (the call
     then stays missed, as it always has). Refused after a colleague answered or a voicemail.
     """
-    _require(
-        contact,
-        "answer at the fallback number",
-        CALLS,
-        (Outcome.IN_PROGRESS, Outcome.FALLBACK, Outcome.MISSED),
-    )
-    if contact.outcome != Outcome.IN_PROGRESS:
-        return False
-    contact.outcome = Outcome.FALLBACK
-    return True
+    move = "answer at the fallback number"
+    _require(contact, move, CALLS)
+    if _write(contact, {"outcome": Outcome.FALLBACK}, Contact.outcome == Outcome.IN_PROGRESS):
+        return True
+    _require(contact, move, CALLS, (Outcome.IN_PROGRESS, Outcome.FALLBACK, Outcome.MISSED))
+    return False
 
 
 def call_ended(contact: Contact, at: datetime, duration: int | None) -> bool:
     """The call is over; nobody took it and it left no message: missed. True if it changed."""
     _require(contact, "end", CALLS)
-    before = (contact.ended_at, contact.duration_seconds, contact.outcome)
-    if contact.ended_at is None:
-        contact.ended_at = at
+    values: dict[str, Any] = {
+        "ended_at": func.coalesce(Contact.ended_at, literal(at, UTCDateTime())),
+        "outcome": _unless((Outcome.IN_PROGRESS,), Outcome.MISSED),
+    }
+    changes = [Contact.ended_at.is_(None), Contact.outcome == Outcome.IN_PROGRESS]
     if duration is not None:
-        contact.duration_seconds = duration
-    if contact.outcome == Outcome.IN_PROGRESS:
-        contact.outcome = Outcome.MISSED
-    return (contact.ended_at, contact.duration_seconds, contact.outcome) != before
+        values["duration_seconds"] = duration
+        changes.append(Contact.duration_seconds.is_distinct_from(duration))
+    return _write(contact, values, or_(*changes))
 
 
 def status_reported(
@@ -232,16 +283,17 @@ def voicemail_recorded(
     )
     if status != RECORDING_DONE or not url:
         return False
-    if contact.recording_sid:
-        if contact.recording_sid != sid:
-            log.warning("call %s has a second recording %s", contact.reference, sid)
-        return False
-    contact.recording_sid = sid or None
-    contact.recording_url = url
-    contact.recording_seconds = seconds
-    if contact.outcome in (Outcome.IN_PROGRESS, Outcome.MISSED):
-        contact.outcome = Outcome.VOICEMAIL
-    return True
+    values = {
+        "recording_sid": sid or None,
+        "recording_url": url,
+        "recording_seconds": seconds,
+        "outcome": _unless((Outcome.IN_PROGRESS, Outcome.MISSED), Outcome.VOICEMAIL),
+    }
+    if _write(contact, values, Contact.recording_sid.is_(None)):
+        return True
+    if contact.recording_sid != sid:
+        log.warning("call %s has a second recording %s", contact.reference, sid)
+    return False
 
 
 # --- mail -------------------------------------------------------------------------------
@@ -281,9 +333,7 @@ def mail_received(
 def needs_attention(contact: Contact) -> bool:
     """A person must look at the contact (a mail that could not be read)."""
     _require(contact, "ask attention for", MAIL_THREADS)
-    changed = not contact.needs_attention
-    contact.needs_attention = True
-    return changed
+    return _flag(contact, "needs_attention", True)
 
 
 def follow_up_received(
@@ -307,34 +357,35 @@ def mail_forwarded(
     _require(contact, "forward", MAIL_THREADS)
     for message in messages:
         message.forwarded_to, message.forwarded_at = colleague, at
-    contact.forwarded_to, contact.forwarded_at = colleague, at
-    contact.forward_pending = False
-    if contact.outcome in (Outcome.RECEIVED, Outcome.ACKNOWLEDGED):
-        contact.outcome = Outcome.FORWARDED
+    values = {
+        "forwarded_to": colleague,
+        "forwarded_at": at,
+        "forward_pending": False,
+        "outcome": _unless((Outcome.RECEIVED, Outcome.ACKNOWLEDGED), Outcome.FORWARDED),
+    }
+    _write(contact, values)
     return add_event(session, contact, "forwarded", at, staff=colleague)
 
 
 def mail_held(contact: Contact) -> bool:
     """Nobody on shift: the mail waits for the start of the next shift."""
     _require(contact, "hold", MAIL_THREADS)
-    changed = not contact.forward_pending
-    contact.forward_pending = True
-    return changed
+    return _flag(contact, "forward_pending", True)
 
 
 def hold_released(contact: Contact) -> bool:
-    """Nothing of the held mail is left to forward (all of it was automatic)."""
+    """The held mail is taken out of the wait, to be forwarded (or held again) now.
+
+    False when it was not held (any more): another worker released it first, and forwards it.
+    """
     _require(contact, "release", MAIL_THREADS)
-    changed = contact.forward_pending
-    contact.forward_pending = False
-    return changed
+    return _flag(contact, "forward_pending", False)
 
 
 def mail_acknowledged(session: Session, contact: Contact, at: datetime, *, reason: str) -> bool:
     """The patient was sent an acknowledgement that says when the desk answers."""
     _require(contact, "acknowledge", MAIL_THREADS)
-    if contact.outcome == Outcome.RECEIVED:
-        contact.outcome = Outcome.ACKNOWLEDGED
+    _write(contact, {"outcome": Outcome.ACKNOWLEDGED}, Contact.outcome == Outcome.RECEIVED)
     return add_event(session, contact, "acknowledged", at, reason=reason)
 
 
@@ -372,21 +423,17 @@ def marked_handled(
     session: Session, contact: Contact, at: datetime, *, by: str, topic: str, note: str
 ) -> None:
     """A colleague dealt with the contact. Refused when someone was first: theirs stands."""
-    if is_handled(contact):
+    values = {"handled_at": at, "handled_by": by, "topic": topic, "note": note}
+    if not _write(contact, values, Contact.handled_at.is_(None)):
         already = f"a contact already handled by {contact.handled_by}"
         raise TransitionNotAllowed(contact.reference, "mark handled", already)
-    contact.handled_at = at
-    contact.handled_by = by
-    contact.topic = topic
-    contact.note = note
     add_event(session, contact, "handled", at, by=by, topic=topic)
 
 
 def reopened(session: Session, contact: Contact, at: datetime, *, by: str) -> bool:
     """The contact needs work again. False when it was open anyway (the form sent twice)."""
-    if not is_handled(contact):
+    values = {"handled_at": None, "handled_by": None}
+    if not _write(contact, values, Contact.handled_at.is_not(None)):
         return False
-    contact.handled_at = None
-    contact.handled_by = None
     add_event(session, contact, "reopened", at, by=by)
     return True
