@@ -331,6 +331,12 @@ def release_held(
         .order_by(Contact.started_at, Contact.id)
     ).all()
     for contact in held:
+        # Two workers may release at once, from the same list. Taking the hold off is a
+        # conditional UPDATE: the one that took it forwards (or holds it again), the other,
+        # waiting on that row until the first commits, finds it taken and leaves it. The
+        # mail is read only once the hold is ours. Always in the same order: no deadlock.
+        if not lifecycle.hold_released(contact):
+            continue
         unsent = session.scalars(
             select(MailMessage)
             .where(MailMessage.contact_id == contact.id, MailMessage.forwarded_to.is_(None))
@@ -338,8 +344,7 @@ def release_held(
         ).all()
         waiting = [m for m in unsent if not m.automatic]
         if not waiting:
-            lifecycle.hold_released(contact)
-            continue
+            continue  # all of it was automatic: nothing to forward, and no longer held
         if not route(
             session,
             desk=desk,
