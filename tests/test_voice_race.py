@@ -1,14 +1,18 @@
-"""Two colleagues press 1 at the same moment, each through a web process of their own.
+"""Requests about one call at the same moment, each through a web process of its own.
 
-Exactly one is put through (an empty <Response/> bridges the caller) and logged as
-`answered_by`; the other hears that a colleague has the call and is hung up. Played against
-two real gunicorn processes on the test database, the presses released together by a barrier,
-over several calls so that an unlucky interleaving is met, not hoped for.
+Two colleagues press 1 at once: exactly one is put through (an empty <Response/> bridges the
+caller) and logged as `answered_by`, and counts as busy for the next call; the other hears
+that a colleague has the call and is hung up. The voicemail's recording callback (twice, as
+Twilio repeats it) and the call's end arrive at once: the call is a voicemail, and the
+colleagues are told once. Played against two real gunicorn processes on the test database,
+the requests released together by a barrier, over several calls so that an unlucky
+interleaving is met, not hoped for.
 """
 
 from __future__ import annotations
 
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -18,15 +22,16 @@ from flask import Flask
 from sqlalchemy import select
 
 from intake.core.db import database
-from intake.core.models import Contact
+from intake.core.models import Contact, OutboxMessage
 from voice.simulator import new_sid
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, load_desk
-from .factories import always_open_desk
+from .factories import COLLEAGUES, always_open_desk
 from .twiml import only, said, tags
 from .webservers import Answer, WebServer, WebServers, web_env
 
 CALLS = 8  # bounded: each call is two presses at once, on two processes
+VOICEMAILS = 6  # each: three callbacks at once, on two processes
 LINE = "+31851234567"
 
 
@@ -120,6 +125,72 @@ def test_two_colleagues_pressing_1_at_once_one_gets_the_call(
             assert contact.answered_by == by_phone[winner]
             accepted = [e for e in contact.events if e.kind == "accepted"]
             assert [e.detail.get("staff") for e in accepted] == [by_phone[winner]]
-        # The call ends, so that the winner is free for the next one.
-        ended = first.post_signed("/voice/status", call_params(call_sid, CallStatus="completed"))
-        assert ended.status < 300, ended.body
+        # The one on the call is busy: the next caller's colleagues are the other two.
+        next_sid = new_sid("CA")
+        another = second.post_signed("/voice/incoming", call_params(next_sid))
+        assert another.twiml is not None, another.body
+        rung = [(n.text or "").strip() for n in only(another.twiml, "Dial").iter("Number")]
+        assert winner not in rung and rung, another.body
+        # The calls end, so that the winner is free for the next one.
+        for sid in (call_sid, next_sid):
+            ended = first.post_signed("/voice/status", call_params(sid, CallStatus="completed"))
+            assert ended.status < 300, ended.body
+
+
+def voicemail_record(server: WebServer, call_sid: str) -> ET.Element:
+    """The call rings out to voicemail: the <Record> the caller hears."""
+    answer = server.post_signed("/voice/incoming", call_params(call_sid))
+    for _ in range(len(COLLEAGUES) + 1):  # one round of ringing per colleague at most
+        assert answer.twiml is not None, answer.body
+        if answer.twiml.find("Record") is not None:
+            return only(answer.twiml, "Record")
+        action = only(answer.twiml, "Dial").attrib["action"]
+        answer = server.post_signed(
+            path_of(action), call_params(call_sid, DialCallStatus="no-answer")
+        )
+    raise AssertionError(f"no voicemail: {answer.body}")
+
+
+def test_the_voicemail_and_the_end_of_the_call_reported_at_once_make_one_voicemail(
+    app: Flask, database_url: str, tmp_path: Path, web_servers: WebServers
+) -> None:
+    """Twilio reports the recording (twice: it repeats itself) as the call ends, each to
+    whichever web process: the call is a voicemail, and colleagues are told once."""
+    load_desk(app, always_open_desk())
+    env = web_env(database_url, tmp_path / "instance", PUBLIC_URL, AUTH_TOKEN)
+    first = web_servers.start(env, name="web-a", workers=1, threads=2)
+    second = web_servers.start(env, name="web-b", workers=1, threads=2)
+
+    for _ in range(VOICEMAILS):
+        call_sid = new_sid("CA")
+        record = voicemail_record(first, call_sid)
+        recording_sid = new_sid("RE")
+        recorded = call_params(
+            call_sid,
+            RecordingSid=recording_sid,
+            RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording_sid}",
+            RecordingStatus="completed",
+            RecordingDuration="31",
+        )
+        callback = path_of(record.attrib["recordingStatusCallback"])
+        ended = call_params(call_sid, CallStatus="completed", CallDuration="52", SequenceNumber="3")
+
+        answers = at_once(
+            partial(first.post_signed, callback, recorded),
+            partial(second.post_signed, callback, recorded),
+            partial(second.post_signed, "/voice/status", ended),
+        )
+
+        assert [a.status for a in answers] == [204, 204, 204], [a.body for a in answers]
+        with database(app).session() as session:
+            contact = session.scalars(select(Contact).where(Contact.call_sid == call_sid)).one()
+            assert (contact.outcome, contact.recording_sid) == ("voicemail", recording_sid)
+            assert (contact.ended_at is not None, contact.duration_seconds) == (True, 52)
+            assert [e.kind for e in contact.events].count("recording") == 1
+            notices = session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.contact_id == contact.id,
+                    OutboxMessage.kind == "voicemail-notice",
+                )
+            ).all()
+            assert len(notices) == 1
