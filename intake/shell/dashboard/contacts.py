@@ -362,7 +362,7 @@ def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
         return redirect(url_for("dashboard.contact", contact_id=row.id))
     if action != "handled":
         abort(400)
-    if lifecycle.is_handled(row):
+    if lifecycle.is_handled(row):  # the form sent twice: a quick answer, as read
         return _already_handled(row)
     topic = request.form.get("topic", "").strip()
     note = request.form.get("note", "").strip()
@@ -376,6 +376,8 @@ def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
             session, row, form={"topic": topic, "note": note}, errors=errors, status=400
         )
     try:
+        # Two colleagues at once are told apart here, by the database: the one whose UPDATE
+        # finds the contact unhandled has it; the other's `row` now names them.
         lifecycle.marked_handled(session, row, now, by=current_user.email, topic=topic, note=note)
     except TransitionNotAllowed:
         return _already_handled(row)
