@@ -143,6 +143,8 @@ def open_call(
     """The contact for `call_sid`, made now if this is the first we hear of it.
 
     Returns (contact, created). A repeated request for the same call gives the same contact.
+    Two at once are told apart by the unique `call_sid`: the second insert fails, and the
+    webhook shell runs that request again, which finds the first one's contact.
     """
     existing = find_call(session, call_sid)
     if existing is not None:

@@ -177,12 +177,9 @@ def call_accepted(session: Session, contact: Contact, at: datetime, *, staff: st
     """
     _require(contact, "accept", CALLS)
     allowed = (Outcome.IN_PROGRESS, Outcome.ANSWERED)
-    if not _write(
-        contact,
-        {"answered_by": staff or None, "outcome": Outcome.ANSWERED},
-        Contact.outcome.in_(allowed),
-        or_(Contact.answered_by.is_(None), Contact.answered_by == staff),
-    ):
+    values = {"answered_by": staff or None, "outcome": Outcome.ANSWERED}
+    free = or_(Contact.answered_by.is_(None), Contact.answered_by == staff)
+    if not _write(contact, values, Contact.outcome.in_(allowed), free):
         _require(contact, "accept", CALLS, allowed)
         return False
     add_event(session, contact, "accepted", at, key=f"accepted:{staff}", staff=staff)
@@ -195,12 +192,8 @@ def not_bridged(contact: Contact) -> bool:
     Not answered after all: back to in progress. False when nobody had accepted.
     """
     _require(contact, "undo the answer of", CALLS)
-    return _write(
-        contact,
-        {"answered_by": None, "outcome": Outcome.IN_PROGRESS},
-        Contact.answered_by.is_not(None),
-        Contact.outcome == Outcome.ANSWERED,
-    )
+    answered = (Contact.answered_by.is_not(None), Contact.outcome == Outcome.ANSWERED)
+    return _write(contact, {"answered_by": None, "outcome": Outcome.IN_PROGRESS}, *answered)
 
 
 def answered_at_fallback(contact: Contact) -> bool:
@@ -242,16 +235,9 @@ def status_reported(
 ) -> bool:
     """Twilio's status callback: its word for the call is kept as it is, known or not."""
     _require(contact, "report the status of", CALLS)
-    added = add_event(
-        session,
-        contact,
-        "status",
-        at,
-        key=f"status:{status}:{sequence}",
-        status=status,
-        seconds=seconds,
-    )
-    contact.call_status = status
+    key = f"status:{status}:{sequence}"
+    added = add_event(session, contact, "status", at, key=key, status=status, seconds=seconds)
+    contact.call_status = status  # as reported, not judged on anything read: last one stands
     return added
 
 
@@ -271,16 +257,8 @@ def voicemail_recorded(
     second report changes nothing. An answered call keeps "answered".
     """
     _require(contact, "record a voicemail on", CALLS)
-    add_event(
-        session,
-        contact,
-        "recording",
-        at,
-        key=f"recording:{sid}:{status}",
-        status=status,
-        seconds=seconds,
-        recording_sid=sid,
-    )
+    detail = {"status": status, "seconds": seconds, "recording_sid": sid}
+    add_event(session, contact, "recording", at, key=f"recording:{sid}:{status}", **detail)
     if status != RECORDING_DONE or not url:
         return False
     values = {
