@@ -11,6 +11,7 @@ interleaving is met, not hoped for.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -23,9 +24,10 @@ from sqlalchemy import select
 
 from intake.core.db import database
 from intake.core.models import Contact, OutboxMessage
+from routing.desk import Desk, VoiceSettings
 from voice.simulator import new_sid
 
-from .conftest import AUTH_TOKEN, PUBLIC_URL, load_desk
+from .conftest import ANNA, AUTH_TOKEN, BRAM, PUBLIC_URL, Twilio, contacts, load_desk
 from .factories import COLLEAGUES, always_open_desk
 from .twiml import only, said, tags
 from .webservers import Answer, WebServer, WebServers, web_env
@@ -194,3 +196,21 @@ def test_the_voicemail_and_the_end_of_the_call_reported_at_once_make_one_voicema
                 )
             ).all()
             assert len(notices) == 1
+
+
+def test_without_screening_the_second_phone_to_pick_up_hears_the_call_is_taken(
+    app: Flask, example_desk: Desk, twilio: Twilio
+) -> None:
+    """The loser of two pick-ups (judged second by the database) is not bridged as well."""
+    load_desk(app, dataclasses.replace(example_desk, voice=VoiceSettings(screening=False)))
+    dial = only(twilio.call(), "Dial")
+    anna, bram = (next(n for n in dial.iter("Number") if n.text == p) for p in (ANNA, BRAM))
+
+    first = twilio.leg(bram.attrib["url"], new_sid("CA"), To=BRAM)
+    second = twilio.leg(anna.attrib["url"], new_sid("CA"), To=ANNA)
+
+    assert tags(first) == []  # bridged
+    assert tags(second) == ["Say", "Hangup"] and said(second)
+    [contact] = contacts(app)
+    assert contact.answered_by == "bram"
+    assert [e.detail["staff"] for e in contact.events if e.kind == "accepted"] == ["bram"]
