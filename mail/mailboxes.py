@@ -17,7 +17,7 @@ from datetime import datetime
 
 from flask import Flask
 from imapclient import IMAPClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -127,7 +127,15 @@ def record_round(app: Flask, done: MailboxRound) -> None:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         made = session.execute(
             dialect.insert(MailboxStatus)
-            .values(mailbox=key, ok=ok, error=done.error, since=now, checked_at=now)
+            .values(
+                mailbox=key,
+                ok=ok,
+                error=done.error,
+                since=now,
+                checked_at=now,
+                last_ok_at=now if ok else None,
+                failures=0 if ok else 1,
+            )
             .on_conflict_do_nothing(index_elements=["mailbox"])
             .returning(MailboxStatus.mailbox)
         ).first()
@@ -147,4 +155,12 @@ def record_round(app: Flask, done: MailboxRound) -> None:
         if changed:
             status.ok, status.error, status.since = ok, done.error, now
         status.checked_at = now
+        if ok:
+            status.last_ok_at = now
+        else:  # counted by the database; monitoring reads it as a counter
+            session.execute(
+                update(MailboxStatus)
+                .where(MailboxStatus.mailbox == key)
+                .values(failures=MailboxStatus.failures + 1)
+            )
         session.commit()

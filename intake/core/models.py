@@ -233,6 +233,23 @@ class MailboxStatus(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     since: Mapped[datetime] = mapped_column(UTCDateTime)  # when `ok` and `error` began
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # For monitoring (/readyz, /metrics): the last poll that read it, and how many failed.
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class JobHeartbeat(Base):
+    """When each of the scheduler's jobs last finished without an error, and where.
+
+    Written by whichever worker ran the job, read by /readyz and /metrics on every web host:
+    the web process may run on another machine than the scheduler.
+    """
+
+    __tablename__ = "job_heartbeat"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)  # the job's id
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    host: Mapped[str] = mapped_column(String(200), default="")  # hostname and pid
 
 
 class Lease(Base):

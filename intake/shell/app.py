@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from intake.core import db, deskstore
 from intake.core.clock import system_clock
 from intake.core.notices import set_voicemail_notifier
-from intake.shell import auth, i18n
+from intake.shell import auth, health, i18n, metrics
 from intake.shell.dashboard import bp as dashboard_bp
 from intake.shell.proxy import trust_proxies
 from intake.shell.settings import from_environment
@@ -61,6 +61,6 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_routes(app: Flask) -> None:
-    @app.get("/healthz")
-    def healthz() -> tuple[str, int]:
-        return "ok", 200
+    # /healthz and /readyz for the load balancer; /metrics and the webhooks' latency.
+    health.init_app(app)
+    metrics.init_app(app)

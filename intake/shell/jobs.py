@@ -28,6 +28,7 @@ from intake.core import contactlog
 from intake.core.db import database
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
+from intake.shell.heartbeats import record_success
 from mail.accounts import ImapAccount, MissingSecret, imap_accounts, smtp_for
 from mail.idle import IdleWatchers
 from mail.ingest import Outgoing, release_held
@@ -160,6 +161,7 @@ class Retrying:
                 exc_info=self.failures == 1,
             )
             return
+        record_success(self.app, self.name)
         if self.failures:
             log.info("%s works again after %d failures", self.name, self.failures)
         self.failures, self.resume_at = 0, None

@@ -99,6 +99,22 @@ def _https(name: str, env: Mapping[str, str]) -> str:
     return value
 
 
+def _bind(name: str, env: Mapping[str, str]) -> str:
+    """HOST:PORT, or "" when not set."""
+    value = env.get(name, "").strip()
+    host, _, port = value.rpartition(":")
+    if value and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise ConfigurationError(f"{name} must be HOST:PORT such as 127.0.0.1:9100, got {value!r}")
+    return value
+
+
+def _at_least_one(name: str, env: Mapping[str, str], default: int) -> int:
+    value = _int(name, env, default)
+    if value < 1:
+        raise ConfigurationError(f"{name} must be 1 or more, got {value}")
+    return value
+
+
 def _secret_key(instance: Path) -> str:
     """A key generated once into the instance folder, so sessions survive a restart."""
     path = instance / "secret_key"
@@ -162,4 +178,11 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "IDLE_REISSUE_SECONDS": _reissue_minutes(env) * 60,
         "MICROSOFT_AUTHORITY": _https("INTAKE_MICROSOFT_AUTHORITY", env),
         "OAUTH_CAFILE": env.get("INTAKE_OAUTH_CAFILE", "").strip(),
+        # /metrics: a Bearer token it asks for, and/or the one address it answers on.
+        "METRICS_TOKEN": env.get("INTAKE_METRICS_TOKEN", "").strip(),
+        "METRICS_BIND": _bind("INTAKE_METRICS_BIND", env),
+        # `intake serve`: gunicorn's workers and threads, and how long a stop may take.
+        "WEB_WORKERS": _at_least_one("INTAKE_WEB_WORKERS", env, 2),
+        "WEB_THREADS": _at_least_one("INTAKE_WEB_THREADS", env, 4),
+        "GRACEFUL_SECONDS": _at_least_one("INTAKE_GRACEFUL_SECONDS", env, 30),
     }
