@@ -1,5 +1,5 @@
-"""Running the service: the web app with its scheduler, the scheduler alone, or one round of
-mail for cron and tests."""
+"""Running the service: gunicorn with the scheduler beside it, the scheduler alone, or one
+round of mail for cron and tests."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import click
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from imapclient.exceptions import IMAPClientError
-from werkzeug.serving import run_simple
 
+from intake.core.db import database
 from intake.core.errors import IntakeError
 from intake.shell.cli.context import command_app, log_at_info, require_schema
+from intake.shell.cli.supervise import ServeOptions, serve_forever
 from intake.shell.jobs import (
     flush_outbox,
     release_backlog,
     schedule,
-    start_scheduler,
     watch_mailboxes,
 )
 from mail.check import check_every_mailbox
@@ -27,23 +27,43 @@ from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
 from mail.poller import PollResult, poll
 
 
-@click.command(help="Serve the webhooks with the scheduler in-process (one machine).")
+@click.command(help="Serve the webhooks under gunicorn, the scheduler beside it (one machine).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="gunicorn worker processes [default: INTAKE_WEB_WORKERS, else 2]",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="threads per worker [default: INTAKE_WEB_THREADS, else 4]",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(
+    ctx: click.Context, host: str, port: int, workers: int | None, threads: int | None
+) -> None:
     log_at_info()
-    app = command_app(ctx)
+    app = command_app(ctx)  # reads .env and makes the instance folder before any child
     require_schema(app)
-    scheduler = start_scheduler(app)
-    watchers = watch_mailboxes(scheduler, app)
-    try:
-        click.echo(f"serving on http://{host}:{port} (webhooks under /voice/)")
-        run_simple(host, port, app, threaded=True, use_reloader=False)
-    finally:
-        scheduler.shutdown(wait=False)
-        if watchers is not None:
-            watchers.stop()
+    database(app).engine.dispose()  # the children open their own connections
+    options = ServeOptions(
+        host=host,
+        port=port,
+        workers=workers or int(app.config["WEB_WORKERS"]),
+        threads=threads or int(app.config["WEB_THREADS"]),
+        graceful_seconds=int(app.config["GRACEFUL_SECONDS"]),
+        metrics_bind=app.config.get("METRICS_BIND", ""),
+    )
+    click.echo(
+        f"serving on http://{host}:{port} (webhooks under /voice/): gunicorn, "
+        f"{options.workers} workers of {options.threads} threads, and the scheduler in a "
+        "process of its own"
+    )
+    code = serve_forever(options)
+    if code:
+        raise IntakeError("the web server stopped unexpectedly (see the log above)")
 
 
 @click.command(help="The scheduler alone: mail polling, outbox, backlog, retention.")

@@ -1,0 +1,244 @@
+"""`/healthz` and `/readyz`, as a load balancer and monitoring read them, on both databases.
+
+- `/readyz` says the database works, when each of the scheduler's jobs last succeeded, each
+  mailbox's last good poll, and the outbox's backlog with its oldest waiting message;
+- a late worker or a failing mailbox is "degraded" but still 200 (the webhooks do not need
+  them); `?strict=1` makes it 503 for monitoring; a database that cannot be read is 503;
+- neither names a phone number nor an address.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from intake import create_app
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import OutboxMessage
+from intake.shell.heartbeats import record_success
+from intake.shell.jobs import Retrying
+from mail.mailboxes import MailboxRound, record_round
+from mail.poller import PollResult
+from routing.desk import Desk
+
+from .conftest import ANNA, BRAM, DIRK, Twilio, app_config, leave_voicemail, new_call
+from .factories import add_contact, add_mail, save
+
+ALWAYS_RUN = ("mail-poll", "outbox", "backlog", "retention")
+NOORD = "helpdesk@example.org"  # the example desk's mailbox, of Ziekenhuis Noord
+
+
+def iso(moment: datetime) -> str:
+    """As /readyz gives a moment: in UTC."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def ready(client: FlaskClient, query: str = "") -> tuple[int, dict[str, Any]]:
+    reply = client.get("/readyz" + query)
+    assert reply.content_type == "application/json"
+    assert reply.headers["Cache-Control"] == "no-store"
+    body: dict[str, Any] = reply.get_json()
+    return reply.status_code, body
+
+
+def every_job_ran(app: Flask) -> None:
+    for name in ALWAYS_RUN:
+        record_success(app, name)
+
+
+def mailbox_round(app: Flask, ok: bool, key: str = NOORD) -> None:
+    error = "" if ok else "LoginError: [AUTHENTICATIONFAILED] helpdesk@example.org refused"
+    result = PollResult() if ok else None
+    record_round(app, MailboxRound(key, f"{key} (Ziekenhuis Noord)", result, error))
+
+
+def outbox_row(app: Flask, n: int, created: Any, **fields: Any) -> OutboxMessage:
+    return OutboxMessage(
+        kind="acknowledgement",
+        message_id=f"<out-{n}@example.org>",
+        mail_from=NOORD,
+        recipients=["jan.jansen@example.net"],
+        raw=b"",
+        created_at=created,
+        next_attempt_at=created,
+        **fields,
+    )
+
+
+def test_healthz_says_the_process_lives(client: FlaskClient) -> None:
+    reply = client.get("/healthz")
+    assert (reply.status_code, reply.get_json()) == (200, {"status": "ok"})
+
+
+def test_readyz_reports_jobs_mailboxes_and_outbox_when_all_is_well(
+    app: Flask, client: FlaskClient, desk: Desk, clock: SimClock
+) -> None:
+    started = clock()
+    every_job_ran(app)
+    mailbox_round(app, ok=True)
+    save(app, outbox_row(app, 1, started - timedelta(minutes=2)))
+    save(app, outbox_row(app, 2, started - timedelta(minutes=1)))
+    save(app, outbox_row(app, 3, started - timedelta(hours=3), failed_at=started))
+    save(app, outbox_row(app, 4, started - timedelta(hours=4), sent_at=started))
+    clock.advance(30)
+
+    status, body = ready(client)
+
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True}
+    assert sorted(body["jobs"]) == sorted(ALWAYS_RUN)
+    poll = body["jobs"]["mail-poll"]
+    assert poll["ok"] is True
+    assert poll["age_seconds"] == 30.0
+    assert poll["last_success"] == iso(started)
+    assert body["mailboxes"] == [
+        {
+            "mailbox": "Ziekenhuis Noord",
+            "ok": True,
+            "last_good_poll": iso(started),
+            "last_checked": iso(started),
+            "failing_since": None,
+            "failures": 0,
+        }
+    ]
+    assert body["outbox"] == {
+        "ok": True,
+        "waiting": 2,
+        "failed": 1,
+        "oldest_waiting": iso(started - timedelta(minutes=2)),
+        "oldest_waiting_seconds": 150.0,
+    }
+
+
+def test_a_job_that_ran_through_the_scheduler_shell_leaves_its_heartbeat(
+    app: Flask, client: FlaskClient, clock: SimClock
+) -> None:
+    Retrying("outbox", lambda _app: None, app)()
+
+    def broken(_app: Flask) -> None:
+        raise OSError("SMTP server unreachable")
+
+    Retrying("backlog", broken, app)()  # a failure is no heartbeat
+
+    _, body = ready(client)
+    assert body["jobs"]["outbox"]["ok"] is True
+    assert body["jobs"]["outbox"]["last_success"] == iso(clock())
+    assert body["jobs"]["backlog"] == {
+        "ok": False,
+        "last_success": None,
+        "age_seconds": None,
+        "late_after_seconds": 420.0,
+        "by": None,
+    }
+
+
+def test_a_late_worker_is_degraded_but_keeps_the_web_host_in_the_balancer(
+    app: Flask, client: FlaskClient, desk: Desk, clock: SimClock
+) -> None:
+    every_job_ran(app)
+    clock.advance(6 * 60 + 1)  # the outbox (every 30 s) is late after 6 minutes
+    record_success(app, "retention")
+
+    status, body = ready(client)
+    strict, _ = ready(client, "?strict=1")
+
+    assert (status, body["status"]) == (200, "degraded")
+    assert body["jobs"]["outbox"]["ok"] is False
+    assert body["jobs"]["retention"]["ok"] is True
+    assert strict == 503
+
+
+def test_a_failing_mailbox_shows_since_when_and_its_last_good_poll(
+    app: Flask, client: FlaskClient, desk: Desk, clock: SimClock
+) -> None:
+    every_job_ran(app)
+    good = clock()
+    mailbox_round(app, ok=True)
+    clock.advance(60)
+    failing = clock()
+    mailbox_round(app, ok=False)
+    clock.advance(60)
+    mailbox_round(app, ok=False)
+
+    status, body = ready(client)
+
+    assert (status, body["status"]) == (200, "degraded")
+    [mailbox] = body["mailboxes"]
+    assert mailbox["ok"] is False
+    assert mailbox["last_good_poll"] == iso(good)
+    assert mailbox["failing_since"] == iso(failing)
+    assert mailbox["failures"] == 2
+    assert ready(client, "?strict=1")[0] == 503
+
+
+def test_an_outbox_message_waiting_half_an_hour_is_stuck(
+    app: Flask, client: FlaskClient, clock: SimClock
+) -> None:
+    every_job_ran(app)
+    save(app, outbox_row(app, 1, clock() - timedelta(minutes=31)))
+
+    _, body = ready(client)
+
+    assert body["outbox"]["ok"] is False
+    assert body["status"] == "degraded"
+
+
+def _unreadable(database_url: str, tmp_path: Path) -> str:
+    """The same server, without the schema: a schema that was dropped, an empty file."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    return re.sub(r"search_path%3D\w+", "search_path%3Dno_such_schema", database_url)
+
+
+@pytest.mark.parametrize("broken", ["dropped schema", "closed port"])
+def test_readyz_is_503_when_the_database_cannot_be_read(
+    database_url: str, clock: SimClock, tmp_path: Path, broken: str
+) -> None:
+    url = (
+        _unreadable(database_url, tmp_path)
+        if broken == "dropped schema"
+        else "postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2"
+    )
+    app = create_app(app_config(url, clock, tmp_path))
+    try:
+        status, body = ready(app.test_client())
+        healthz = app.test_client().get("/healthz").status_code
+    finally:
+        database(app).engine.dispose()
+
+    assert status == 503
+    assert body["status"] == "unavailable"
+    assert body["database"]["ok"] is False
+    assert healthz == 200  # the process lives: no restart for a database outage
+
+
+def test_readyz_names_no_number_and_no_address_for_a_desk_with_contacts(
+    app: Flask, client: FlaskClient, desk: Desk, twilio: Twilio
+) -> None:
+    twilio.call()
+    leave_voicemail(new_call(twilio, caller="+31687654321"))
+    mail = add_contact(app, channel="mail", caller="jan.jansen@example.net")
+    add_mail(app, mail)
+    every_job_ran(app)
+    mailbox_round(app, ok=False)
+    save(app, outbox_row(app, 1, app.config["CLOCK"]()))
+
+    text = client.get("/readyz").get_data(as_text=True)
+
+    assert_no_patient_or_desk_details(text)
+
+
+def assert_no_patient_or_desk_details(text: str) -> None:
+    assert "@" not in text
+    for number in (ANNA, BRAM, DIRK, "+31612345678", "+31687654321", "+31851234567"):
+        assert number not in text
+        assert number[3:] not in text  # nor without +31
+    assert re.search(r"\+\d{6,}", text) is None
