@@ -41,7 +41,7 @@ def value(found: Iterable[Sample], name: str, **labels: str) -> float:
 
 
 def scrape(client: FlaskClient, **kw: object) -> str:
-    reply = client.get("/metrics", **kw)  # type: ignore[arg-type]
+    reply = client.get("/metrics", **kw)
     assert reply.status_code == 200, reply.get_data(as_text=True)
     assert reply.headers["Content-Type"].startswith("text/plain; version=")
     return reply.get_data(as_text=True)

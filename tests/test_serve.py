@@ -1,0 +1,364 @@
+"""`intake serve` as a real process: gunicorn in front, the scheduler beside it, once.
+
+- signed webhooks are answered by gunicorn (no development server), unsigned ones refused;
+- SIGTERM during a slow request: the request is answered, the process exits 0, and what
+  the request wrote is there whole;
+- with three web workers the scheduler runs in exactly one process;
+- /metrics adds up what two gunicorn workers observed (prometheus_client multiprocess).
+
+The process reads the real clock, so the desk loaded here is open around the clock.
+Every process started is stopped by its pid (the supervisor's children follow it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, select, text
+from twilio.request_validator import RequestValidator
+
+from intake.core.clock import SimClock
+from intake.core.db import database
+from intake.core.models import Contact, JobHeartbeat
+from intake.core.schema import upgrade
+from voice.simulator import new_sid
+
+from .conftest import AUTH_TOKEN, load_desk
+from .factories import always_open_desk
+from .intake_process import start_intake
+from .serverkit import free_ports
+from .twiml import dialled
+
+START_TIMEOUT = 90.0  # seconds until gunicorn answers and the scheduler runs (a busy CI)
+STOP_TIMEOUT = 45.0  # the graceful timeout (30 s by default) and a margin
+ALWAYS_OPEN_STAFF = ["+31612345670", "+31612345671", "+31612345672"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Served:
+    """One `intake serve` process, its port, and what it printed."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    out: Path
+    err: Path
+    child_pids: list[int] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def output(self) -> str:
+        return self.out.read_text() + self.err.read_text()
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=10) as reply:  # noqa: S310
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def post_signed(self, path: str, params: dict[str, str], sign: bool = True) -> tuple[int, str]:
+        """A form POST as Twilio sends it, signed against INTAKE_PUBLIC_URL (= base)."""
+        url = self.base + path
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+        request = urllib.request.Request(  # noqa: S310
+            url,
+            data=urllib.parse.urlencode(params).encode(),
+            headers={"X-Twilio-Signature": signature if sign else "nope"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def terminate(self) -> int:
+        """SIGTERM, as systemd sends it; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=STOP_TIMEOUT)
+
+    def children(self) -> list[int]:
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+
+def call_params(call_sid: str) -> dict[str, str]:
+    return {
+        "AccountSid": "AC" + "1" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "From": "+31687654321",
+        "To": "+31851234567",
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+    }
+
+
+@pytest.fixture
+def serve_app(app: Flask, clock: SimClock) -> Flask:
+    clock.moment = datetime.now(UTC)
+    load_desk(app, always_open_desk())
+    return app
+
+
+@pytest.fixture
+def start_serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """`start(database_url, *args, **env)`: an `intake serve` answering and its scheduler
+    running. Whatever still runs at the end is stopped, by pid."""
+    started: list[Served] = []
+
+    def start(database_url: str, *args: str, **env_extra: str) -> Served:
+        [port] = free_ports(1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "TWILIO_"))}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(
+            INTAKE_DATABASE_URL=database_url,
+            INTAKE_INSTANCE_PATH=str(tmp_path / "instance"),
+            INTAKE_SECRET_KEY="test",
+            INTAKE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            INTAKE_POLL_SECONDS="1",
+            **env_extra,
+        )
+        process, out, err = start_intake(
+            ["serve", "--port", str(port), *args], env, tmp_path, f"serve{len(started)}"
+        )
+        served = Served(process, port, out, err)
+        started.append(served)
+        wait_until(lambda: ready(served), START_TIMEOUT, "gunicorn answering, scheduler running")
+        return served
+
+    def ready(served: Served) -> bool:
+        if served.process.poll() is not None:
+            raise AssertionError(f"intake serve exited at start:\n{served.output}")
+        try:
+            answered = served.get("/healthz")[0] == 200
+        except OSError:
+            return False
+        if not answered or "worker running" not in served.out.read_text():
+            return False
+        served.child_pids = served.children()
+        return True
+
+    try:
+        yield start
+    finally:
+        for served in started:
+            if served.process.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    served.terminate()
+            if served.process.poll() is None:
+                served.process.kill()
+                served.process.wait()
+            for pid in served.child_pids:  # gunicorn's master and the scheduler
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _hold_contact_writes(database_url: str) -> tuple[Callable[[], None], Callable[[], bool]]:
+    """Lock the contact table against writes (reads go on); (release, a write is waiting)."""
+    engine = create_engine(database_url)
+    connection = engine.connect()
+    if engine.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the one writer until released
+
+        def waiting() -> bool:
+            return True  # SQLite does not say; the test sees the request still open
+    else:
+        connection.execute(text("LOCK TABLE contact IN SHARE ROW EXCLUSIVE MODE"))
+
+        def waiting() -> bool:
+            with engine.connect() as other:
+                query = "SELECT count(*) FROM pg_locks WHERE relation = 'contact'::regclass"
+                return bool(other.scalar(text(query + " AND NOT granted")))
+
+    def release() -> None:
+        connection.rollback()
+        connection.close()
+        engine.dispose()
+
+    return release, waiting
+
+
+def test_sigterm_during_a_slow_request_answers_it_and_exits_cleanly(
+    serve_app: Flask, start_serve: Callable[..., Served], database_url: str
+) -> None:
+    served = start_serve(database_url)
+    call_sid = new_sid("CA")
+    answers: list[tuple[int, str]] = []
+    release, waiting = _hold_contact_writes(database_url)
+    try:
+        request = threading.Thread(
+            target=lambda: answers.append(
+                served.post_signed("/voice/incoming", call_params(call_sid))
+            )
+        )
+        request.start()
+        wait_until(waiting, 10, "the webhook waiting for the database")
+        time.sleep(1.0)  # SQLite: time for the request to reach its write
+        assert request.is_alive(), answers
+
+        served.process.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        still_serving = served.process.poll() is None and request.is_alive()
+    finally:
+        release()
+    request.join(timeout=30)
+    code = served.process.wait(timeout=STOP_TIMEOUT)
+
+    assert still_serving, "stopped before the request in flight was answered"
+    [(status, body)] = answers
+    assert status == 200
+    # the real answer, not the safe one
+    assert dialled(ET.fromstring(body)) == ALWAYS_OPEN_STAFF  # noqa: S314 (our own answer)
+    assert code == 0, served.output
+    with database(serve_app).session() as session:
+        [contact] = session.scalars(select(Contact).where(Contact.call_sid == call_sid)).all()
+        assert "incoming" in [e.kind for e in contact.events]  # the row and its event, whole
+        assert contact.outcome == "in-progress"
+
+
+def test_serve_answers_webhooks_under_gunicorn_with_the_scheduler_in_one_process(
+    serve_app: Flask, start_serve: Callable[..., Served], database_url: str
+) -> None:
+    served = start_serve(database_url, "--workers", "3")
+    status, body = served.post_signed("/voice/incoming", call_params(new_sid("CA")))
+    refused, _ = served.post_signed("/voice/incoming", call_params(new_sid("CA")), sign=False)
+    runs: set[datetime] = set()
+    hosts: set[str] = set()
+
+    def poll_ran_four_times() -> bool:
+        with database(serve_app).session() as session:
+            beat = session.get(JobHeartbeat, "mail-poll")
+            if beat is not None:
+                runs.add(beat.finished_at)
+                hosts.add(beat.host)
+        return len(runs) >= 4
+
+    wait_until(poll_ran_four_times, 30, "the mail poll (every second) running four times")
+    with database(serve_app).session() as session:
+        every_job = {beat.host for beat in session.scalars(select(JobHeartbeat))}
+    code = served.terminate()
+
+    assert status == 200
+    assert dialled(ET.fromstring(body)) == ALWAYS_OPEN_STAFF  # noqa: S314 (our own answer)
+    assert refused == 403
+    # Three web workers; every job's every run in one process, the supervisor's other child.
+    web_workers = re.findall(r"Booting worker with pid: (\d+)", served.output)
+    assert len(web_workers) == 3
+    [host] = hosts | every_job
+    scheduler_pid = int(host.rsplit(":", 1)[1])
+    assert scheduler_pid in served.child_pids
+    assert str(scheduler_pid) not in web_workers
+    assert served.output.count("worker running") == 1
+    assert code == 0, served.output
+    assert "Starting gunicorn" in served.output
+    assert "development server" not in served.output.lower()
+    assert "Traceback" not in served.output
+
+
+def _histogram(directory: Path, endpoint: str) -> tuple[float, float]:
+    """(count, sum) of the webhook histogram in one multiprocess directory."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    count = total = 0.0
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.labels.get("endpoint") != endpoint:
+                continue
+            if sample.name.endswith("_count"):
+                count += sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+    return count, total
+
+
+def test_metrics_add_up_what_two_gunicorn_workers_observed(
+    start_serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """The histogram alone, so one database will do: an empty SQLite one."""
+    url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    metrics_dir = tmp_path / "metrics"
+    served = start_serve(
+        url, "--workers", "2", "--threads", "1", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
+    sent = 0
+    files: list[Path] = []
+    for _ in range(10):  # until both workers have answered some
+        batch = [
+            threading.Thread(
+                target=lambda: served.post_signed("/voice/fallback", call_params(new_sid("CA")))
+            )
+            for _ in range(8)
+        ]
+        for thread in batch:
+            thread.start()
+        for thread in batch:
+            thread.join(timeout=30)
+        sent += len(batch)
+        files = sorted(metrics_dir.glob("histogram_*.db"))
+        if len(files) >= 2:
+            break
+    assert len(files) == 2, files
+
+    scraped = []
+    for _ in range(4):  # whichever worker answers the scrape
+        status, body = served.get("/metrics")
+        assert status == 200
+        found = {
+            (s.name, s.labels.get("endpoint")): s.value
+            for family in text_string_to_metric_families(body)
+            for s in family.samples
+        }
+        scraped.append(
+            (
+                found[("intake_webhook_duration_seconds_count", "voice.fallback")],
+                found[("intake_webhook_duration_seconds_sum", "voice.fallback")],
+            )
+        )
+    per_worker = []
+    for n, file in enumerate(files):
+        alone = tmp_path / f"worker{n}"
+        alone.mkdir()
+        shutil.copy(file, alone / file.name)
+        per_worker.append(_histogram(alone, "voice.fallback"))
+    assert served.terminate() == 0, served.output
+
+    assert all(count > 0 for count, _ in per_worker)
+    assert {count for count, _ in scraped} == {sent}
+    assert sum(count for count, _ in per_worker) == sent
+    for _, total in scraped:
+        assert total == pytest.approx(sum(t for _, t in per_worker))
