@@ -31,7 +31,7 @@ from routing.desk import Desk
 from .conftest import ANNA, BRAM, DIRK, Twilio, app_config, leave_voicemail, new_call
 from .factories import add_contact, add_mail, save
 
-ALWAYS_RUN = ("mail-poll", "outbox", "backlog", "retention")
+ALWAYS_RUN = ("mail-poll", "outbox", "backlog", "retention")  # what every worker runs
 NOORD = "helpdesk@example.org"  # the example desk's mailbox, of Ziekenhuis Noord
 
 
@@ -242,3 +242,18 @@ def assert_no_patient_or_desk_details(text: str) -> None:
         assert number not in text
         assert number[3:] not in text  # nor without +31
     assert re.search(r"\+\d{6,}", text) is None
+
+
+def test_idle_sync_is_judged_once_a_worker_with_idle_ran_it(
+    app: Flask, client: FlaskClient, clock: SimClock
+) -> None:
+    every_job_ran(app)
+    assert "idle-sync" not in ready(client)[1]["jobs"]  # a worker without IDLE: not expected
+    record_success(app, "idle-sync")
+    clock.advance(2 * 60 + 5 * 60 + 1)  # every minute: late after 7 minutes
+    every_job_ran(app)
+
+    _, body = ready(client)
+
+    assert body["jobs"]["idle-sync"]["ok"] is False
+    assert body["jobs"]["idle-sync"]["late_after_seconds"] == 420.0

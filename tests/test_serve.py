@@ -39,8 +39,11 @@ from twilio.request_validator import RequestValidator
 
 from intake.core.clock import SimClock
 from intake.core.db import database
+from intake.core.errors import ConfigurationError
 from intake.core.models import Contact, JobHeartbeat
 from intake.core.schema import upgrade
+from intake.shell.cli.supervise import ServeOptions, gunicorn_command
+from intake.shell.settings import from_environment
 from voice.simulator import new_sid
 
 from .conftest import AUTH_TOKEN, load_desk
@@ -362,3 +365,46 @@ def test_metrics_add_up_what_two_gunicorn_workers_observed(
     assert sum(count for count, _ in per_worker) == sent
     for _, total in scraped:
         assert total == pytest.approx(sum(t for _, t in per_worker))
+
+
+# --- its settings and its gunicorn command ---------------------------------------------------
+
+
+def _environment(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"INTAKE_INSTANCE_PATH": str(tmp_path), "INTAKE_SECRET_KEY": "k" * 32, **values}
+
+
+def test_serve_defaults_to_two_workers_of_four_threads(tmp_path: Path) -> None:
+    config = from_environment(_environment(tmp_path))
+    assert (config["WEB_WORKERS"], config["WEB_THREADS"], config["GRACEFUL_SECONDS"]) == (2, 4, 30)
+    assert (config["METRICS_TOKEN"], config["METRICS_BIND"]) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INTAKE_WEB_WORKERS", "0"),
+        ("INTAKE_WEB_THREADS", "many"),
+        ("INTAKE_GRACEFUL_SECONDS", "-1"),
+        ("INTAKE_METRICS_BIND", "9100"),
+        ("INTAKE_METRICS_BIND", "127.0.0.1:http"),
+        ("INTAKE_METRICS_BIND", "127.0.0.1:70000"),
+    ],
+)
+def test_a_wrong_serve_setting_is_refused_with_its_name(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        from_environment(_environment(tmp_path, **{name: value}))
+
+
+def test_gunicorn_is_run_as_a_deployment_runs_it_with_the_metrics_bind_beside() -> None:
+    options = ServeOptions("::1", 5000, 3, 1, 20, metrics_bind="127.0.0.1:9100")
+    command = gunicorn_command(options)
+
+    assert command[1:3] == ["-m", "gunicorn"]
+    binds = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
+    assert binds == ["[::1]:5000", "127.0.0.1:9100"]
+    assert command[command.index("--workers") + 1] == "3"
+    assert command[command.index("--graceful-timeout") + 1] == "20"
+    assert command[-1] == "intake:create_app()"

@@ -45,13 +45,18 @@ LATE_MARGIN = timedelta(minutes=5)
 OUTBOX_STUCK = timedelta(minutes=30)
 
 
+# Every worker runs these; `idle-sync` only where INTAKE_IDLE is on (judged when it ran once).
+ALWAYS_RUN = ("mail-poll", "outbox", "backlog", "retention")
+
+
 def job_intervals(config: Mapping[str, Any]) -> dict[str, timedelta]:
-    """How often each job the worker always runs is scheduled (`jobs.schedule`)."""
+    """How often each job is scheduled (`jobs.schedule`, `jobs.watch_mailboxes`)."""
     return {
         "mail-poll": timedelta(seconds=int(config.get("POLL_SECONDS", 60))),
         "outbox": timedelta(seconds=jobs.OUTBOX_SECONDS),
         "backlog": timedelta(seconds=jobs.BACKLOG_SECONDS),
         "retention": timedelta(hours=jobs.RETENTION_HOURS),
+        "idle-sync": timedelta(seconds=jobs.IDLE_SYNC_SECONDS),
     }
 
 
@@ -137,7 +142,7 @@ def readiness(app: Flask) -> dict[str, Any]:
     now = facts.now
     intervals = job_intervals(app.config)
     jobs_report: dict[str, Any] = {}
-    for name in sorted(set(intervals) | set(facts.heartbeats)):
+    for name in sorted(set(ALWAYS_RUN) | set(facts.heartbeats)):
         beat = facts.heartbeats.get(name)
         interval = intervals.get(name)
         late = late_after(interval) if interval is not None else None
