@@ -367,6 +367,45 @@ def test_metrics_add_up_what_two_gunicorn_workers_observed(
         assert total == pytest.approx(sum(t for _, t in per_worker))
 
 
+def _commandline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_scheduler_that_dies_is_started_again_and_a_web_server_that_dies_stops_it_all(
+    start_serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'restart.db'}"
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    served = start_serve(url)
+
+    def children(kind: str) -> list[int]:
+        return [pid for pid in served.children() if kind in _commandline(pid)]
+
+    [scheduler] = children("intake.shell.cli worker")
+    [web] = children("gunicorn")
+    os.kill(scheduler, signal.SIGKILL)
+    wait_until(lambda: served.out.read_text().count("worker running") == 2, 60, "a new scheduler")
+    [again] = children("intake.shell.cli worker")
+    served.child_pids.append(again)
+    still = served.get("/healthz")[0]
+
+    os.kill(web, signal.SIGTERM)  # gunicorn stops (its workers with it): the service ends
+    code = served.process.wait(timeout=STOP_TIMEOUT)
+
+    assert again != scheduler
+    assert still == 200  # the web went on serving meanwhile
+    assert code == 1
+    assert "the web server stopped unexpectedly" in served.output
+    assert (
+        not Path(f"/proc/{again}").exists() or "zombie" in Path(f"/proc/{again}/status").read_text()
+    )
+
+
 # --- its settings and its gunicorn command ---------------------------------------------------
 
 
