@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from intake import create_app
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import OutboxMessage
+from intake.core.models import JobHeartbeat, OutboxMessage
 from intake.shell.heartbeats import record_success
 from intake.shell.jobs import Retrying
 from mail.mailboxes import MailboxRound, record_round
@@ -257,3 +260,46 @@ def test_idle_sync_is_judged_once_a_worker_with_idle_ran_it(
 
     assert body["jobs"]["idle-sync"]["ok"] is False
     assert body["jobs"]["idle-sync"]["late_after_seconds"] == 420.0
+
+
+def _at_once(count: int, work: Callable[[], None]) -> list[BaseException]:
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait(10)
+            work()
+        except BaseException as exc:  # what the test is looking for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors
+
+
+def test_failed_polls_of_workers_at_once_are_each_counted(
+    app: Flask, client: FlaskClient, desk: Desk
+) -> None:
+    """The counter is added to by the database, not read and written back."""
+    mailbox_round(app, ok=False)
+
+    errors = _at_once(8, lambda: mailbox_round(app, ok=False))
+
+    assert errors == []
+    [mailbox] = ready(client)[1]["mailboxes"]
+    assert mailbox["failures"] == 9
+
+
+def test_workers_finishing_a_job_at_once_leave_one_heartbeat(
+    app: Flask, client: FlaskClient, clock: SimClock
+) -> None:
+    errors = _at_once(8, lambda: record_success(app, "outbox"))
+
+    assert errors == []
+    with database(app).session() as session:
+        beats = session.scalars(select(JobHeartbeat)).all()
+    assert [(b.name, b.finished_at) for b in beats] == [("outbox", clock())]
