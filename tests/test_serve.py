@@ -7,12 +7,14 @@
 - /metrics adds up what two gunicorn workers observed (prometheus_client multiprocess).
 
 The process reads the real clock, so the desk loaded here is open around the clock.
+Requests go through `tests.webservers.WebServer`, signed for `tests.conftest.PUBLIC_URL`.
 Every process started is stopped by its pid (the supervisor's children follow it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -20,10 +22,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +33,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select, text
-from twilio.request_validator import RequestValidator
 
 from intake.core.clock import SimClock
 from intake.core.db import database
@@ -46,11 +43,12 @@ from intake.shell.cli.supervise import ServeOptions, gunicorn_command
 from intake.shell.settings import from_environment
 from voice.simulator import new_sid
 
-from .conftest import AUTH_TOKEN, load_desk
+from .conftest import AUTH_TOKEN, PUBLIC_URL, load_desk
 from .factories import always_open_desk
 from .intake_process import start_intake
 from .serverkit import free_ports
 from .twiml import dialled
+from .webservers import Answer, WebServer, web_env
 
 START_TIMEOUT = 90.0  # seconds until gunicorn answers and the scheduler runs (a busy CI)
 STOP_TIMEOUT = 45.0  # the graceful timeout (30 s by default) and a margin
@@ -67,43 +65,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 @dataclass
 class Served:
-    """One `intake serve` process, its port, and what it printed."""
+    """One `intake serve` process, what it printed, and its web server for requests."""
 
     process: subprocess.Popen[bytes]
-    port: int
+    web: WebServer  # signed requests to its port, for tests.conftest.PUBLIC_URL
     out: Path
     err: Path
     child_pids: list[int] = field(default_factory=list)
 
     @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def output(self) -> str:
         return self.out.read_text() + self.err.read_text()
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.base + path, timeout=10) as reply:  # noqa: S310
-                return reply.status, reply.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def post_signed(self, path: str, params: dict[str, str], sign: bool = True) -> tuple[int, str]:
-        """A form POST as Twilio sends it, signed against INTAKE_PUBLIC_URL (= base)."""
-        url = self.base + path
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
-        request = urllib.request.Request(  # noqa: S310
-            url,
-            data=urllib.parse.urlencode(params).encode(),
-            headers={"X-Twilio-Signature": signature if sign else "nope"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310
-                return reply.status, reply.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
 
     def terminate(self) -> int:
         """SIGTERM, as systemd sends it; the exit code."""
@@ -142,21 +114,21 @@ def start_serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
 
     def start(database_url: str, *args: str, **env_extra: str) -> Served:
         [port] = free_ports(1)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "TWILIO_"))}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.update(
-            INTAKE_DATABASE_URL=database_url,
-            INTAKE_INSTANCE_PATH=str(tmp_path / "instance"),
-            INTAKE_SECRET_KEY="test",
-            INTAKE_PUBLIC_URL=f"http://127.0.0.1:{port}",
-            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        env = web_env(
+            database_url,
+            tmp_path / "instance",
+            PUBLIC_URL,
+            AUTH_TOKEN,
             INTAKE_POLL_SECONDS="1",
             **env_extra,
         )
+        if "PROMETHEUS_MULTIPROC_DIR" not in env_extra:
+            env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # intake serve makes its own
         process, out, err = start_intake(
             ["serve", "--port", str(port), *args], env, tmp_path, f"serve{len(started)}"
         )
-        served = Served(process, port, out, err)
+        web = WebServer("serve", port, process, err, PUBLIC_URL, AUTH_TOKEN)
+        served = Served(process, web, out, err)
         started.append(served)
         wait_until(lambda: ready(served), START_TIMEOUT, "gunicorn answering, scheduler running")
         return served
@@ -165,7 +137,7 @@ def start_serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         if served.process.poll() is not None:
             raise AssertionError(f"intake serve exited at start:\n{served.output}")
         try:
-            answered = served.get("/healthz")[0] == 200
+            answered = served.web.get("/healthz").status == 200
         except OSError:
             return False
         if not answered or "worker running" not in served.out.read_text():
@@ -218,12 +190,12 @@ def test_sigterm_during_a_slow_request_answers_it_and_exits_cleanly(
 ) -> None:
     served = start_serve(database_url)
     call_sid = new_sid("CA")
-    answers: list[tuple[int, str]] = []
+    answers: list[Answer] = []
     release, waiting = _hold_contact_writes(database_url)
     try:
         request = threading.Thread(
             target=lambda: answers.append(
-                served.post_signed("/voice/incoming", call_params(call_sid))
+                served.web.post_signed("/voice/incoming", call_params(call_sid))
             )
         )
         request.start()
@@ -240,10 +212,10 @@ def test_sigterm_during_a_slow_request_answers_it_and_exits_cleanly(
     code = served.process.wait(timeout=STOP_TIMEOUT)
 
     assert still_serving, "stopped before the request in flight was answered"
-    [(status, body)] = answers
-    assert status == 200
-    # the real answer, not the safe one
-    assert dialled(ET.fromstring(body)) == ALWAYS_OPEN_STAFF  # noqa: S314 (our own answer)
+    [answer] = answers
+    assert answer.status == 200
+    assert answer.twiml is not None
+    assert dialled(answer.twiml) == ALWAYS_OPEN_STAFF  # the real answer, not the safe one
     assert code == 0, served.output
     with database(serve_app).session() as session:
         [contact] = session.scalars(select(Contact).where(Contact.call_sid == call_sid)).all()
@@ -255,8 +227,9 @@ def test_serve_answers_webhooks_under_gunicorn_with_the_scheduler_in_one_process
     serve_app: Flask, start_serve: Callable[..., Served], database_url: str
 ) -> None:
     served = start_serve(database_url, "--workers", "3")
-    status, body = served.post_signed("/voice/incoming", call_params(new_sid("CA")))
-    refused, _ = served.post_signed("/voice/incoming", call_params(new_sid("CA")), sign=False)
+    answer = served.web.post_signed("/voice/incoming", call_params(new_sid("CA")))
+    forged = dataclasses.replace(served.web, auth_token="not-" + AUTH_TOKEN)
+    refused = forged.post_signed("/voice/incoming", call_params(new_sid("CA"))).status
     runs: set[datetime] = set()
     hosts: set[str] = set()
 
@@ -273,8 +246,9 @@ def test_serve_answers_webhooks_under_gunicorn_with_the_scheduler_in_one_process
         every_job = {beat.host for beat in session.scalars(select(JobHeartbeat))}
     code = served.terminate()
 
-    assert status == 200
-    assert dialled(ET.fromstring(body)) == ALWAYS_OPEN_STAFF  # noqa: S314 (our own answer)
+    assert answer.status == 200
+    assert answer.twiml is not None
+    assert dialled(answer.twiml) == ALWAYS_OPEN_STAFF
     assert refused == 403
     # Three web workers; every job's every run in one process, the supervisor's other child.
     web_workers = re.findall(r"Booting worker with pid: (\d+)", served.output)
@@ -318,12 +292,14 @@ def test_metrics_add_up_what_two_gunicorn_workers_observed(
     served = start_serve(
         url, "--workers", "2", "--threads", "1", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
     )
-    sent = 0
+    answered: list[int] = []
     files: list[Path] = []
     for _ in range(10):  # until both workers have answered some
         batch = [
             threading.Thread(
-                target=lambda: served.post_signed("/voice/fallback", call_params(new_sid("CA")))
+                target=lambda: answered.append(
+                    served.web.post_signed("/voice/fallback", call_params(new_sid("CA"))).status
+                )
             )
             for _ in range(8)
         ]
@@ -331,19 +307,20 @@ def test_metrics_add_up_what_two_gunicorn_workers_observed(
             thread.start()
         for thread in batch:
             thread.join(timeout=30)
-        sent += len(batch)
         files = sorted(metrics_dir.glob("histogram_*.db"))
         if len(files) >= 2:
             break
     assert len(files) == 2, files
+    sent = len(answered)
+    assert set(answered) == {200}
 
     scraped = []
     for _ in range(4):  # whichever worker answers the scrape
-        status, body = served.get("/metrics")
-        assert status == 200
+        scrape = served.web.get("/metrics")
+        assert scrape.status == 200
         found = {
             (s.name, s.labels.get("endpoint")): s.value
-            for family in text_string_to_metric_families(body)
+            for family in text_string_to_metric_families(scrape.body)
             for s in family.samples
         }
         scraped.append(
@@ -392,7 +369,7 @@ def test_a_scheduler_that_dies_is_started_again_and_a_web_server_that_dies_stops
     wait_until(lambda: served.out.read_text().count("worker running") == 2, 60, "a new scheduler")
     [again] = children("intake.shell.cli worker")
     served.child_pids.append(again)
-    still = served.get("/healthz")[0]
+    still = served.web.get("/healthz").status
 
     os.kill(web, signal.SIGTERM)  # gunicorn stops (its workers with it): the service ends
     code = served.process.wait(timeout=STOP_TIMEOUT)
