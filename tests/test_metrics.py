@@ -164,3 +164,14 @@ def test_metrics_on_its_own_bind_is_not_found_on_the_public_one(app: Flask) -> N
 
     assert (public.status_code, other_host.status_code) == (404, 404)
     assert "intake_database_up 1.0" in private
+
+
+@pytest.mark.parametrize("bind", ["localhost:9100", "0.0.0.0:9100"])
+def test_a_metrics_bind_by_name_or_on_every_address_matches_the_socket(
+    app: Flask, bind: str
+) -> None:
+    app.config["METRICS_BIND"] = bind
+    client = app.test_client()
+
+    assert client.get("/metrics", base_url="http://127.0.0.1:8000").status_code == 404
+    assert "intake_database_up 1.0" in scrape(client, base_url="http://127.0.0.1:9100")

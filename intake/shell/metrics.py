@@ -43,6 +43,7 @@ EXTENSION = "intake.metrics"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 LATENCY = "intake_webhook_duration_seconds"
 ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (a bind's host, compared)
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class WebMetrics:
@@ -174,7 +175,10 @@ def _on_metrics_bind(app: Flask) -> bool:
     environ = request.environ  # gunicorn's SERVER_* name the socket, not the Host header
     if str(environ.get("SERVER_PORT", "")) != port:
         return False
-    return host in ANY_ADDRESS or environ.get("SERVER_NAME") == host
+    if host in ANY_ADDRESS:
+        return True
+    names = LOOPBACK if host == "localhost" else {host}  # the socket's address, not a name
+    return environ.get("SERVER_NAME") in names
 
 
 def _token_given(app: Flask) -> bool:
