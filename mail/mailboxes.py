@@ -4,8 +4,10 @@ Each mailbox is polled under its own database lock with its own folder position 
 are keyed by its account: see mail/poller.py). One that fails (unreachable, a refused
 sign-in, a secret not set) does not hold up the others: its failure is kept in
 `mailbox_status` and logged when it starts (or changes), and once more when the mailbox
-works again, never at every poll. The desk is read at every round, so a mailbox added to
-the definition is polled from the next round on.
+works again, never at every poll. A failure of the database under a mailbox's poll is not
+the mailbox's: it is raised to the job, and the mailbox's state is left as it was. The
+desk is read at every round, so a mailbox added to the definition is polled from the next
+round on.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from flask import Flask
 from imapclient import IMAPClient
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
-from intake.core.db import database
+from intake.core.db import database, is_database_failure
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
 from intake.core.models import MailboxStatus
@@ -106,9 +107,11 @@ def _poll_one(
         return MailboxRound(account.key, account.name, None, account.problem)
     try:
         result = poll(app, settings=account.settings, connector=connector)
-    except DBAPIError:
-        raise
     except Exception as exc:
+        if is_database_failure(exc):
+            # Everyone's trouble, not this mailbox's: nothing is kept in its state, and the
+            # job that called us does it again (at once, when a connection only dropped).
+            raise
         log.debug("polling %s failed", account.name, exc_info=True)
         return MailboxRound(account.key, account.name, None, failure_text(exc))
     return MailboxRound(account.key, account.name, result)

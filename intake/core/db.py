@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +69,37 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
     return engine
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from or during, as a traceback shows them."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """Whether the database failed under this error (anyone's trouble, not one mailbox's
+    or one request's), even where another error was raised on top of it."""
+    return any(isinstance(e, DBAPIError) for e in _chain(exc))
+
+
+def connection_dropped(exc: BaseException) -> bool:
+    """Whether a connection the server closed (a restart, pg_terminate_backend, an idle
+    timeout) failed under this error. The pool has then let go of every connection it had
+    before the drop, so the same work done again gets a fresh one at once."""
+    return any(isinstance(e, DBAPIError) and e.connection_invalidated for e in _chain(exc))
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether the server could not be reached or talked to (refused, dropped, gone away),
+    as opposed to a statement it refused (a constraint, a bad query)."""
+    return any(isinstance(e, (OperationalError, InterfaceError)) for e in _chain(exc))
 
 
 class Database:

@@ -2,8 +2,10 @@
 `intake worker`, once each in `intake poll-once`.
 
 Each job opens its own sessions; the app is made once, by the entry point. A job that
-fails (IMAP or SMTP unreachable, a refused login, a dropped connection) is logged and
-tried again after a growing pause; it never takes the worker down. A job never overlaps
+fails (IMAP or SMTP unreachable, a refused login, a database that is down) is logged and
+tried again after a growing pause; it never takes the worker down. A database connection
+that dropped (a restart, a terminated backend) is no such failure: the job is done again at
+once on a fresh connection, as the webhooks do (`Retrying`). A job never overlaps
 itself (`max_instances=1`), and the mailbox has one poller across processes and hosts
 (a database lock, see `intake.core.locks`).
 
@@ -18,14 +20,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
 from intake.core import contactlog
-from intake.core.db import database
+from intake.core.db import connection_dropped, database, database_unreachable
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
 from intake.shell.heartbeats import record_success
@@ -43,6 +45,10 @@ BACKLOG_SECONDS = 60
 RETENTION_HOURS = 6
 IDLE_SYNC_SECONDS = 60
 MAX_PAUSE = timedelta(minutes=15)
+FIRST_PAUSE = timedelta(seconds=30)  # after a failure of the mailbox, SMTP or a bug
+FIRST_DATABASE_PAUSE = timedelta(seconds=1)  # after the database could not be reached
+
+T = TypeVar("T")
 
 
 def purge_expired(app: Flask) -> int:
@@ -132,39 +138,73 @@ def release_backlog(app: Flask) -> int:
     return released
 
 
+def scheduler_time() -> datetime:
+    return datetime.now(UTC)  # the scheduler's own time: it decides when jobs run
+
+
+def again_if_dropped(name: str, run: Callable[[], T]) -> T:
+    """`run()`, and once more at once if a database connection dropped under it (the
+    pool has let go of the dead connections by then), as the webhooks do. A database
+    that is still not there fails the second run, and that failure is the caller's."""
+    try:
+        return run()
+    except Exception as exc:
+        if not connection_dropped(exc):
+            raise
+        log.warning(
+            "%s: the database connection dropped (%s); doing it again on a fresh one",
+            name,
+            exc.__class__.__name__,
+        )
+    return run()
+
+
 @dataclass
 class Retrying:
-    """Runs `job(app)`, and after a failure waits longer each time before trying again."""
+    """Runs `job(app)`; a dropped database connection is tried again at once (see
+    `again_if_dropped`), and a failure that stays waits longer each time before the next
+    try: from a second when the database cannot be reached (it is back as soon as the
+    server is, as for the webhooks), from 30 s otherwise, doubling up to MAX_PAUSE. The
+    log says it when the failure starts or changes, and when the job works again."""
 
     name: str
     job: Callable[[Flask], Any]
     app: Flask
+    now: Callable[[], datetime] = scheduler_time
     failures: int = 0
     resume_at: datetime | None = None
+    failure: str = ""  # the last failure as logged, so that a repeat is not logged again
 
     def __call__(self) -> None:
-        now = datetime.now(UTC)  # the scheduler's own time: it decides when jobs run
+        now = self.now()
         if self.resume_at is not None and now < self.resume_at:
             return
         try:
-            self.job(self.app)
+            again_if_dropped(self.name, lambda: self.job(self.app))
         except Exception as exc:
-            self.failures += 1
-            pause = min(timedelta(seconds=30 * 2 ** (self.failures - 1)), MAX_PAUSE)
-            self.resume_at = now + pause
-            log.error(
-                "%s failed (%s: %s); trying again in %d s",
-                self.name,
-                exc.__class__.__name__,
-                exc,
-                pause.total_seconds(),
-                exc_info=self.failures == 1,
-            )
+            self._failed(exc, now)
             return
         record_success(self.app, self.name)
         if self.failures:
             log.info("%s works again after %d failures", self.name, self.failures)
-        self.failures, self.resume_at = 0, None
+        self.failures, self.resume_at, self.failure = 0, None, ""
+
+    def _failed(self, exc: Exception, now: datetime) -> None:
+        self.failures += 1
+        first = FIRST_DATABASE_PAUSE if database_unreachable(exc) else FIRST_PAUSE
+        pause = min(first * 2 ** min(self.failures - 1, 20), MAX_PAUSE)
+        self.resume_at = now + pause
+        failure = f"{exc.__class__.__name__}: {exc}"
+        changed = failure != self.failure
+        self.failure = failure
+        log.log(
+            logging.ERROR if changed else logging.DEBUG,
+            "%s failed (%s); not tried again for %d s",
+            self.name,
+            failure,
+            pause.total_seconds(),
+            exc_info=changed,
+        )
 
 
 def schedule(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
@@ -194,10 +234,14 @@ def schedule(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
 def poll_now(app: Flask, key: str) -> bool:
     """The poll an IDLE connection wakes: that mailbox alone, as the scheduled poll reads
     it. False when another poll holds the mailbox right now (the watcher tries again)."""
-    if has_own_mailboxes(app):
-        done = poll_one_mailbox(app, key)
-        return done is None or done.result is None or not done.result.locked
-    return not poll(app).locked
+
+    def wake() -> bool:
+        if has_own_mailboxes(app):
+            done = poll_one_mailbox(app, key)
+            return done is None or done.result is None or not done.result.locked
+        return not poll(app).locked
+
+    return again_if_dropped(f"the poll woken by IDLE on {key}", wake)
 
 
 def idle_accounts(app: Flask) -> list[ImapAccount]:
