@@ -6,6 +6,11 @@ a desk that is open now (`tests.factories.always_open_desk`) and the environment
 
 On SQLite a process killed while holding the poller's lease leaves its lease row behind
 (`end_dead_leases` lets it run out at once); PostgreSQL's advisory lock frees by itself.
+
+`Worker` is a long-running `intake worker`. On PostgreSQL a process can be given a name of
+its own (`named_url`), which its connections carry as their `application_name`: the test
+then sees which process holds a mailbox's lock (`lock_holders`) and ends every connection
+of its own processes, and none of anyone else's (`terminate_named`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, func, select, text, update
 
 from intake.core.db import database
 from intake.core.models import Contact, Lease, MailMessage
@@ -35,6 +40,8 @@ if TYPE_CHECKING:  # imported at run time by pytest, as a plugin
 INTAKE = Path(sys.executable).with_name("intake")
 RUN_TIMEOUT = 60.0  # seconds one `intake poll-once` may take before the test gives up
 PROGRESS_INTERVAL = 0.01  # how often the test looks at the process's progress
+STOP_TIMEOUT = 5.0  # seconds a worker may take to stop after SIGTERM
+READY_TIMEOUT = 30.0  # seconds a worker may take to start its scheduler
 
 
 def intake_env(
@@ -104,6 +111,60 @@ def start_intake(
     return process, out, err
 
 
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Worker:
+    """An `intake worker` process and the files its output goes to."""
+
+    process: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    name: str = "worker"
+
+    @classmethod
+    def start(cls, env: dict[str, str], cwd: Path, name: str) -> Worker:
+        return cls(*start_intake(["worker"], env, cwd, name), name=name)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        """Started its scheduler (it says so just before)."""
+        return "worker running" in self.out.read_text()
+
+    @property
+    def log(self) -> str:
+        return self.err.read_text()
+
+    def wait_running(self, timeout: float = READY_TIMEOUT) -> None:
+        def started() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited at start:\n{self.log}")
+            return self.running
+
+        wait_until(started, timeout, f"{self.name} running")
+
+    def terminate(self) -> int:
+        """SIGTERM, as systemd or `docker stop` sends; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=STOP_TIMEOUT)
+
+    def kill(self) -> None:
+        """SIGKILL by its pid, if it still runs."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
 def run_intake(
     args: Sequence[str],
     env: dict[str, str],
@@ -154,6 +215,55 @@ def end_dead_leases(app: Flask, database_url: str) -> None:
     with database(app).session() as session:
         session.execute(update(Lease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         session.commit()
+
+
+# --- PostgreSQL: the connections of the test's own processes -------------------------------
+
+
+def named_url(database_url: str, name: str) -> str:
+    """The URL whose connections show `name` as their application_name (PostgreSQL)."""
+    separator = "&" if "?" in database_url else "?"
+    return f"{database_url}{separator}application_name={name}"
+
+
+def terminate_named(database_url: str, prefix: str) -> int:
+    """End every server process whose connection's application_name starts with `prefix`
+    (this test's own processes, never another test's), in one statement, as a database
+    restart would; how many were ended."""
+    admin = create_engine(database_url)
+    try:
+        with admin.begin() as connection:
+            ended = connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE left(application_name, length(:prefix)) = :prefix"
+                    " AND pid <> pg_backend_pid()"
+                ),
+                {"prefix": prefix},
+            ).scalar()
+    finally:
+        admin.dispose()
+    return int(ended or 0)
+
+
+def lock_holders(database_url: str, prefix: str) -> set[str]:
+    """The application names, among those starting with `prefix`, whose connections hold
+    an advisory lock now (the mailbox poller's: see intake.core.locks)."""
+    admin = create_engine(database_url)
+    try:
+        with admin.begin() as connection:
+            names = connection.execute(
+                text(
+                    "SELECT DISTINCT a.application_name FROM pg_locks l"
+                    " JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.granted"
+                    " AND left(a.application_name, length(:prefix)) = :prefix"
+                ),
+                {"prefix": prefix},
+            ).scalars()
+            return set(names)
+    finally:
+        admin.dispose()
 
 
 def reached(progress: Callable[[], int], target: int) -> Callable[[], int | None]:

@@ -5,7 +5,9 @@
   and stop cleanly on SIGTERM;
 - when the worker that is polling dies, the other one takes over;
 - two processes flushing the outbox at once send each message once;
-- a slow poll never overlaps the next (APScheduler's max_instances=1).
+- a slow poll never overlaps the next (APScheduler's max_instances=1);
+- a job whose database connection dropped is done again at once; a failure that stays is
+  tried again after a pause that doubles (its time injected), logged once per change.
 
 The workers are real `intake worker` processes (INTAKE_POLL_SECONDS=1) reading the real
 clock, so the desk loaded here is open around the clock (see tests.test_mail_crash).
@@ -13,14 +15,14 @@ clock, so the desk loaded here is open around the clock (see tests.test_mail_cra
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import signal
-import subprocess
+import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,25 +30,37 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+from imapclient import IMAPClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from intake import create_app
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
+from intake.core.models import Contact, MailboxState, MailboxStatus, MailMessage, OutboxMessage
 from intake.shell import jobs
-from mail.poller import LOGGED_KEYWORD, poll
+from mail.mailboxes import MailboxRound, poll_every_mailbox
+from mail.poller import LOGGED_KEYWORD, ImapSettings, connect, poll
+from routing.desk import Mailbox, MailServer, Signin
 from tests.mailservers import configure_mail
 
 from .conftest import app_config, load_desk
-from .factories import always_open_desk, message_id, numbered_mail
-from .intake_process import count, end_dead_leases, intake_env, start_intake
+from .factories import DESK_ADDRESS, always_open_desk, message_id, numbered_mail
+from .intake_process import (
+    Worker,
+    count,
+    end_dead_leases,
+    intake_env,
+    named_url,
+    start_intake,
+    terminate_named,
+    wait_until,
+)
 from .mailbox import append_all, flags_of_all
 
 if TYPE_CHECKING:
     from tests.mailservers import Dovecot, SmtpSink
 
-STOP_TIMEOUT = 5.0  # seconds a worker may take to stop after SIGTERM
 WAIT_TIMEOUT = 60.0  # seconds to wait for the workers to log what was sent
 
 
@@ -62,45 +76,6 @@ def worker_app(app: Flask, clock: SimClock) -> Iterator[Flask]:
 # On a shared one they can trip over each other compiling the translations at start (see
 # test_workers_starting_at_once_on_a_fresh_instance_folder_all_start), which is not what
 # these tests are about.
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
-@dataclass
-class Worker:
-    """An `intake worker` process and the files its output goes to."""
-
-    process: subprocess.Popen[bytes]
-    out: Path
-    err: Path
-
-    @classmethod
-    def start(cls, env: dict[str, str], cwd: Path, name: str) -> Worker:
-        return cls(*start_intake(["worker"], env, cwd, name))
-
-    @property
-    def running(self) -> bool:
-        """Started its scheduler (it says so just before)."""
-        return "worker running" in self.out.read_text()
-
-    @property
-    def log(self) -> str:
-        return self.err.read_text()
-
-    def terminate(self) -> int:
-        """SIGTERM, as systemd or `docker stop` sends; the exit code."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=STOP_TIMEOUT)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
 
 
 @pytest.fixture
@@ -380,3 +355,164 @@ def test_a_slow_poll_never_overlaps_the_next(
     assert first_end <= second_start
     # The scheduler did want to start the next one while the last still ran, and did not.
     assert "maximum number of running instances reached" in caplog.text
+
+
+# --- (e) a job that fails: at once after a dropped connection, a growing pause otherwise -----
+
+
+def dropped() -> OperationalError:
+    """What SQLAlchemy raises when the server closed a pooled connection under a statement."""
+    cause = Exception("terminating connection due to administrator command")
+    return OperationalError("SELECT 1", None, cause, connection_invalidated=True)
+
+
+def refused() -> OperationalError:
+    """What it raises when no connection can be made at all (the server is down)."""
+    cause = Exception('connection to server at "127.0.0.1", port 5432 failed: refused')
+    return OperationalError(None, None, cause)
+
+
+@dataclass
+class FailingJob:
+    """A job that raises what `failures` makes, one per run, then works."""
+
+    failures: list[Callable[[], Exception]]
+    runs: list[float] = field(default_factory=list)
+    clock: SimClock = field(default_factory=lambda: SimClock(datetime(2026, 11, 23, tzinfo=UTC)))
+
+    def __call__(self, _app: Flask) -> None:
+        self.runs.append((self.clock() - datetime(2026, 11, 23, tzinfo=UTC)).total_seconds())
+        if self.failures:
+            raise self.failures.pop(0)()
+
+
+def every_second(job: FailingJob, seconds: int) -> jobs.Retrying:
+    """The job as the scheduler runs it: through Retrying, once a second for `seconds`."""
+    retrying = jobs.Retrying("mail-poll", job, Flask(__name__), now=job.clock)
+    for _ in range(seconds):
+        retrying()
+        job.clock.advance(1)
+    return retrying
+
+
+def test_a_dropped_database_connection_is_done_again_at_once_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = FailingJob([dropped])
+
+    with caplog.at_level(logging.DEBUG, logger="intake.shell.jobs"):
+        retrying = every_second(job, 3)
+
+    assert job.runs == [0, 0, 1, 2]  # the second run at once, then on schedule
+    assert (retrying.failures, retrying.resume_at) == (0, None)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        (
+            "WARNING",
+            "mail-poll: the database connection dropped (OperationalError); "
+            "doing it again on a fresh one",
+        )
+    ]
+
+
+# When each try runs, the job scheduled every second and failing for good in each way.
+@pytest.mark.parametrize(
+    ("failure", "runs"),
+    [
+        # IMAP or SMTP down, a refused sign-in: 30 s, then 60 s, 120 s...
+        pytest.param(lambda: ConnectionRefusedError(111, "refused"), [0, 30, 90, 210], id="imap"),
+        # The database server down: back within a second or two of it, then less often.
+        pytest.param(refused, [0, 1, 3, 7, 15, 31, 63, 127], id="database-down"),
+        # Every connection dropped under each try: twice at once, then as for a down server.
+        pytest.param(dropped, [0, 0, 1, 1, 3, 3, 7, 7, 15, 15, 31, 31, 63, 63, 127, 127],
+                     id="dropped-each-time"),
+    ],
+)  # fmt: skip
+def test_a_failure_that_stays_is_tried_again_after_a_pause_that_doubles(
+    failure: Callable[[], Exception], runs: list[float]
+) -> None:
+    job = FailingJob([failure] * 1000)
+
+    every_second(job, 250)
+
+    assert job.runs == runs
+
+
+def test_the_pause_stops_doubling_at_fifteen_minutes() -> None:
+    job = FailingJob([lambda: ConnectionRefusedError(111, "refused")] * 1000)
+
+    every_second(job, 3 * 3600)
+
+    gaps = [b - a for a, b in zip(job.runs, job.runs[1:], strict=False)]
+    assert gaps == [30, 60, 120, 240, 480, *[900] * (len(gaps) - 5)]
+    assert len(gaps) > 8
+
+
+def test_a_failure_is_logged_when_it_starts_and_changes_and_when_it_works_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    imap_down = lambda: ConnectionRefusedError(111, "refused")  # noqa: E731
+    job = FailingJob([imap_down, imap_down, imap_down, lambda: TimeoutError("timed out")])
+
+    with caplog.at_level(logging.INFO, logger="intake.shell.jobs"):
+        every_second(job, 30 + 60 + 120 + 240 + 1)
+
+    assert len(job.runs) == 5
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        ("ERROR", "mail-poll failed (ConnectionRefusedError: [Errno 111] refused); "
+                  "not tried again for 30 s"),
+        ("ERROR", "mail-poll failed (TimeoutError: timed out); not tried again for 240 s"),
+        ("INFO", "mail-poll works again after 4 failures"),
+    ]  # fmt: skip
+
+
+def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_mailbox_stays_well(
+    app: Flask,
+    database_url: str,
+    dovecot: Dovecot,
+    tmp_path: Path,
+    clock: SimClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The real thing: every connection of the worker ended in the middle of its poll (while
+    it holds the mailbox's lock and talks to the IMAP server). The job does it again at once
+    and the mail is logged, once; the mailbox is not marked as failing."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server whose connections could be ended")
+    name = f"it-{secrets.token_hex(4)}"
+    worker = create_app(app_config(named_url(database_url, name), clock, tmp_path / "worker"))
+    clock.moment = datetime.now(UTC)
+    mailbox = Mailbox(
+        address=DESK_ADDRESS,
+        organisation="Ziekenhuis Noord",
+        imap=MailServer(host=dovecot.host, port=dovecot.port, tls="starttls",
+                        cafile=dovecot.cafile),
+        signin=Signin(password_env="INTAKE_MAILBOX_PASSWORD"),
+    )  # fmt: skip
+    load_desk(app, dataclasses.replace(always_open_desk(), mailboxes=(mailbox,)))
+    worker.config["MAILBOX_ENVIRONMENT"] = {"INTAKE_MAILBOX_PASSWORD": dovecot.password}
+    append_all(dovecot, [numbered_mail(n) for n in range(3)])
+    ended: list[int] = []
+
+    def connect_then_end_every_connection(settings: ImapSettings) -> IMAPClient:
+        client = connect(settings)
+        if not ended:
+            ended.append(terminate_named(database_url, name))
+        return client
+
+    def poll_job(app: Flask) -> list[MailboxRound]:
+        return poll_every_mailbox(app, connector=connect_then_end_every_connection)
+
+    try:
+        with caplog.at_level(logging.INFO):
+            jobs.Retrying("mail-poll", poll_job, worker)()
+    finally:
+        database(worker).engine.dispose()
+
+    assert ended and ended[0] >= 1  # the lock's connection at least
+    assert logged(app) == Counter({message_id(n): 1 for n in range(3)})
+    with database(app).session() as session:
+        assert [(s.ok, s.error) for s in session.scalars(select(MailboxStatus))] == [(True, "")]
+    assert "doing it again on a fresh one" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
