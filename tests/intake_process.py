@@ -226,24 +226,24 @@ def named_url(database_url: str, name: str) -> str:
     return f"{database_url}{separator}application_name={name}"
 
 
-def terminate_named(database_url: str, prefix: str) -> int:
+def terminate_named(database_url: str, prefix: str) -> list[str]:
     """End every server process whose connection's application_name starts with `prefix`
     (this test's own processes, never another test's), in one statement, as a database
-    restart would; how many were ended."""
+    restart would; the application names of those ended, one per connection."""
     admin = create_engine(database_url)
     try:
         with admin.begin() as connection:
-            ended = connection.execute(
+            rows = connection.execute(
                 text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE left(application_name, length(:prefix)) = :prefix"
                     " AND pid <> pg_backend_pid()"
                 ),
                 {"prefix": prefix},
-            ).scalar()
+            ).all()
     finally:
         admin.dispose()
-    return int(ended or 0)
+    return sorted(name for name, ended in rows if ended)
 
 
 def lock_holders(database_url: str, prefix: str) -> set[str]:

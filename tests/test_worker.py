@@ -493,7 +493,7 @@ def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_ma
     load_desk(app, dataclasses.replace(always_open_desk(), mailboxes=(mailbox,)))
     worker.config["MAILBOX_ENVIRONMENT"] = {"INTAKE_MAILBOX_PASSWORD": dovecot.password}
     append_all(dovecot, [numbered_mail(n) for n in range(3)])
-    ended: list[int] = []
+    ended: list[list[str]] = []
 
     def connect_then_end_every_connection(settings: ImapSettings) -> IMAPClient:
         client = connect(settings)
@@ -510,7 +510,7 @@ def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_ma
     finally:
         database(worker).engine.dispose()
 
-    assert ended and ended[0] >= 1  # the lock's connection at least
+    assert ended and ended[0]  # the lock's connection at least
     assert logged(app) == Counter({message_id(n): 1 for n in range(3)})
     with database(app).session() as session:
         assert [(s.ok, s.error) for s in session.scalars(select(MailboxStatus))] == [(True, "")]
