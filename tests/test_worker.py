@@ -467,17 +467,20 @@ def test_a_failure_is_logged_when_it_starts_and_changes_and_when_it_works_again(
     ]  # fmt: skip
 
 
-def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_mailbox_stays_well(
-    app: Flask,
-    database_url: str,
-    dovecot: Dovecot,
-    tmp_path: Path,
-    clock: SimClock,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The real thing: every connection of the worker ended in the middle of its poll (while
-    it holds the mailbox's lock and talks to the IMAP server). The job does it again at once
-    and the mail is logged, once; the mailbox is not marked as failing."""
+@dataclass
+class NamedWorker:
+    """A worker's app in this process whose PostgreSQL connections carry `name`, with a
+    desk whose one mailbox (on the test Dovecot) is its own."""
+
+    app: Flask
+    name: str
+    mailbox: Mailbox
+
+
+@pytest.fixture
+def named_worker(
+    app: Flask, database_url: str, dovecot: Dovecot, tmp_path: Path, clock: SimClock
+) -> Iterator[NamedWorker]:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no server whose connections could be ended")
     name = f"it-{secrets.token_hex(4)}"
@@ -492,23 +495,36 @@ def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_ma
     )  # fmt: skip
     load_desk(app, dataclasses.replace(always_open_desk(), mailboxes=(mailbox,)))
     worker.config["MAILBOX_ENVIRONMENT"] = {"INTAKE_MAILBOX_PASSWORD": dovecot.password}
+    try:
+        yield NamedWorker(worker, name, mailbox)
+    finally:
+        database(worker).engine.dispose()
+
+
+def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_mailbox_stays_well(
+    app: Flask,
+    named_worker: NamedWorker,
+    database_url: str,
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The real thing: every connection of the worker ended in the middle of its poll (while
+    it holds the mailbox's lock and talks to the IMAP server). The job does it again at once
+    and the mail is logged, once; the mailbox is not marked as failing."""
     append_all(dovecot, [numbered_mail(n) for n in range(3)])
     ended: list[list[str]] = []
 
     def connect_then_end_every_connection(settings: ImapSettings) -> IMAPClient:
         client = connect(settings)
         if not ended:
-            ended.append(terminate_named(database_url, name))
+            ended.append(terminate_named(database_url, named_worker.name))
         return client
 
     def poll_job(app: Flask) -> list[MailboxRound]:
         return poll_every_mailbox(app, connector=connect_then_end_every_connection)
 
-    try:
-        with caplog.at_level(logging.INFO):
-            jobs.Retrying("mail-poll", poll_job, worker)()
-    finally:
-        database(worker).engine.dispose()
+    with caplog.at_level(logging.INFO):
+        jobs.Retrying("mail-poll", poll_job, named_worker.app)()
 
     assert ended and ended[0]  # the lock's connection at least
     assert logged(app) == Counter({message_id(n): 1 for n in range(3)})
@@ -516,3 +532,25 @@ def test_a_poll_whose_connections_are_all_ended_logs_its_mail_at_once_and_the_ma
         assert [(s.ok, s.error) for s in session.scalars(select(MailboxStatus))] == [(True, "")]
     assert "doing it again on a fresh one" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_the_poll_woken_by_idle_after_every_connection_ended_logs_the_mail_at_once(
+    app: Flask,
+    named_worker: NamedWorker,
+    database_url: str,
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """New mail wakes the poll (IDLE) just after the database ended every connection the
+    worker had in its pool: the wake is done again at once, not left to the next poll."""
+    assert jobs.idle_accounts(named_worker.app)  # the pool holds a connection now
+    append_all(dovecot, [numbered_mail(0)])
+    [account] = jobs.idle_accounts(named_worker.app)
+    assert terminate_named(database_url, named_worker.name)
+
+    with caplog.at_level(logging.INFO):
+        done = jobs.poll_now(named_worker.app, account.key)
+
+    assert done  # the watcher need not try again
+    assert logged(app) == Counter({message_id(0): 1})
+    assert "doing it again on a fresh one" in caplog.text

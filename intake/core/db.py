@@ -55,7 +55,8 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
     # No pool_pre_ping: a ping before every request costs a round trip on the hot path.
     # A connection found dead instead fails its statement, the pool is invalidated, and the
-    # webhook shell runs the request once more on a fresh connection.
+    # webhook shell runs the request once more on a fresh connection (a worker's job too:
+    # intake.shell.jobs.again_if_dropped).
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
