@@ -164,8 +164,9 @@ class Retrying:
     """Runs `job(app)`; a dropped database connection is tried again at once (see
     `again_if_dropped`), and a failure that stays waits longer each time before the next
     try: from a second when the database cannot be reached (it is back as soon as the
-    server is, as for the webhooks), from 30 s otherwise, doubling up to MAX_PAUSE. The
-    log says it when the failure starts or changes, and when the job works again."""
+    server is, as for the webhooks), from 30 s otherwise, doubling up to MAX_PAUSE. Each
+    failure is one line of the log (its traceback when it starts or changes), and the job
+    working again is one more."""
 
     name: str
     job: Callable[[Flask], Any]
@@ -173,7 +174,7 @@ class Retrying:
     now: Callable[[], datetime] = scheduler_time
     failures: int = 0
     resume_at: datetime | None = None
-    failure: str = ""  # the last failure as logged, so that a repeat is not logged again
+    failure: str = ""  # the last failure as logged: a repeat of it gets no traceback
 
     def __call__(self) -> None:
         now = self.now()
@@ -197,8 +198,9 @@ class Retrying:
         failure = f"{exc.__class__.__name__}: {exc}"
         changed = failure != self.failure
         self.failure = failure
-        log.log(
-            logging.ERROR if changed else logging.DEBUG,
+        # One line per failure, each a longer pause than the last; the traceback when the
+        # failure starts or changes, not again for each repeat of it.
+        log.error(
             "%s failed (%s); not tried again for %d s",
             self.name,
             failure,
