@@ -379,16 +379,22 @@ class FailingJob:
     failures: list[Callable[[], Exception]]
     runs: list[float] = field(default_factory=list)
     clock: SimClock = field(default_factory=lambda: SimClock(datetime(2026, 11, 23, tzinfo=UTC)))
+    heartbeats: list[float] = field(default_factory=list)  # when a run was reported good
 
     def __call__(self, _app: Flask) -> None:
         self.runs.append((self.clock() - datetime(2026, 11, 23, tzinfo=UTC)).total_seconds())
         if self.failures:
             raise self.failures.pop(0)()
 
+    def heartbeat(self, _app: Flask, _name: str) -> None:
+        self.heartbeats.append((self.clock() - datetime(2026, 11, 23, tzinfo=UTC)).total_seconds())
+
 
 def every_second(job: FailingJob, seconds: int) -> jobs.Retrying:
     """The job as the scheduler runs it: through Retrying, once a second for `seconds`."""
-    retrying = jobs.Retrying("mail-poll", job, Flask(__name__), now=job.clock)
+    retrying = jobs.Retrying(
+        "mail-poll", job, Flask(__name__), now=job.clock, succeeded=job.heartbeat
+    )
     for _ in range(seconds):
         retrying()
         job.clock.advance(1)
@@ -404,6 +410,7 @@ def test_a_dropped_database_connection_is_done_again_at_once_with_one_warning(
         retrying = every_second(job, 3)
 
     assert job.runs == [0, 0, 1, 2]  # the second run at once, then on schedule
+    assert job.heartbeats == [0, 1, 2]  # each good run is reported once, the redone one too
     assert (retrying.failures, retrying.resume_at) == (0, None)
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert said == [

@@ -172,6 +172,7 @@ class Retrying:
     job: Callable[[Flask], Any]
     app: Flask
     now: Callable[[], datetime] = scheduler_time
+    succeeded: Callable[[Flask, str], None] = record_success  # the heartbeat /readyz reads
     failures: int = 0
     resume_at: datetime | None = None
     failure: str = ""  # the last failure as logged: a repeat of it gets no traceback
@@ -185,7 +186,7 @@ class Retrying:
         except Exception as exc:
             self._failed(exc, now)
             return
-        record_success(self.app, self.name)
+        self.succeeded(self.app, self.name)
         if self.failures:
             log.info("%s works again after %d failures", self.name, self.failures)
         self.failures, self.resume_at, self.failure = 0, None, ""
