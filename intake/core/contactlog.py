@@ -35,15 +35,6 @@ class CallSnapshot:
     busy: frozenset[str]  # colleagues on an answered call that has not ended
 
 
-def _open_answered(now: datetime) -> ColumnElement[bool]:
-    return (
-        Contact.answered_by.is_not(None)
-        & Contact.ended_at.is_(None)
-        & (Contact.started_at >= now - BUSY_WINDOW)
-        & (Contact.channel == Channel.CALL)
-    )
-
-
 # The statements of every call's first request, built once: constructing SQLAlchemy
 # expressions per request costs more than running them. They run on the Core tables, past
 # the ORM's unit of work, with bound parameters.
@@ -51,15 +42,26 @@ _contacts = cast(Table, Contact.__table__)
 _events = cast(Table, ContactEvent.__table__)
 _desks = cast(Table, DeskDefinition.__table__)
 
+
+def _open_answered(since: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Calls answered since `since` and not ended: read from ix_contact_answered_open.
+
+    That partial index holds a handful of rows. The channel is compared as `channel || ''`,
+    which no index serves: compared plainly, SQLite (without statistics) walks
+    ix_contact_channel_started instead, every call of the last three hours, on every call.
+    """
+    return (
+        _contacts.c.answered_by.is_not(None)
+        & _contacts.c.ended_at.is_(None)
+        & (_contacts.c.started_at >= since)
+        & ((_contacts.c.channel + "") == Channel.CALL)
+    )
+
+
 SNAPSHOT = select(
     select(_desks.c.id).order_by(_desks.c.id.desc()).limit(1).scalar_subquery(),
     select(func.aggregate_strings(_contacts.c.answered_by, ","))
-    .where(
-        _contacts.c.answered_by.is_not(None),
-        _contacts.c.ended_at.is_(None),
-        _contacts.c.started_at >= bindparam("since", type_=UTCDateTime),
-        _contacts.c.channel == Channel.CALL,
-    )
+    .where(_open_answered(bindparam("since", type_=UTCDateTime)))
     .scalar_subquery(),
 )
 _CALL_COLUMNS = ("channel", "via", "organisation", "caller", "started_at", "outcome", "call_sid")
@@ -165,7 +167,7 @@ def open_call(
 
 def busy_staff(session: Session, now: datetime) -> set[str]:
     """Colleagues on an answered helpdesk call that has not ended yet."""
-    rows = session.scalars(select(Contact.answered_by).where(_open_answered(now)))
+    rows = session.scalars(select(_contacts.c.answered_by).where(_open_answered(now - BUSY_WINDOW)))
     return {row for row in rows if row}
 
 
