@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from .db import UTCDateTime
+from .db import Prepared, UTCDateTime
 from .lifecycle import Channel, Outcome
 from .models import Contact, ContactEvent, DeskDefinition
 
@@ -35,9 +35,9 @@ class CallSnapshot:
     busy: frozenset[str]  # colleagues on an answered call that has not ended
 
 
-# The statements of every call's first request, built once: constructing SQLAlchemy
-# expressions per request costs more than running them. They run on the Core tables, past
-# the ORM's unit of work, with bound parameters.
+# The statements of every call's first request, built once (constructing SQLAlchemy
+# expressions per request costs more than running them) and compiled once per database
+# (`db.Prepared`). They run on the Core tables, past the ORM's unit of work.
 _contacts = cast(Table, Contact.__table__)
 _events = cast(Table, ContactEvent.__table__)
 _desks = cast(Table, DeskDefinition.__table__)
@@ -58,34 +58,49 @@ def _open_answered(since: datetime | ColumnElement[datetime]) -> ColumnElement[b
     )
 
 
-SNAPSHOT = select(
-    select(_desks.c.id).order_by(_desks.c.id.desc()).limit(1).scalar_subquery(),
-    select(func.aggregate_strings(_contacts.c.answered_by, ","))
-    .where(_open_answered(bindparam("since", type_=UTCDateTime)))
-    .scalar_subquery(),
-)
+_BUSY_NAMES = {  # who is busy, as one text ("anna,bram"): each database's own aggregate
+    "sqlite": func.group_concat(_contacts.c.answered_by, ","),
+    "postgresql": func.string_agg(_contacts.c.answered_by, ","),
+}
+SNAPSHOT = {
+    dialect: Prepared(
+        select(
+            select(_desks.c.id).order_by(_desks.c.id.desc()).limit(1).scalar_subquery(),
+            select(names)
+            .where(_open_answered(bindparam("since", type_=UTCDateTime)))
+            .scalar_subquery(),
+        )
+    )
+    for dialect, names in _BUSY_NAMES.items()
+}
 _CALL_COLUMNS = ("channel", "via", "organisation", "caller", "started_at", "outcome", "call_sid")
 _CALL_VALUES = {name: bindparam(name, type_=_contacts.c[name].type) for name in _CALL_COLUMNS}
 START_CALL = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_contacts)
-    .values(_CALL_VALUES)
-    .on_conflict_do_nothing(index_elements=[_contacts.c.call_sid])
-    .returning(_contacts.c.id)
+    dialect.__name__.rsplit(".", 1)[-1]: Prepared(
+        dialect.insert(_contacts)
+        .values(_CALL_VALUES)
+        .on_conflict_do_nothing(index_elements=[_contacts.c.call_sid])
+        .returning(_contacts.c.id)
+    )
     for dialect in (postgresql, sqlite)
 }
 START_CALL_WITHOUT_SID = insert(_contacts).values(_CALL_VALUES).returning(_contacts.c.id)
 CALL_ID = select(_contacts.c.id).where(_contacts.c.call_sid == bindparam("call_sid"))
-INCOMING_EVENT = insert(_events).values(
-    contact_id=bindparam("contact_id"),
-    at=bindparam("at", type_=UTCDateTime),
-    kind="incoming",
-    key="incoming",
-    detail=bindparam("detail", type_=_events.c.detail.type),
+INCOMING_EVENT = Prepared(
+    insert(_events).values(
+        contact_id=bindparam("contact_id"),
+        at=bindparam("at", type_=UTCDateTime),
+        kind="incoming",
+        key="incoming",
+        detail=bindparam("detail", type_=_events.c.detail.type),
+    )
 )
 
 
 def call_snapshot(session: Session, now: datetime) -> CallSnapshot:
-    version, names = session.connection().execute(SNAPSHOT, {"since": now - BUSY_WINDOW}).one()
+    connection = session.connection()
+    snapshot = SNAPSHOT[connection.dialect.name]
+    version, names = tuple(snapshot.execute(connection, {"since": now - BUSY_WINDOW}).one())
     return CallSnapshot(version, frozenset(n for n in (names or "").split(",") if n))
 
 
@@ -115,7 +130,7 @@ def start_call(
         "call_sid": call_sid or None,
     }
     if call_sid:
-        new_id = connection.execute(START_CALL[connection.dialect.name], values).scalar()
+        new_id = START_CALL[connection.dialect.name].execute(connection, values).scalar()
         if new_id is None:
             existing = connection.execute(CALL_ID, {"call_sid": call_sid}).scalar()
             if existing is None:  # removed in between: let the shell retry the request
@@ -123,7 +138,7 @@ def start_call(
             return int(existing), False
     else:
         new_id = connection.execute(START_CALL_WITHOUT_SID, values).scalar_one()
-    connection.execute(INCOMING_EVENT, {"contact_id": new_id, "at": at, "detail": detail})
+    INCOMING_EVENT.execute(connection, {"contact_id": new_id, "at": at, "detail": detail})
     return int(new_id), True
 
 
