@@ -28,6 +28,7 @@ from routing.desk import Desk
 from routing.plan import plan_call
 
 from . import bp
+from .answers import ring_colleagues
 from .twiml import (
     closed_key,
     dial_colleagues,
@@ -127,7 +128,7 @@ def _refusal_logged() -> Iterator[None]:
 
 @bp.post("/incoming")
 @webhook(safe=safe_voicemail)
-def incoming() -> VoiceResponse:
+def incoming() -> VoiceResponse | Response:
     # The hot path of every call: one read, two inserts, the commit. Everything is read and
     # decided before the first write, so SQLite's write lock is held only briefly.
     session = get_session()
@@ -159,8 +160,8 @@ def incoming() -> VoiceResponse:
             plan.reason,
         )
     values = message_values(desk, organisation, now, plan)
-    if plan.action == "dial":
-        return dial_colleagues(desk, contact_id, plan.targets, greeting=values)
+    if plan.action == "dial" and snapshot.desk_version is not None:
+        return ring_colleagues(snapshot.desk_version, desk, contact_id, plan.targets, values)
     if plan.action == "fallback":
         return dial_fallback(desk, contact_id, values)
     return voicemail(desk, closed_key(plan), values)
