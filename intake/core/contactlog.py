@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -75,15 +75,13 @@ SNAPSHOT = {
 }
 _CALL_COLUMNS = ("channel", "via", "organisation", "caller", "started_at", "outcome", "call_sid")
 _CALL_VALUES = {name: bindparam(name, type_=_contacts.c[name].type) for name in _CALL_COLUMNS}
-START_CALL = {
-    dialect.__name__.rsplit(".", 1)[-1]: Prepared(
-        dialect.insert(_contacts)
-        .values(_CALL_VALUES)
-        .on_conflict_do_nothing(index_elements=[_contacts.c.call_sid])
-        .returning(_contacts.c.id)
-    )
+_START_CALL = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_contacts)
+    .values(_CALL_VALUES)
+    .on_conflict_do_nothing(index_elements=[_contacts.c.call_sid])
     for dialect in (postgresql, sqlite)
 }
+START_CALL = Prepared(_START_CALL["sqlite"].returning(_contacts.c.id))
 START_CALL_WITHOUT_SID = insert(_contacts).values(_CALL_VALUES).returning(_contacts.c.id)
 CALL_ID = select(_contacts.c.id).where(_contacts.c.call_sid == bindparam("call_sid"))
 INCOMING_EVENT = Prepared(
@@ -94,6 +92,26 @@ INCOMING_EVENT = Prepared(
         key="incoming",
         detail=bindparam("detail", type_=_events.c.detail.type),
     )
+)
+# PostgreSQL takes both in one statement, a data-modifying WITH: one round trip less. It
+# returns no row when the CallSid is known already (nothing was inserted).
+_new_call = (
+    _START_CALL["postgresql"].returning(_contacts.c.id, _contacts.c.started_at).cte("new_call")
+)
+START_CALL_AND_EVENT = Prepared(
+    insert(_events)
+    .from_select(
+        ["contact_id", "at", "kind", "key", "detail"],
+        select(
+            _new_call.c.id,
+            _new_call.c.started_at,
+            literal("incoming", _events.c.kind.type),
+            literal("incoming", _events.c.key.type),
+            bindparam("detail", type_=_events.c.detail.type),
+        ),
+    )
+    .returning(_events.c.contact_id)
+    .add_cte(_new_call, nest_here=True)
 )
 
 
@@ -116,8 +134,8 @@ def start_call(
 ) -> tuple[int, bool]:
     """Log a call's first request: its contact, once per CallSid, and the "incoming" event.
 
-    Two statements on the hot path of every call. Returns (contact id, created); a repeated
-    request for the same call finds the contact and adds nothing.
+    Two statements on the hot path of every call, one on PostgreSQL. Returns (contact id,
+    created); a repeated request for the same call finds the contact and adds nothing.
     """
     connection = session.connection()
     values = {
@@ -129,15 +147,19 @@ def start_call(
         "outcome": Outcome.IN_PROGRESS,
         "call_sid": call_sid or None,
     }
-    if call_sid:
-        new_id = START_CALL[connection.dialect.name].execute(connection, values).scalar()
-        if new_id is None:
-            existing = connection.execute(CALL_ID, {"call_sid": call_sid}).scalar()
-            if existing is None:  # removed in between: let the shell retry the request
-                raise LookupError(f"call {call_sid} vanished while being logged")
-            return int(existing), False
-    else:
+    if not call_sid:
         new_id = connection.execute(START_CALL_WITHOUT_SID, values).scalar_one()
+    elif connection.dialect.name == "postgresql":
+        new_id = START_CALL_AND_EVENT.execute(connection, {**values, "detail": detail}).scalar()
+        if new_id is not None:  # the contact and its event, in one statement
+            return int(new_id), True
+    else:
+        new_id = START_CALL.execute(connection, values).scalar()
+    if new_id is None:  # Twilio asked twice: the contact is there already
+        existing = connection.execute(CALL_ID, {"call_sid": call_sid}).scalar()
+        if existing is None:  # removed in between: let the shell retry the request
+            raise LookupError(f"call {call_sid} vanished while being logged")
+        return int(existing), False
     INCOMING_EVENT.execute(connection, {"contact_id": new_id, "at": at, "detail": detail})
     return int(new_id), True
 
