@@ -16,7 +16,7 @@ from flask import Response, current_app, request
 
 from routing.desk import Desk, Staff
 
-from .twiml import dial_colleagues
+from .twiml import MAX_NUMBERS_PER_DIAL, dial_colleagues
 
 EXTENSION = "voice.answers"
 MAX_SHAPES = 256  # a desk has a handful; the cache starts over when it holds more
@@ -56,6 +56,10 @@ def ring_colleagues(
     greeting: Mapping[str, str],
 ) -> Response:
     """`dial_colleagues(desk, contact_id, staff, greeting=greeting)` as a response."""
+    if desk.voice.strategy != "sequential" and len(staff) > MAX_NUMBERS_PER_DIAL:
+        # A crowded round is rare, and dial_colleagues logs it under the call's reference.
+        text = str(dial_colleagues(desk, contact_id, staff, greeting=dict(greeting)))
+        return Response(text, status=200, mimetype="text/xml")
     shape: Shape = (
         desk_version,
         tuple(s.id for s in staff),
