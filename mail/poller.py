@@ -2,9 +2,10 @@
 
 Per folder the database keeps its UIDVALIDITY and the last UID finished. Messages are
 fetched with BODY.PEEK[] (nothing is marked read before it is processed), in batches
-bounded by size, and each is finished in one transaction together with the new last UID.
-Only then is it flagged (and moved, when a processed folder is set); a crash between the
-two is mended at the next poll. Nothing is ever deleted.
+bounded by size and count; a batch is finished in one transaction together with the new
+last UID, each message in a savepoint of its own. Only then are its messages flagged (and
+moved, when a processed folder is set); a crash between the two is mended at the next
+poll. Nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -219,36 +220,58 @@ def _poll_folder(
     _mend_marks(app, client, settings, uidvalidity, last_uid)
     uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
     for batch in _batches(client, uids):
+        # The lease is renewed between batches: on SQLite a renewal is a write, which would
+        # wait for the batch's own transaction.
+        if not lock.renew():
+            raise RuntimeError("lost the poller lock; stopping this poll")
         bodies = client.fetch(batch, ["BODY.PEEK[]"])
-        done: list[int] = []
-        attention: list[int] = []
-        # One session for the batch: the desk, where our mail comes from and the
-        # round-robin state are read once here, not once a message.
-        with db.session() as session:
-            batch_state = _BatchState.read(app, session, settings, uidvalidity)
-            for uid in batch:
-                raw = bodies.pop(uid, {}).get(b"BODY[]")
-                if raw is None:
-                    log.warning(
-                        "message %s of %s vanished before it was read", uid, settings.account
-                    )
-                    _set_last_uid(session, app, settings, uid)
-                else:
-                    result.fetched += 1
-                    mail = parse_message(raw)
-                    duplicate = _finish(session, batch_state, uid, raw, mail)
-                    if duplicate:
-                        result.duplicates += 1
-                    else:
-                        result.logged += 1
-                    if mail.needs_attention:
-                        attention.append(uid)
-                done.append(uid)
-                if not lock.renew():
-                    raise RuntimeError("lost the poller lock; stopping this poll")
+        done, attention = _finish_batch(app, settings, uidvalidity, batch, bodies, result)
         _mark(client, settings, done, attention)
         result.attention.extend(attention)
     return result
+
+
+def _finish_batch(
+    app: Flask,
+    settings: ImapSettings,
+    uidvalidity: int,
+    batch: list[int],
+    bodies: dict[int, dict[bytes, Any]],
+    result: PollResult,
+) -> tuple[list[int], list[int]]:
+    """Log the messages of one fetch batch and move the position past it, in one transaction.
+
+    A message counts as finished exactly when its contact is committed with the position:
+    the batch commits once, at the end, each message inside a savepoint of its own (a
+    message that fails is rolled back alone and logged bare). A poll killed mid-batch has
+    committed none of it, and the next poll fetches the batch again; one killed after the
+    commit, before the flags, has its flags set by the next poll (`_mend_marks`).
+    What was finished (all of `batch`) and what is left for a person.
+    """
+    attention: list[int] = []
+    with database(app).session() as session:
+        # A write first: it opens the transaction (on SQLite the pysqlite driver starts one
+        # only at a write, and a first SAVEPOINT outside one would commit on release) and
+        # takes the database's write lock for the batch before any work is done.
+        _move_position(session, app, settings, batch[0] - 1)
+        state = _BatchState.read(app, session, settings, uidvalidity)
+        for uid in batch:
+            raw = bodies.pop(uid, {}).get(b"BODY[]")
+            if raw is None:
+                log.warning("message %s of %s vanished before it was read", uid, settings.account)
+                continue
+            result.fetched += 1
+            mail = parse_message(raw)
+            if _finish(session, state, uid, raw, mail):
+                result.duplicates += 1
+            else:
+                result.logged += 1
+            if mail.needs_attention:
+                attention.append(uid)
+            del raw, mail
+        _move_position(session, app, settings, batch[-1])
+        session.commit()
+    return batch, attention
 
 
 @dataclass
@@ -278,47 +301,39 @@ class _BatchState:
 
 
 def _finish(session: Session, batch: _BatchState, uid: int, raw: bytes, mail: ParsedMail) -> bool:
-    """Log one message and move the folder position past it, in one transaction.
+    """Log one message inside the batch's transaction, in a savepoint: True when seen before.
 
-    Each message commits on its own: a message counts as finished exactly when its contact
-    is committed with the position, so a poll killed at any moment loses or repeats none.
+    Whatever the message does to us it must not block the mailbox or be lost: when its
+    ingest fails, its savepoint is rolled back and it is logged bare, for a person to look at.
     """
     settings, desk = batch.settings, batch.desk
     clock: Callable[[], datetime] = batch.app.config["CLOCK"]
     now = clock()
     before = batch.round_robin.copy()
     try:
-        done = ingest(
-            session,
-            desk=desk,
-            account=settings.account,
-            mailbox_address=_mailbox_address(settings, desk),
-            uidvalidity=batch.uidvalidity,
-            uid=uid,
-            raw=raw,
-            mail=mail,
-            now=now,
-            outgoing=batch.outgoing,
-            round_robin=batch.round_robin,
-        )
-        duplicate = done.duplicate
+        with session.begin_nested():
+            done = ingest(
+                session,
+                desk=desk,
+                account=settings.account,
+                mailbox_address=_mailbox_address(settings, desk),
+                uidvalidity=batch.uidvalidity,
+                uid=uid,
+                raw=raw,
+                mail=mail,
+                now=now,
+                outgoing=batch.outgoing,
+                round_robin=batch.round_robin,
+            )
+        return done.duplicate
     except DBAPIError:
-        raise  # the database is in trouble: stop, this message is tried again next poll
+        raise  # the database is in trouble: stop; the whole batch is tried again next poll
     except Exception:
-        # Whatever this message does to us, it must not block the mailbox or be lost:
-        # log it bare, for a person to look at.
         log.exception("could not process message %s of %s", uid, settings.account)
-        session.rollback()
-        batch.round_robin = before  # the forward, if any, was rolled back with the rest
+    batch.round_robin = before  # the forward, if any, was rolled back with the rest
+    with session.begin_nested():
         _log_unprocessable(session, settings, desk, batch.uidvalidity, uid, raw, mail, now)
-        duplicate = False
-    session.execute(
-        update(MailboxState)
-        .where(MailboxState.mailbox == settings.account)
-        .values(last_uid=uid, updated_at=now)
-    )
-    session.commit()
-    return duplicate
+    return False
 
 
 def _log_unprocessable(
@@ -363,13 +378,13 @@ def _log_unprocessable(
     )
 
 
-def _set_last_uid(session: Session, app: Flask, settings: ImapSettings, uid: int) -> None:
+def _move_position(session: Session, app: Flask, settings: ImapSettings, uid: int) -> None:
+    """The folder's position to `uid` (never back), in the session's transaction."""
     session.execute(
         update(MailboxState)
-        .where(MailboxState.mailbox == settings.account, MailboxState.last_uid < uid)
+        .where(MailboxState.mailbox == settings.account, MailboxState.last_uid <= uid)
         .values(last_uid=uid, updated_at=app.config["CLOCK"]())
     )
-    session.commit()
 
 
 def _mailbox_address(settings: ImapSettings, desk: Desk) -> str:

@@ -203,12 +203,13 @@ def test_poll_once_with_the_imap_server_down_still_sends_what_waits_in_the_outbo
     assert [str(m.message["Message-ID"]) for m in smtp.messages] == outbox_ids(mail_app)
 
 
-MESSAGES = 60
+MESSAGES = 120
 BIG = 200 * 1024
 
 
 def dropped_corpus() -> list[bytes]:
-    # More than one FETCH batch (50 messages), so that the server is gone mid-poll.
+    # Several FETCH batches (50 messages, one commit each), so that the server is gone
+    # mid-poll, after the first batch is committed.
     return [numbered_mail(n, attachment=BIG if n % 10 == 0 else 0) for n in range(MESSAGES)]
 
 
