@@ -1,8 +1,11 @@
 """Crash tests: the real `intake poll-once`, SIGKILLed mid-batch and mid-outbox, then run again.
 
-Every message ends up logged exactly once and flagged in the mailbox; every queued forward
-is sent, and a forward sent twice (killed after the server took it, before the row was
-marked sent) goes again with the same Message-ID, so it is recognisable as a resend.
+The poller commits once per fetched batch: a kill inside a batch loses its uncommitted
+messages, which the next run fetches again; a kill after the commit, before the flags,
+leaves flags for the next run to set. Every message ends up logged exactly once and
+flagged; every queued forward is sent, and a forward sent twice (killed after the server
+took it, before the row was marked sent) goes again with the same Message-ID, so it is
+recognisable as a resend.
 
 The subprocess reads the real clock, so the desk loaded here is open around the clock, in a
 time zone where it is about noon now (the one closed minute, 23:59, is twelve hours away).
@@ -21,16 +24,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from flask import Flask
+from imapclient import IMAPClient
 from sqlalchemy import select
 
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
-from mail.poller import LOGGED_KEYWORD, poll
+from mail.poller import FETCH_COUNT, LOGGED_KEYWORD, connect, poll
 from tests.mailservers import configure_mail
 
 from .conftest import load_desk
@@ -93,28 +97,72 @@ def kill_and_restart(
     raise AssertionError(f"no run of `intake poll-once` finished after {len(killed)} kills")
 
 
-def test_a_poller_killed_mid_batch_and_started_again_logs_every_message_exactly_once(
+# What `intake poll-once` writes at INFO for each message it has ingested (not yet committed:
+# the batch commits at its end), so a kill can be aimed inside a batch.
+INGESTED = " mail.ingest: mail HD-"
+
+
+def ingested_by(err: Path) -> int:
+    try:
+        return err.read_text(errors="replace").count(INGESTED)
+    except FileNotFoundError:
+        return 0
+
+
+def unflagged_below(app: Flask, dovecot: Dovecot) -> int:
+    """Messages at or below the committed position that are not flagged yet."""
+    with database(app).session() as session:
+        position = session.scalar(select(MailboxState.last_uid)) or 0
+    return sum(
+        1 for uid, f in flags_of_all(dovecot).items() if uid <= position and LOGGED_KEYWORD not in f
+    )
+
+
+def test_a_poller_killed_in_a_batch_and_after_a_commit_logs_every_message_exactly_once(
     crash_app: Flask,
     database_url: str,
     dovecot: Dovecot,
     smtp: SmtpSink,
     tmp_path: Path,
 ) -> None:
+    """Three SIGKILLs: at a random message inside the first batch, right after a batch's
+    commit (before or while its flags are set), and at a random message of the next batch;
+    then a run that finishes. A batch commits once, so the messages a kill catches in flight
+    are fetched and logged again, and none twice."""
     uids = append_all(dovecot, crash_corpus("batch"))
-    env = intake_env(database_url, tmp_path, dovecot, smtp)
+    env = intake_env(database_url, tmp_path, dovecot, smtp, INTAKE_LOG_LEVEL="INFO")
+    chance = random.Random(SEED)
+    committed = lambda: count(crash_app, MailMessage)  # noqa: E731
 
-    killed = kill_and_restart(
-        crash_app,
-        database_url,
-        env,
-        tmp_path,
-        progress=lambda: count(crash_app, MailMessage),
-        chance=random.Random(SEED),
-    )
+    def in_a_batch(err: Path) -> Callable[[], int | None]:
+        at = chance.randint(1, FETCH_COUNT // 2)  # some of the batch ingested, none committed
+        return lambda: ingested_by(err) if ingested_by(err) >= at else None
 
-    points = [r.killed_at for r in killed]
-    assert len(killed) == KILLS, points
-    assert all(p is not None and 0 < p < MESSAGES for p in points), points
+    def after_a_commit(err: Path) -> Callable[[], int | None]:
+        before = committed()
+        return lambda: ingested_by(err) if committed() > before else None
+
+    runs: list[tuple[str, int, int, int]] = []  # how, ingested by the run, committed, unflagged
+    for number, aim in enumerate((in_a_batch, after_a_commit, in_a_batch)):
+        name = f"run{number}"
+        before = committed()
+        run = run_intake(
+            ["poll-once"], env, tmp_path, name=name, kill_when=aim(tmp_path / f"{name}.err")
+        )
+        assert run.killed, (name, run.returncode, run.stderr[-2000:])
+        end_dead_leases(crash_app, database_url)
+        runs.append((aim.__name__, ingested_by(tmp_path / f"{name}.err"), committed() - before,
+                     unflagged_below(crash_app, dovecot)))  # fmt: skip
+    last = run_intake(["poll-once"], env, tmp_path, name="last")
+    assert last.finished, last.stderr
+    assert "Traceback" not in last.stderr
+
+    # Each kill in a batch caught messages ingested but not committed; the one after a
+    # commit came once the batch was in the database.
+    (_, seen1, kept1, _), (_, _, kept2, _), (_, seen3, kept3, _) = runs
+    assert kept1 == 0 and seen1 > 0, runs
+    assert kept2 > 0, runs
+    assert seen3 > kept3, runs
     with database(crash_app).session() as session:
         logged = Counter(session.scalars(select(Contact.message_id)))
         stored = Counter(session.scalars(select(MailMessage.message_id)))
@@ -127,6 +175,43 @@ def test_a_poller_killed_mid_batch_and_started_again_logs_every_message_exactly_
     assert state.last_uid == max(uids)
     flags = flags_of_all(dovecot)
     assert sorted(flags) == uids  # every message still in the mailbox
+    assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags.values())
+
+
+class _DiesAtTheFlags:
+    """An IMAP connection that is cut off when the poller sets the flags of its first batch:
+    the moment between a batch's commit and its flags, which a SIGKILL rarely hits."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def add_flags(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionResetError("cut off after the commit, before the flags")
+
+
+def test_a_poll_cut_off_between_a_batchs_commit_and_its_flags_logs_none_twice(
+    crash_app: Flask, dovecot: Dovecot
+) -> None:
+    uids = append_all(dovecot, crash_corpus("flags"))
+    configure_mail(crash_app, dovecot, smtp=None)
+
+    with pytest.raises(ConnectionResetError):
+        poll(crash_app, connector=lambda s: cast(IMAPClient, _DiesAtTheFlags(connect(s))))
+    first = count(crash_app, MailMessage)
+    assert first == FETCH_COUNT  # the first batch was committed, none of it flagged
+    assert all(LOGGED_KEYWORD not in f for f in flags_of_all(dovecot).values())
+
+    again = poll(crash_app)
+
+    assert (again.fetched, again.logged, again.duplicates) == (MESSAGES - first,) * 2 + (0,)
+    with database(crash_app).session() as session:
+        logged = Counter(session.scalars(select(Contact.message_id)))
+    assert logged == Counter({message_id(n, "flags"): 1 for n in range(MESSAGES)})
+    flags = flags_of_all(dovecot)
+    assert sorted(flags) == uids
     assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags.values())
 
 
