@@ -9,8 +9,10 @@ watcher itself never fetches, flags or moves anything.
 
 IDLE is re-issued well before the 29 minutes after which a server may drop it, and a
 connection that drops, or a sign-in that fails, is tried again after a pause that doubles
-up to a cap. A server without IDLE gets no watcher: the poll covers it. One line is logged
-per change of state (watching, dropped, no IDLE), never one per retry.
+up to a cap. A server without IDLE is left to the poll, and asked again by a later `sync()`
+after a pause that doubles from NO_IDLE_PAUSE up to NO_IDLE_MAX_PAUSE (a server may gain
+IDLE, e.g. after an upgrade, or have refused it for a while). One line is logged per change
+of state (watching, dropped, no IDLE), never one per retry.
 
 `IdleWatchers` is the supervised set the worker owns: `sync()` starts a watcher for each
 mailbox it is given and stops the others; `stop()` ends every thread within a few seconds
@@ -41,6 +43,8 @@ REISSUE_SECONDS = 25 * 60.0  # RFC 2177: servers may end an IDLE after 29 minute
 CHECK_SECONDS = 2.0  # how long one wait lasts: the longest a stop waits for a watcher
 FIRST_PAUSE = 1.0
 MAX_PAUSE = 300.0
+NO_IDLE_PAUSE = 15 * 60.0  # a mailbox without IDLE is asked again after this, then twice that
+NO_IDLE_MAX_PAUSE = 12 * 3600.0
 NEWS = (b"EXISTS", b"RECENT")
 # Polls woken at once, in one process. Each poll holds two database connections (its lock
 # and its session): twenty mailboxes woken together would empty the pool (5 + 10 overflow)
@@ -169,6 +173,8 @@ def _leave(client: IMAPClient) -> None:
 class _Running:
     watcher: IdleWatcher
     thread: threading.Thread
+    pause: float = 0.0  # before the next try, once the watcher ended for want of IDLE
+    retry_at: float | None = None  # `clock()` from which sync() starts it again
 
 
 class IdleWatchers:
@@ -185,6 +191,8 @@ class IdleWatchers:
         max_pause: float = MAX_PAUSE,
         clock: Callable[[], float] = time.monotonic,
         max_wakes: int = MAX_WAKES,
+        no_idle_pause: float = NO_IDLE_PAUSE,
+        no_idle_max_pause: float = NO_IDLE_MAX_PAUSE,
     ) -> None:
         self.wake_for = wake_for
         self.connector = connector
@@ -193,6 +201,8 @@ class IdleWatchers:
         self.first_pause = first_pause
         self.max_pause = max_pause
         self.clock = clock
+        self.no_idle_pause = no_idle_pause
+        self.no_idle_max_pause = no_idle_max_pause
         self._running: dict[str, _Running] = {}
         self._retired: list[_Running] = []  # told to stop by sync(); joined by stop()
         self._lock = threading.Lock()
@@ -215,8 +225,13 @@ class IdleWatchers:
                 if account is None or account.settings != self._running[key].watcher.settings:
                     self._end(self._running.pop(key))
             for key, account in wanted.items():
-                if key not in self._running:
+                running = self._running.get(key)
+                if running is None:
                     self._running[key] = self._start(account)
+                elif not running.thread.is_alive():
+                    self._running[key] = self._again(running, account)
+                elif running.watcher.state == "watching":
+                    running.pause = 0.0  # IDLE works: a later refusal starts from the first pause
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every watcher and wait for its thread (each logs out as it ends)."""
@@ -232,7 +247,20 @@ class IdleWatchers:
             if each.thread.is_alive():
                 log.warning("IDLE watcher of %s did not stop in time", each.watcher.name)
 
-    def _start(self, account: ImapAccount) -> _Running:
+    def _again(self, ended: _Running, account: ImapAccount) -> _Running:
+        """A watcher that ended (its server offered no IDLE): started again once its pause
+        is over, the pause doubling each time; until then it stays as it is."""
+        now = self.clock()
+        if ended.retry_at is None:
+            ended.pause = min(ended.pause * 2 or self.no_idle_pause, self.no_idle_max_pause)
+            ended.retry_at = now + ended.pause
+        if now < ended.retry_at:
+            return ended
+        started = self._start(account, state=ended.watcher.state)
+        started.pause = ended.pause
+        return started
+
+    def _start(self, account: ImapAccount, state: str = "starting") -> _Running:
         assert account.settings is not None
         watcher = IdleWatcher(
             name=account.name,
@@ -244,6 +272,7 @@ class IdleWatchers:
             first_pause=self.first_pause,
             max_pause=self.max_pause,
             clock=self.clock,
+            state=state,  # a watcher started again logs only what changed
         )
         # A daemon, so a server that never answers cannot hold up the worker's exit; it
         # is still stopped and joined by stop().

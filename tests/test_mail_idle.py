@@ -248,6 +248,64 @@ def test_a_server_without_idle_is_left_to_the_poll(imap_app: Flask) -> None:
     assert watcher.connections == 0
 
 
+def test_a_server_without_idle_is_asked_again_after_growing_pauses(
+    imap_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The idle-sync job's `sync()` starts the watcher of a mailbox that had no IDLE again,
+    after 60 s, then 120 s; the third time the server offers IDLE and it is watched."""
+    now = [0.0]
+    connected: list[float] = []
+
+    def idle_from_the_third_time(settings: ImapSettings) -> IMAPClient:
+        connected.append(now[0])
+        client = connect(settings)
+        if len(connected) < 3:
+            client.has_capability = lambda capability: capability != "IDLE"  # type: ignore[method-assign]
+        return client
+
+    watchers = IdleWatchers(
+        lambda account: lambda: poll_now(imap_app, account.key),
+        connector=idle_from_the_third_time,
+        check_seconds=0.5,
+        clock=lambda: now[0],
+        no_idle_pause=60.0,
+    )
+    accounts = idle_accounts(imap_app)
+
+    def no_watcher_thread() -> bool:
+        return not any(t.name.startswith("idle:") for t in threading.enumerate())
+
+    caplog.set_level(logging.INFO, logger="mail.idle")
+    try:
+        watchers.sync(accounts)
+        wait_until(no_watcher_thread)  # it ended: no IDLE
+        assert [w.state for w in watchers.watchers.values()] == ["no-idle"]
+
+        for moment in (0.0, 30.0, 59.0):  # the idle-sync job runs; the pause is not over
+            now[0] = moment
+            watchers.sync(accounts)
+        assert connected == [0.0]
+
+        now[0] = 61.0
+        watchers.sync(accounts)
+        wait_until(lambda: len(connected) == 2)
+        wait_until(no_watcher_thread)
+        for moment in (62.0, 120.0, 180.0):  # 120 s from the second try
+            now[0] = moment
+            watchers.sync(accounts)
+        assert connected == [0.0, 61.0]
+
+        now[0] = 182.0
+        watchers.sync(accounts)
+        wait_until(watching(watchers))
+        assert connected == [0.0, 61.0, 182.0]
+    finally:
+        watchers.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "mail.idle"]
+    assert sum("offers no IMAP IDLE" in line for line in said) == 1, said  # once, not per try
+    assert any("new mail is logged as it arrives" in line for line in said), said
+
+
 def test_the_worker_starts_watchers_unless_idle_is_off(imap_app: Flask) -> None:
     scheduler = BackgroundScheduler()
     watchers = watch_mailboxes(scheduler, imap_app, watchers_of(imap_app))
@@ -379,8 +437,7 @@ def test_no_more_polls_are_woken_at_once_than_the_database_pool_can_serve() -> N
 
     results: list[bool] = []
     threads = [
-        threading.Thread(target=lambda: results.append(watchers.in_turn(poll)()))
-        for _ in range(6)
+        threading.Thread(target=lambda: results.append(watchers.in_turn(poll)())) for _ in range(6)
     ]
     for thread in threads:
         thread.start()
