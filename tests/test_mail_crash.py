@@ -17,9 +17,14 @@ for those five minutes. PostgreSQL's advisory lock frees when the killed process
 connection closes, with nothing done by the test.
 """
 
+# ruff: noqa: F811  (the fixtures of test_mail_mailboxes, imported by name, are arguments)
 from __future__ import annotations
 
+import dataclasses
 import random
+import signal
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -38,9 +43,27 @@ from mail.poller import FETCH_COUNT, LOGGED_KEYWORD, connect, poll
 from tests.mailservers import configure_mail
 
 from .conftest import load_desk
-from .factories import always_open_desk, message_id, numbered_mail
-from .intake_process import Run, count, end_dead_leases, intake_env, reached, run_intake
+from .factories import always_open_desk, message_id, numbered_mail, patient_mail
+from .intake_process import (
+    Run,
+    count,
+    end_dead_leases,
+    intake_env,
+    reached,
+    run_intake,
+    start_intake,
+)
 from .mailbox import append_all, flags_of_all
+from .test_mail_mailboxes import (  # noqa: F401  (fixtures used by name)
+    LINDE,
+    NOORD,
+    SECRETS,
+    linde,
+    linde_mailbox,
+    linde_smtp,
+    linde_smtp_server,
+    noord_mailbox,
+)
 
 if TYPE_CHECKING:
     from tests.mailservers import Dovecot, SmtpSink
@@ -256,3 +279,89 @@ def test_a_flush_killed_mid_outbox_sends_every_forward_and_a_resend_keeps_its_me
     assert set(arrived) == outbox  # every forward arrived; nothing that was not queued
     # A kill resends at most the one message in flight, under the same Message-ID.
     assert sum(arrived.values()) - len(arrived) <= len(killed)
+
+
+# --- a worker with two mailboxes -----------------------------------------------------------
+
+
+WORKER_WAIT = 60.0  # seconds a worker may take to start, or to log a mailbox's batch
+
+
+def wait_until(what: Callable[[], bool], timeout: float = WORKER_WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s")
+        time.sleep(0.01)
+
+
+def idling(err: Path, mailboxes: int) -> Callable[[], bool]:
+    return lambda: err.read_text().count("new mail is logged as it arrives") >= mailboxes
+
+
+def stop(process: subprocess.Popen[bytes], how: signal.Signals) -> int:
+    if process.poll() is None:
+        process.send_signal(how)
+    try:
+        return process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_worker_killed_mid_batch_on_one_mailbox_while_another_idles_logs_each_once(
+    crash_app: Flask,
+    database_url: str,
+    dovecot: Dovecot,
+    linde: Dovecot,
+    smtp: SmtpSink,
+    linde_smtp: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    """The real `intake worker` (IDLE on, the poll an hour away) watches two mailboxes. A
+    batch lands at once in the first (MULTIAPPEND) while the second idles; the worker is
+    SIGKILLed while it ingests that batch, and started again: it logs the rest of the
+    batch, and a mail appended to the idle mailbox afterwards; every message once."""
+    desk = dataclasses.replace(
+        always_open_desk(), mailboxes=(noord_mailbox(dovecot), linde_mailbox(dovecot, linde_smtp))
+    )
+    load_desk(crash_app, desk)
+    env = intake_env(
+        database_url, tmp_path, dovecot, smtp, INTAKE_POLL_SECONDS="3600", INTAKE_LOG_LEVEL="INFO"
+    )
+    env = {k: v for k, v in env.items() if not k.startswith("INTAKE_IMAP_")} | SECRETS
+    corpus = crash_corpus("noord")
+    in_flight = random.Random(SEED + 2).randint(1, FETCH_COUNT // 2)
+
+    first, _out, err = start_intake(["worker"], env, tmp_path, "worker1")
+    try:
+        wait_until(idling(err, 2))
+        with dovecot.session() as client:
+            client.multiappend("INBOX", corpus)
+        wait_until(lambda: ingested_by(err) >= in_flight)
+    finally:
+        assert stop(first, signal.SIGKILL) == -signal.SIGKILL
+    killed_with = ingested_by(err)
+    assert count(crash_app, MailMessage) < killed_with  # messages were in flight
+    end_dead_leases(crash_app, database_url)
+
+    second, _out, err = start_intake(["worker"], env, tmp_path, "worker2")
+    try:
+        wait_until(lambda: count(crash_app, MailMessage) == MESSAGES)
+        wait_until(idling(err, 2))
+        linde.append(patient_mail(message_id="<linde-after@x.nl>"))
+        wait_until(lambda: count(crash_app, MailMessage) == MESSAGES + 1, timeout=30)
+    finally:
+        assert stop(second, signal.SIGTERM) == 0, err.read_text()[-2000:]
+    assert "Traceback" not in err.read_text()
+
+    with database(crash_app).session() as session:
+        logged = Counter(session.execute(select(Contact.message_id, Contact.via)).all())
+    expected = {(message_id(n, "noord"), NOORD) for n in range(MESSAGES)}
+    assert set(logged) == expected | {("<linde-after@x.nl>", LINDE)}
+    assert max(logged.values()) == 1
+    for mailbox, total in ((dovecot, MESSAGES), (linde, 1)):
+        flags = flags_of_all(mailbox)
+        assert len(flags) == total
+        assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags.values())
