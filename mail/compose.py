@@ -21,6 +21,7 @@ longer than SMTP allows, not a message at all) it goes as a base64 "original.eml
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
+from email.policy import EmailPolicy
+from typing import Any
 
 from intake.core.addresses import strict_address
 from intake.core.references import is_reference
@@ -48,8 +51,53 @@ __all__ = [
     "voicemail_notice",
 ]
 
+
+class _WritingPolicy(EmailPolicy):
+    """`policy.SMTP`, except that a header value met before is not parsed or folded again.
+
+    `EmailPolicy` parses every header set with the full RFC 5322 grammar, and folds it again
+    when the message is written; most headers of a forward are the same from message to
+    message (our From, the colleague's To, the MIME headers). Header objects are immutable,
+    so the same text gives back the same object, and that object's folded form per policy.
+    This was a third of the time of forwarding a patient's mail.
+    """
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if type(value) is str and len(value.splitlines()) <= 1:  # else: refused, as ever
+            return (name, _stored_header(name, value))
+        if type(value) is Address:
+            return (name, _stored_address(name, value.display_name, value.addr_spec))
+        return super().header_store_parse(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        folded: dict[tuple[Any, ...], bytes] | None = getattr(value, "folded_by", None)
+        if folded is None:
+            return super().fold_binary(name, value)
+        key = (name, self.linesep, self.max_line_length, self.utf8, self.cte_type)
+        found = folded.get(key)
+        if found is None:
+            found = folded[key] = super().fold_binary(name, value)
+        return found
+
+
+@functools.lru_cache(maxsize=512)
+def _stored_header(name: str, value: str) -> Any:
+    return _shared(policy.SMTP.header_factory(name, value))
+
+
+@functools.lru_cache(maxsize=512)
+def _stored_address(name: str, display_name: str, addr_spec: str) -> Any:
+    address = Address(display_name=display_name, addr_spec=addr_spec)
+    return _shared(policy.SMTP.header_factory(name, address))
+
+
+def _shared(header: Any) -> Any:
+    header.folded_by = {}  # the folded text per policy, filled by _WritingPolicy.fold_binary
+    return header
+
+
 # policy.SMTP (CRLF), and headers set raw (the Message-IDs) are never refolded.
-POLICY = policy.SMTP.clone(refold_source="none")
+POLICY = _WritingPolicy(linesep="\r\n", refold_source="none")
 
 # A msg-id as we accept it in a header we write: printable ASCII, no angle brackets inside.
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
