@@ -272,6 +272,9 @@ def route(
                 now=now,
                 smtp_account=outgoing.smtp_account,
             )
+            # The queued row holds the bytes; the message object (with the original once
+            # more, as text) need not live through the flush of a 10 MB mail.
+            del outgoing_mail
         lifecycle.mail_forwarded(session, contact, stored, colleague.id, now)
         session.flush()  # the ids of new messages, for the round-robin state
         round_robin.forwarded(colleague.id, max(m.id for m in stored), now)
