@@ -213,11 +213,17 @@ def ingest(
     if mail.automatic:
         lifecycle.add_event(session, contact, "automatic", now, reasons=list(mail.automatic))
         return Ingested(contact.id, new_contact)
+    waiting = [stored]
+    if not new_contact and lifecycle.hold_released(contact):
+        # A follow-up to mail held while closed: the earlier mail goes with it, or waits
+        # with it. The hold is taken off by the database, so a worker releasing the backlog
+        # at this moment cannot forward the same mail too (see `release_held`).
+        waiting = [*(m for m in held_messages(session, contact) if m is not stored), stored]
     route(
         session,
         desk=desk,
         contact=contact,
-        stored=[stored],
+        stored=waiting,
         mail=mail,
         now=now,
         outgoing=outgoing,
@@ -314,6 +320,16 @@ def route(
     return False
 
 
+def held_messages(session: Session, contact: Contact) -> list[MailMessage]:
+    """The mail of `contact` not forwarded yet, but for what was automatic, oldest first."""
+    unsent = session.scalars(
+        select(MailMessage)
+        .where(MailMessage.contact_id == contact.id, MailMessage.forwarded_to.is_(None))
+        .order_by(MailMessage.id)
+    ).all()
+    return [m for m in unsent if not m.automatic]
+
+
 def release_held(
     session: Session,
     desk: Desk,
@@ -340,12 +356,7 @@ def release_held(
         # mail is read only once the hold is ours. Always in the same order: no deadlock.
         if not lifecycle.hold_released(contact):
             continue
-        unsent = session.scalars(
-            select(MailMessage)
-            .where(MailMessage.contact_id == contact.id, MailMessage.forwarded_to.is_(None))
-            .order_by(MailMessage.id)
-        ).all()
-        waiting = [m for m in unsent if not m.automatic]
+        waiting = held_messages(session, contact)
         if not waiting:
             continue  # all of it was automatic: nothing to forward, and no longer held
         if not route(

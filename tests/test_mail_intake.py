@@ -154,6 +154,35 @@ def test_a_reply_to_our_acknowledgement_joins_its_contact(
     assert len(smtp.messages) == 1  # no second acknowledgement that day
 
 
+def test_a_follow_up_at_the_start_of_the_shift_brings_the_held_mail_with_it(
+    mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink, clock: SimClock
+) -> None:
+    ack = acknowledged_on_sunday_evening(mail_app, dovecot, smtp, clock)
+    clock.moment = local("2026-11-23 08:31")  # the shift has started, the backlog not yet sent
+    dovecot.append(
+        patient_mail(
+            subject=f"Re: {ack.message['Subject']}",
+            message_id="<a2@mail.example.nl>",
+            In_Reply_To=ack.message["Message-ID"],
+            References=ack.message["Message-ID"],
+        )
+    )
+
+    poll_and_send(mail_app)  # the poll, which sees the follow-up, runs before the backlog
+
+    forwards = smtp.wait_for(3)[1:]
+    assert [m.rcpt_tos for m in forwards] == [("anna@example.org",)] * 2
+    with database(mail_app).session() as session:
+        messages = session.scalars(select(MailMessage).order_by(MailMessage.id)).all()
+        assert [(m.message_id, m.forwarded_to) for m in messages] == [
+            ("<a1@mail.example.nl>", "anna"),
+            ("<a2@mail.example.nl>", "anna"),
+        ]
+    [contact] = contacts(mail_app)
+    assert contact.outcome == "forwarded"
+    assert not contact.forward_pending
+
+
 def test_the_reference_in_the_subject_joins_the_contact(
     mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink
 ) -> None:
