@@ -274,13 +274,20 @@ def test_when_the_worker_holding_the_mailbox_is_killed_mid_batch_the_other_takes
                                for n in range(MAIL)])  # fmt: skip
     hosts.start(webs=0, workers=2)
 
-    def busy_holder() -> Worker | None:
-        holder = hosts.holder()
-        return holder if holder is not None and count(hosts.app, MailMessage) > 0 else None
+    # Mid-batch: the holder has begun logging the batch's messages (each is logged as it is
+    # ingested, and committed with the rest of its batch). Who holds it is taken as seen at
+    # that moment: a moment later the batch may be committed and the lock let go.
+    holding: list[Worker] = []
 
-    wait_until(lambda: busy_holder() is not None, WAIT, "a worker holding the mailbox, logging")
-    holder = busy_holder()
-    assert holder is not None
+    def busy_holder_found() -> bool:
+        holder = hosts.holder()
+        if holder is not None and LOGGED in holder.log:
+            holding.append(holder)
+            return True
+        return False
+
+    wait_until(busy_holder_found, WAIT, "a worker holding the mailbox, logging")
+    holder = holding[-1]
     [other] = [w for w in hosts.workers if w is not holder]
     holder.kill()  # SIGKILL by its pid, mid-batch: no chance to let go of anything
     killed_at = time.monotonic()
