@@ -204,6 +204,7 @@ def start_server(
         "--log-level", "warning",
         "--error-logfile", str(log),
         "--graceful-timeout", "5",
+        "--no-control-socket",
         app,
     ]  # fmt: skip
     with log.open("wb") as out:

@@ -155,6 +155,7 @@ class WebServers:
             "--workers", str(workers),
             "--threads", str(threads),
             "--graceful-timeout", "5",
+            "--no-control-socket",  # several masters would share ~/.gunicorn/gunicorn.ctl
             "--log-level", "warning",
             "--error-logfile", str(log),
             *extra_args,

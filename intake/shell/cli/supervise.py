@@ -70,6 +70,9 @@ def gunicorn_command(options: ServeOptions) -> list[str]:
         "--workers", str(options.workers),
         "--threads", str(options.threads),  # more than 1: gunicorn's gthread workers
         "--graceful-timeout", str(options.graceful_seconds),
+        # No control socket in the home directory: nothing here uses gunicornc, and a
+        # hardened unit's read-only home would make it an error line at every start.
+        "--no-control-socket",
         "--log-level", "info",
         APP,
     ]  # fmt: skip
