@@ -45,22 +45,14 @@ from voice.simulator import new_sid
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, load_desk
 from .factories import always_open_desk
-from .intake_process import start_intake
+from .intake_process import start_intake, wait_until
 from .serverkit import free_ports
 from .twiml import dialled
-from .webservers import Answer, WebServer, web_env
+from .webservers import Answer, WebServer, call_params, web_env
 
 START_TIMEOUT = 90.0  # seconds until gunicorn answers and the scheduler runs (a busy CI)
 STOP_TIMEOUT = 45.0  # the graceful timeout (30 s by default) and a margin
 ALWAYS_OPEN_STAFF = ["+31612345670", "+31612345671", "+31612345672"]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -85,18 +77,6 @@ class Served:
     def children(self) -> list[int]:
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in path.read_text().split()]
-
-
-def call_params(call_sid: str) -> dict[str, str]:
-    return {
-        "AccountSid": "AC" + "1" * 32,
-        "ApiVersion": "2010-04-01",
-        "CallSid": call_sid,
-        "From": "+31687654321",
-        "To": "+31851234567",
-        "Direction": "inbound",
-        "CallStatus": "ringing",
-    }
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ processes of one host share a file, which is not what "several hosts" means.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -52,12 +51,11 @@ from .intake_process import (
 )
 from .mailbox import append_all
 from .twiml import dialled, only
-from .webservers import Answer, WebServer, WebServers, web_env
+from .webservers import Answer, WebServer, WebServers, all_at_once, call_params, web_env
 
 if TYPE_CHECKING:
     from tests.mailservers import Dovecot, SmtpSink
 
-LINE = "+31851234567"
 CALLS = 50
 REPEATS = 10  # of those, sent a second time at once, to another process
 CALLS_DURING_CUT = 30
@@ -182,18 +180,6 @@ def hosts(
         hosts.stop()
 
 
-def call_params(call_sid: str) -> dict[str, str]:
-    return {
-        "AccountSid": "AC" + "1" * 32,
-        "ApiVersion": "2010-04-01",
-        "CallSid": call_sid,
-        "From": "+31687654321",
-        "To": LINE,
-        "Direction": "inbound",
-        "CallStatus": "ringing",
-    }
-
-
 def ring(server: WebServer, call_sid: str) -> Answer:
     return server.post_signed("/voice/incoming", call_params(call_sid))
 
@@ -204,26 +190,6 @@ def put_through(answer: Answer, desk: Desk) -> bool:
         return False
     only(answer.twiml, "Dial")
     return sorted(dialled(answer.twiml)) == sorted(s.phone for s in desk.staff)
-
-
-def all_at_once(requests: Sequence[Callable[[], Answer]]) -> list[Answer | BaseException]:
-    """Each request in a thread of its own, released together; what each got."""
-    barrier = threading.Barrier(len(requests))
-    answers: list[Answer | BaseException] = [TimeoutError("no answer")] * len(requests)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            answers[i] = requests[i]()
-        except BaseException as exc:
-            answers[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=WAIT)
-    return answers
 
 
 def call_sids(app: Flask) -> Counter[str | None]:
@@ -254,7 +220,7 @@ def test_three_web_processes_put_50_calls_at_once_through_each_logged_once(
     # Twilio sends some requests again (a timeout on its side): at once, elsewhere.
     requests += [partial(ring, webs[(i + 1) % 3], sid) for i, sid in enumerate(sids[:REPEATS])]
 
-    answers = all_at_once(requests)
+    answers = all_at_once(requests, WAIT)
 
     failed = [a if isinstance(a, BaseException) else a.body for a in answers
               if isinstance(a, BaseException) or not put_through(a, desk)]  # fmt: skip

@@ -12,7 +12,6 @@ interleaving is met, not hoped for.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from functools import partial
@@ -30,11 +29,10 @@ from voice.simulator import new_sid
 from .conftest import ANNA, AUTH_TOKEN, BRAM, PUBLIC_URL, Twilio, contacts, load_desk
 from .factories import COLLEAGUES, always_open_desk
 from .twiml import only, said, tags
-from .webservers import Answer, WebServer, WebServers, web_env
+from .webservers import Answer, WebServer, WebServers, all_at_once, call_params, web_env
 
 CALLS = 8  # bounded: each call is two presses at once, on two processes
 VOICEMAILS = 6  # each: three callbacks at once, on two processes
-LINE = "+31851234567"
 
 
 def path_of(url: str) -> str:
@@ -42,36 +40,9 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def call_params(call_sid: str, **fields: str) -> dict[str, str]:
-    return {
-        "AccountSid": "AC" + "1" * 32,
-        "ApiVersion": "2010-04-01",
-        "CallSid": call_sid,
-        "From": "+31687654321",
-        "To": LINE,
-        "Direction": "inbound",
-        "CallStatus": "ringing",
-        **fields,
-    }
-
-
 def at_once(*presses: Callable[[], Answer]) -> list[Answer]:
     """Run each press in a thread of its own, released together."""
-    barrier = threading.Barrier(len(presses))
-    answers: list[Answer | BaseException | None] = [None] * len(presses)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            answers[i] = presses[i]()
-        except BaseException as exc:
-            answers[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(presses))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = all_at_once(presses)
     for answer in answers:
         if not isinstance(answer, Answer):
             raise AssertionError(f"a press got no answer: {answer!r}")

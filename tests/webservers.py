@@ -18,10 +18,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from twilio.request_validator import RequestValidator
 from .serverkit import LOCALHOST, free_ports
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+LINE = "+31851234567"  # the example desk's first line, as Twilio sends it in `To`
 READY_SECONDS = 30.0
 STOP_SECONDS = 15.0
 REQUEST_SECONDS = 30.0
@@ -50,6 +52,20 @@ def web_env(
         **extra,
     )
     return env
+
+
+def call_params(call_sid: str, **fields: str) -> dict[str, str]:
+    """The form of Twilio's webhook requests about the call `call_sid` to the desk's line."""
+    return {
+        "AccountSid": "AC" + "1" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "From": "+31687654321",
+        "To": LINE,
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+        **fields,
+    }
 
 
 @dataclass
@@ -127,6 +143,28 @@ class WebServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+def all_at_once(
+    requests: Sequence[Callable[[], Answer]], timeout: float = REQUEST_SECONDS * 2
+) -> list[Answer | BaseException]:
+    """Each request in a thread of its own, released together; what each got."""
+    barrier = threading.Barrier(len(requests))
+    answers: list[Answer | BaseException] = [TimeoutError("no answer")] * len(requests)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            answers[i] = requests[i]()
+        except BaseException as exc:
+            answers[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return answers
 
 
 class WebServers:
