@@ -332,6 +332,7 @@ def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(
         outcome="answered",
         answered_by="anna",
         via="+31851234567",
+        started_at=local("2026-11-23 09:00"),
         ended_at=local("2026-11-23 09:04"),
         duration_seconds=240,
     )
@@ -364,13 +365,12 @@ def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(
     assert 'href="tel:+31612345678"' in html
     assert "Ziekenhuis Noord" in html
     assert "Answered by</dt><dd>Anna de Vries" in html
-    assert "Call came in" in html
-    assert "ringing: Anna de Vries, Bram Jansen" in html
-    assert "Colleague took the call" in html
-    # Nothing left out but the false flag: no seconds is still something to say.
-    assert re.search(
-        r"Ringing or conversation ended</span> — status: completed · seconds: 0\s*</li>", html
-    )
+    assert "Came in on</dt><dd>085 123 4567</dd>" in html
+    # Sentences a colleague reads, not Twilio's words.
+    assert "Call came in; ringing Anna de Vries, Bram Jansen</span>" in html
+    assert "Anna de Vries answered after 10 s</span>" in html
+    assert "Conversation ended after 0 s</span>" in html
+    assert "completed" not in html and "dial" not in html.split('class="timeline"')[1]
     assert "240 seconds" in html
 
 
@@ -564,7 +564,7 @@ def test_marking_handled_saves_who_when_the_topic_and_the_note(
     assert row.note == "Teruggebeld."
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert f"{ref(contact_id)} is marked handled." in html
-    assert "Marked handled" in html and "topic: Patiëntportaal" in html
+    assert "anna@example.org marked it handled" in html and "topic: Patiëntportaal" in html
     assert "by anna@example.org at 23-11-2026 10:20" in html
 
 

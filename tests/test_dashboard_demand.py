@@ -3,6 +3,7 @@ closed, calls by outcome, time until handled, topics, and every table as CSV."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -293,25 +294,73 @@ def test_call_shares_handling_times_and_topics_on_a_known_week(
     page = client.get("/demand?from=2026-11-16&to=2026-11-22").get_data(as_text=True)
 
     calls = html_table(page, "calls")
-    assert calls[0] == ["Outcome", "Calls", "Share (%)"]
-    assert row(calls, "answered") == ["answered", "6", "60.0"]
-    assert row(calls, "missed") == ["missed", "2", "20.0"]
-    assert row(calls, "voicemail") == ["voicemail", "1", "10.0"]
-    assert row(calls, "answered at the fallback number")[1:] == ["1", "10.0"]
-    assert row(calls, "All calls") == ["All calls", "10", "100.0"]
+    assert calls[0] == ["Outcome", "Calls", "Share"]
+    # A whole share without a decimal point, a fraction with one.
+    assert row(calls, "answered") == ["answered", "6", "60%"]
+    assert row(calls, "missed") == ["missed", "2", "20%"]
+    assert row(calls, "voicemail") == ["voicemail", "1", "10%"]
+    assert row(calls, "answered at the fallback number")[1:] == ["1", "10%"]
+    assert row(calls, "All calls") == ["All calls", "10", "100%"]
 
     handling = html_table(page, "handling")
     # Mails handled after 10, 20, 30 and 40 minutes: median 25, 90th percentile 37.
-    assert row(handling, "mail") == ["mail", "4", "4", "25.0", "37.0"]
+    assert row(handling, "mail") == ["mail", "4", "4", "25 minutes", "37 minutes"]
     assert row(handling, "call") == ["call", "10", "0", "", ""]
-    assert row(handling, "All channels") == ["All channels", "14", "4", "25.0", "37.0"]
+    assert row(handling, "All channels") == ["All channels", "14", "4", "25 minutes", "37 minutes"]
 
     topics = html_table(page, "topics")
     assert topics[1:] == [
-        ["Videoconsult", "2", "14.3"],
-        ["Patiëntportaal", "1", "7.1"],
-        ["(no topic)", "11", "78.6"],
+        ["Videoconsult", "2", "14.3%"],
+        ["Patiëntportaal", "1", "7.1%"],
+        ["(no topic)", "11", "78.6%"],
     ]
+
+
+def test_the_dutch_page_writes_shares_and_waits_as_dutch_does(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    monday = local("2026-11-16 10:00")
+    save(
+        app,
+        # Handled after 12773.8 minutes: the page says nine days, not a count of minutes.
+        contact(
+            monday,
+            channel="mail",
+            outcome="forwarded",
+            handled_at=monday + timedelta(minutes=12773.8),
+            topic="Videoconsult",
+        ),
+        *(contact(monday + timedelta(minutes=n), outcome="answered") for n in range(7)),
+        contact(monday + timedelta(minutes=8), outcome="missed"),
+    )
+    client = auth.login(COORDINATOR, role="coordinator", language="nl")
+
+    page = client.get("/demand?from=2026-11-16&to=2026-11-30").get_data(as_text=True)
+
+    handling = html_table(page, "handling")
+    assert row(handling, "mail")[3:] == ["9 dagen", "9 dagen"]
+    calls = html_table(page, "calls")
+    assert row(calls, "opgenomen")[2] == "87,5%"
+    assert row(calls, "gemist")[2] == "12,5%"
+    assert row(calls, "Alle oproepen")[2] == "100%"
+
+
+def test_the_dutch_csv_opens_as_columns_in_dutch_excel(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    known_week(app)
+    client = auth.login(COORDINATOR, role="coordinator", language="nl")
+
+    body = client.get("/demand.csv?table=topics&from=2026-11-16&to=2026-11-22").data
+
+    # A byte-order mark, semicolons between the columns and a decimal comma.
+    assert body.startswith(b"\xef\xbb\xbf")
+    lines = body[3:].decode("utf-8").split("\r\n")
+    assert lines[0] == "Thema;Contacten;Aandeel (%)"
+    assert lines[1:4] == ["Videoconsult;2;14,3", "Patiëntportaal;1;7,1", "(geen thema);11;78,6"]
+    handling = client.get("/demand.csv?table=handling&from=2026-11-16&to=2026-11-22").data
+    # Waits in minutes, a number a spreadsheet can sum.
+    assert "\r\nmail;4;4;25,0;37,0\r\n" in handling.decode("utf-8-sig")
 
 
 @pytest.mark.parametrize("name", TABLE_NAMES)
@@ -330,7 +379,12 @@ def test_every_table_downloads_as_csv_with_the_same_rows(
     assert response.headers["Content-Disposition"] == (
         f'attachment; filename="demand-{name.replace("_", "-")}-2026-11-16-2026-11-22.csv"'
     )
-    assert csv_rows(response.data) == html_table(page, name)
+    # The same rows, labelled the same; the CSV holds numbers (shares in percent, waits in
+    # minutes) where the page writes them in words.
+    rows, shown = csv_rows(response.data), html_table(page, name)
+    assert [r[0] for r in rows] == [r[0] for r in shown]
+    assert [len(r) for r in rows] == [len(r) for r in shown]
+    assert all(re.fullmatch(r"\d+(\.\d)?|", cell) for r in rows[1:] for cell in r[1:])
     assert f'href="/demand.csv?table={name}&amp;from=2026-11-16&amp;to=2026-11-22"' in page
 
 
@@ -372,6 +426,7 @@ def test_a_topic_that_looks_like_a_formula_is_text_in_the_csv(
     )
 
     assert csv_rows(response.data)[1] == ["'=HYPERLINK(1)", "1", "100.0"]
+    assert csv_rows(response.data)[0] == ["Topic", "Contacts", "Share (%)"]
 
 
 # --- the period -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ def menu() -> dict[str, object]:
 
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
 from intake.shell.dashboard import demand_page as demand_page  # noqa: E402
+from intake.shell.dashboard import formats as formats  # noqa: E402
 from intake.shell.dashboard import recordings as recordings  # noqa: E402
 from intake.shell.dashboard import rota as rota  # noqa: E402
 from intake.shell.dashboard import topics as topics  # noqa: E402

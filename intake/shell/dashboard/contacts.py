@@ -7,7 +7,6 @@ reaches the page through Jinja's autoescaping only; nothing is marked safe.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -33,7 +32,9 @@ from intake.shell.auth import login_required
 from intake.shell.dashboard import bp
 from routing.desk import Desk
 
+from .formats import phone_link
 from .recordings import recording_media_url, twilio_api_base
+from .timeline import staff_name, timeline
 
 log = logging.getLogger(__name__)
 
@@ -59,50 +60,6 @@ OUTCOME_LABELS: Mapping[str, Any] = {
     Outcome.AUTOMATIC: _l("Automatic mail"),
     Outcome.HANDLED: _l("Handled"),
 }
-EVENT_LABELS: Mapping[str, Any] = {
-    "incoming": _l("Call came in"),
-    "picked-up": _l("A colleague's phone picked up"),
-    "accepted": _l("Colleague took the call"),
-    "declined": _l("Colleague declined the call"),
-    "dial-ended": _l("Ringing or conversation ended"),
-    "no-message": _l("Caller left no message"),
-    "recording": _l("Voicemail recorded"),
-    "status": _l("Call ended"),
-    "mail": _l("Mail received"),
-    "follow-up": _l("Follow-up mail received"),
-    "automatic": _l("Automatic mail: nothing sent back"),
-    "forwarded": _l("Forwarded to a colleague"),
-    "not-acknowledged": _l("No acknowledgement sent"),
-    "acknowledged": _l("Acknowledgement sent"),
-    "walk-in": _l("Walk-in logged"),
-    "handled": _l("Marked handled"),
-    "reopened": _l("Re-opened"),
-}
-DETAIL_LABELS: Mapping[str, Any] = {
-    "action": _l("action"),
-    "reason": _l("reason"),
-    "reasons": _l("reasons"),
-    "ringing": _l("ringing"),
-    "staff": _l("colleague"),
-    "status": _l("status"),
-    "seconds": _l("seconds"),
-    "fallback": _l("fallback number"),
-    "recording_sid": _l("recording"),
-    "subject": _l("subject"),
-    "attachments": _l("attachments"),
-    "needs_attention": _l("needs attention"),
-    "problems": _l("problems"),
-    "error": _l("could not be read"),
-    "by": _l("by"),
-    "topic": _l("topic"),
-}
-STAFF_DETAILS = ("staff", "ringing")  # detail keys holding colleagues' ids
-ACTION_LABELS: Mapping[str, Any] = {  # what a call's first answer did (routing.plan)
-    "dial": _l("ring colleagues"),
-    "fallback": _l("put through to the fallback number"),
-    "voicemail": _l("voicemail"),
-}
-
 # --- shared helpers -------------------------------------------------------------------------
 
 
@@ -132,18 +89,6 @@ def desk_organisations(desk: Desk) -> list[str]:
     """The organisations of the desk's lines and mailboxes, in the definition's order."""
     names = [line.organisation for line in desk.lines] + [m.organisation for m in desk.mailboxes]
     return list(dict.fromkeys(name for name in names if name)) or [desk.name]
-
-
-def staff_name(desk: Desk | None, staff_id: str | None) -> str:
-    if not staff_id:
-        return ""
-    staff = desk.staff_by_id.get(staff_id) if desk else None
-    return staff.name if staff else staff_id
-
-
-def is_phone_number(caller: str) -> bool:
-    """An E.164 number, which a `tel:` link can call back."""
-    return re.fullmatch(r"\+[1-9]\d{5,14}", caller) is not None
 
 
 def file_size(size: object) -> str:
@@ -257,41 +202,6 @@ def contacts() -> str:
 # --- one contact ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    label: str
-    details: list[tuple[str, str]]
-
-
-def _detail_value(key: str, value: object, desk: Desk | None) -> str:
-    if key in STAFF_DETAILS:
-        ids = value if isinstance(value, list) else [value]
-        return ", ".join(staff_name(desk, str(v)) for v in ids)
-    if isinstance(value, bool):
-        return str(_("yes") if value else _("no"))
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if key == "action":
-        return str(ACTION_LABELS.get(str(value), value))
-    return str(value)
-
-
-def timeline(contact: Contact, desk: Desk | None) -> list[TimelineEntry]:
-    """The contact's events as a person reads them: what happened, and the particulars."""
-    entries = []
-    for event in contact.events:
-        details = [
-            (str(DETAIL_LABELS.get(key, key)), _detail_value(key, value, desk))
-            for key, value in (event.detail or {}).items()
-            if not (value is None or value is False or value == "" or value == [])
-        ]
-        entries.append(
-            TimelineEntry(event.at, str(EVENT_LABELS.get(event.kind, event.kind)), details)
-        )
-    return entries
-
-
 def _contact_page(
     session: Session,
     row: Contact,
@@ -327,7 +237,7 @@ def _contact_page(
         views_shown=VIEWS_SHOWN,
         answered_by=staff_name(desk, row.answered_by),
         forwarded_to=staff_name(desk, row.forwarded_to),
-        callable=is_phone_number(row.caller),
+        callable=phone_link(row.caller) is not None,
         playable=recording_media_url(row.recording_url, twilio_api_base()) is not None,
         file_size=file_size,
         form=form or {"topic": row.topic or "", "note": row.note},

@@ -27,7 +27,14 @@ from intake.shell.dashboard.demand_pictures import (
     per_day_picture,
     topics_picture,
 )
-from intake.shell.dashboard.demand_tables import TABLES, demand_tables, share, table_csv
+from intake.shell.dashboard.demand_tables import (
+    TABLES,
+    cell_text,
+    demand_tables,
+    share,
+    table_csv,
+)
+from intake.shell.dashboard.formats import percent
 from intake.shell.dashboard.labels import _
 
 DEFAULT_WEEKS = 8
@@ -64,6 +71,9 @@ def chosen_period(args: MultiDict[str, str], today: date) -> tuple[Period, str |
     return Period(first, last), None
 
 
+bp.add_app_template_filter(cell_text, "demand_cell")
+
+
 # --- the views ------------------------------------------------------------------------------
 
 
@@ -93,7 +103,7 @@ def demand() -> str | Response:
         per_day=per_day_picture(figures),
         calls=calls_picture(figures),
         topics=topics_picture(figures),
-        outside_share=share(figures.outside_total, figures.total),
+        outside_share=percent(share(figures.outside_total, figures.total) or 0.0),
         hours_note=_hours_note(figures),
     )
     return Response(body, status=400 if problem else 200)

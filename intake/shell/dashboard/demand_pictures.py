@@ -9,6 +9,7 @@ from typing import Any
 from intake.core.demand import HOURS, Demand, Period
 from intake.core.lifecycle import Channel, Outcome
 from intake.shell.dashboard.demand_tables import share
+from intake.shell.dashboard.formats import number, percent
 from intake.shell.dashboard.labels import (
     _,
     channel_name,
@@ -177,7 +178,9 @@ def calls_picture(demand: Demand) -> dict[str, Any]:
                 "x": round(x, 2),
                 "width": round(width, 2),
                 "fill": OUTCOME_COLOURS.get(outcome, OTHER_COLOUR),
-                "label": f"{outcome_name(outcome)}: {count} ({share(count, total)}%)",
+                "label": (
+                    f"{outcome_name(outcome)}: {number(count)} ({percent(share(count, total))})"
+                ),
             }
         )
         x += width
