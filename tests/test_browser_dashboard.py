@@ -362,12 +362,13 @@ class MediaHost:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []  # (path, Authorization header)
+        self.failing = False  # True: every recording is gone, as Twilio answers after deletion
         host = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 host.requests.append((self.path, self.headers.get("Authorization", "")))
-                if not self.path.endswith(".mp3"):
+                if host.failing or not self.path.endswith(".mp3"):
                     self.send_error(404)
                     return
                 self.send_response(200)
@@ -423,6 +424,33 @@ def leave_voicemail(twilio: Twilio, clock: SimClock, media_host: MediaHost) -> N
     twilio.post(
         twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="45")
     )
+
+
+def test_the_player_says_so_when_the_recording_cannot_be_fetched(
+    app: Flask,
+    desk: Desk,
+    clock: SimClock,
+    twilio: Twilio,
+    media_host: MediaHost,
+    log_in: LogIn,
+) -> None:
+    leave_voicemail(twilio, clock, media_host)
+    [contact] = contacts(app)
+    media_host.failing = True
+    page = log_in(language="nl").page
+    navigate(page, page.locator(".waiting").get_by_role("link", name=contact.reference))
+    message = page.locator(".voicemail [role=alert]")
+    expect(message).to_be_hidden()
+
+    # Pressing play: the dashboard's fetch from "Twilio" fails, and the page says so.
+    page.locator(".voicemail audio").evaluate("audio => audio.play().catch(() => null)")
+
+    expect(message).to_be_visible()
+    expect(message).to_have_text(
+        "De opname kon niet worden opgehaald. "
+        "Probeer het later opnieuw, of luister hem in Twilio af."
+    )
+    assert media_host.requests
 
 
 def test_a_voicemail_is_played_marked_handled_and_leaves_the_waiting_list(

@@ -422,7 +422,12 @@ def test_a_voicemails_page_has_a_player_from_the_recording_proxy(
     )
     html = contact_page(auth, contact_id)
 
-    assert f'<audio controls preload="none" src="/contacts/{contact_id}/recording">' in html
+    assert (
+        f'<audio controls preload="none" src="/contacts/{contact_id}/recording"'
+        ' data-unavailable="recording-unavailable">'
+    ) in html
+    # What the player says when the fetch fails, hidden until then (tested in Chromium).
+    assert 'id="recording-unavailable" role="alert" hidden>' in html
 
 
 @pytest.mark.parametrize(
