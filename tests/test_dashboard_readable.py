@@ -70,6 +70,16 @@ def test_a_withheld_caller_is_named_so_and_offers_no_call_back(
     assert cell(client.get("/").get_data(as_text=True), "caller") == [shown]
 
 
+@pytest.mark.parametrize(("language", "shown"), [("nl", "onbekend"), ("en", "unknown")])
+def test_a_call_without_a_caller_says_the_number_is_unknown(
+    app: Flask, desk: Desk, auth: AuthActions, language: str, shown: str
+) -> None:
+    add_contact(app, outcome="missed", caller="unknown")
+    client = auth.login(language=language)
+
+    assert cell(client.get("/contacts").get_data(as_text=True), "caller") == [shown]
+
+
 def add_events(app: Flask, contact_id: int, *events: tuple[str, int, dict[str, object]]) -> None:
     """Events of the contact, each (kind, seconds after 10:00, detail)."""
     start = local("2026-11-23 10:00")

@@ -16,7 +16,7 @@ from intake.core.phones import DEFAULT_REGION
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.labels import _
 
-# The desk's own country: its numbers are written as people there dial them ("06 1234 5678"),
+# The desk's own country: its numbers are written as people there dial them ("06 12345678"),
 # any other country's in international form ("+32 470 12 34 56"), never as a foreign national
 # number a colleague would dial wrongly.
 DESK_REGION = DEFAULT_REGION
@@ -52,10 +52,12 @@ def phone_link(caller: str | None) -> str | None:
 
 
 def phone_text(caller: str | None) -> str:
-    """A caller as a person reads it: "06 1234 5678", "+32 470 12 34 56", "withheld"."""
+    """A caller as a person reads it: "06 12345678", "+32 470 12 34 56", "withheld"."""
     text = (caller or "").strip()
     if is_withheld(text):
         return _("withheld")
+    if text == "unknown":  # Twilio sent no caller at all (intake.core.phones.caller_identity)
+        return _("unknown")
     number = _parsed(text)
     if number is None:
         return text
