@@ -343,6 +343,7 @@ def test_the_dutch_page_writes_shares_and_waits_as_dutch_does(
     assert row(calls, "opgenomen")[2] == "87,5%"
     assert row(calls, "gemist")[2] == "12,5%"
     assert row(calls, "Alle oproepen")[2] == "100%"
+    assert "9 contacten, waarvan 0 (0%) terwijl de helpdesk gesloten was." in page
 
 
 def test_the_dutch_csv_opens_as_columns_in_dutch_excel(
