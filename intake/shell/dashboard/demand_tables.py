@@ -12,10 +12,14 @@ import csv
 import io
 from dataclasses import dataclass
 
-from flask_babel import get_locale
-
 from intake.core.demand import HOURS, Demand
-from intake.shell.dashboard.formats import duration, number, percent, plain_decimal
+from intake.shell.dashboard.formats import (
+    csv_delimiter,
+    duration,
+    number,
+    percent,
+    plain_decimal,
+)
 from intake.shell.dashboard.labels import _, channel_name, outcome_name, weekday_names
 
 TABLES = ("heatmap", "outside", "per_day", "calls", "handling", "topics")
@@ -82,10 +86,7 @@ def demand_tables(demand: Demand) -> dict[str, Table]:
             "per_day",
             _("Contacts per day and channel"),
             (_("Date"), *(channel_name(c) for c in demand.channels), _("Total")),
-            tuple(
-                (day.isoformat(), *counts, sum(counts))
-                for day, counts in demand.per_day
-            ),
+            tuple((day.isoformat(), *counts, sum(counts)) for day, counts in demand.per_day),
         ),
         "calls": Table(
             "calls",
@@ -155,11 +156,6 @@ def _csv_header(table: Table, column: int) -> str:
     if any(isinstance(cell, Wait) for cell in cells):
         return _("%(header)s (minutes)", header=header)
     return header
-
-
-def csv_delimiter() -> str:
-    """Dutch Excel splits on semicolons (its list separator, as the comma is its decimal)."""
-    return ";" if str(get_locale() or "nl").startswith("nl") else ","
 
 
 def table_csv(table: Table) -> str:

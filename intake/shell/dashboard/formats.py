@@ -25,7 +25,15 @@ DESK_REGION = DEFAULT_REGION
 # they came): "anonymous", and Twilio's stand-in numbers for anonymous, restricted, blocked
 # and unavailable callers.
 WITHHELD = frozenset(
-    {"anonymous", "restricted", "+266696687", "+7378742833", "+2562533", "+86282452253"}
+    {
+        "anonymous",
+        "restricted",
+        "+266696687",
+        "+7378742833",
+        "+2562533",
+        "+8656696",
+        "+86282452253",
+    }
 )
 
 
@@ -90,6 +98,11 @@ def duration(seconds: float | None) -> str:
 
 def decimal_symbol() -> str:
     return str(get_decimal_symbol(str(get_locale() or "nl")))
+
+
+def csv_delimiter() -> str:
+    """Dutch Excel splits on semicolons (its list separator, as the comma is its decimal)."""
+    return ";" if decimal_symbol() == "," else ","
 
 
 def plain_decimal(value: float, places: int = 1) -> str:

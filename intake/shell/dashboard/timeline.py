@@ -149,9 +149,7 @@ SENTENCES: Mapping[str, Sentence] = {
     "handled": lambda c, e, d: (
         _("%(who)s marked it handled", who=_by(e)) if _by(e) else _("Marked handled")
     ),
-    "reopened": lambda c, e, d: (
-        _("%(who)s re-opened it", who=_by(e)) if _by(e) else _("Re-opened")
-    ),
+    "reopened": lambda c, e, d: _("%(who)s re-opened it", who=_by(e)) if _by(e) else _("Re-opened"),
 }
 
 
