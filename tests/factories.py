@@ -296,7 +296,6 @@ def add_user(
             role=role,
             language=language,
             created_at=app.config["CLOCK"](),
-            failed_logins=0,
         ),
     )
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.security import check_password_hash
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import ContactView
+from intake.core.models import ContactView, User
 from intake.shell.auth import create_user
+from intake.shell.sessions import end_all_sessions
 
 from .auth import STAFF, AuthActions
 from .factories import PASSWORD, add_contact
@@ -108,3 +112,97 @@ def test_viewing_a_contact_is_recorded(app: Flask, client: FlaskClient, auth: Au
     with database(app).session() as session:
         [view] = session.scalars(select(ContactView)).all()
         assert view.contact_id == contact_id
+
+
+def test_a_copied_session_cookie_stops_working_after_logout(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    auth.login()
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie("session", cookie.value)
+    assert thief.get("/").status_code == 200
+
+    auth.logout()
+
+    assert thief.get("/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_ending_every_session_of_a_user_logs_out_each_of_its_clients(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.login()
+    laptop = auth.login(client=app.test_client())
+
+    with database(app).session() as session:
+        user = session.scalars(select(User).where(User.email == STAFF)).one()
+        assert end_all_sessions(session, user.id, clock()) == 2
+        session.commit()
+
+    assert client.get("/").status_code == 302
+    assert laptop.get("/").status_code == 302
+
+
+def test_a_session_ends_after_a_working_day_idle_and_at_its_lifetime(
+    client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.login()
+    clock.advance(7 * 3600)
+    assert client.get("/").status_code == 200  # 7 h idle: still on
+    clock.advance(4 * 3600)
+    assert client.get("/").status_code == 200  # 11 h after logging in
+    clock.advance(2 * 3600)
+    assert client.get("/").status_code == 302  # 13 h: past the 12 h lifetime
+
+    auth.submit()
+    clock.advance(8 * 3600 + 60)
+    assert client.get("/").status_code == 302  # over 8 h without a click
+
+
+def _answers(auth: AuthActions, email: str, times: int) -> list[tuple[int, str]]:
+    answers = []
+    for _ in range(times):
+        response = auth.submit(email, "wrong password!")
+        [message] = _FLASH.findall(response.get_data(as_text=True))
+        answers.append((response.status_code, message))
+    return answers
+
+
+_FLASH = re.compile(r'<p class="flash error" role="alert">([^<]*)</p>')
+
+
+def test_an_address_without_a_login_gets_the_same_answers_and_the_same_work(
+    auth: AuthActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth.add_account()
+    checked: list[str] = []
+
+    def counting(pwhash: str, password: str) -> bool:
+        checked.append(pwhash)
+        return check_password_hash(pwhash, password)
+
+    monkeypatch.setattr("intake.shell.auth.check_password_hash", counting)
+
+    known = _answers(auth, STAFF, 5)
+    known_checks = len(checked)
+    unknown = _answers(auth, "nobody@example.org", 5)
+
+    assert unknown == known
+    assert [status for status, _ in known] == [401] * 5
+    assert "Probeer het over" in known[-1][1]  # both are told to wait, alike (Dutch)
+    assert known_checks == 5 and len(checked) == 10  # a hash checked every time, both
+
+
+def test_many_failures_from_one_client_slow_that_client_down(
+    auth: AuthActions, clock: SimClock
+) -> None:
+    auth.add_account()
+    for number in range(20):
+        # A different address each time: only the client's own counter adds up.
+        assert auth.submit(f"guess{number}@example.org", "wrong password!").status_code == 401
+
+    assert auth.submit().status_code == 401  # even the right password waits now
+    clock.advance(3)
+    assert auth.submit().status_code == 302

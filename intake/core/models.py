@@ -273,12 +273,37 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="staff")  # staff | coordinator
     language: Mapped[str] = mapped_column(String(5), default="nl")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_coordinator(self) -> bool:
         return self.role == "coordinator"
+
+
+class LoginSession(Base):
+    """One login on the server: the cookie carries only its token, so ending the row ends
+    every copy of that cookie at once (logout, an idle timeout, a disabled login)."""
+
+    __tablename__ = "login_session"
+
+    # sha256 of the token in the cookie: a copy of this table logs nobody in.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed logins per typed address (known or not) and per client address: the same
+    count and the same wait whether or not an address has a login."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # "account:…" | "client:…"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ContactView(Base):

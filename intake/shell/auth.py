@@ -1,8 +1,9 @@
-"""Dashboard logins: hashed passwords, roles, and failed attempts that slow an attacker down."""
+"""Dashboard logins: hashed passwords, roles, and failed attempts that slow an attacker down
+(per typed address and per client, alike for addresses with and without a login)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -10,31 +11,41 @@ from typing import Any, TypeVar, cast
 import flask_login
 from flask import Flask, abort
 from flask_login import LoginManager, UserMixin, current_user
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.errors import IntakeError
-from intake.core.models import User
+from intake.core.models import LoginThrottle, User
+from intake.shell.sessions import IDLE_TIMEOUT, MAX_AGE, user_of_session
 
 ROLES = ("staff", "coordinator")
 LANGUAGES = ("nl", "en")
 MIN_PASSWORD_LENGTH = 10
-FREE_ATTEMPTS = 3  # failed logins before each next attempt must wait
+FREE_ATTEMPTS = 3  # failed logins for one address before each next attempt must wait
+# From one client address (a hospital's offices may share one): more, before it waits.
+FREE_ATTEMPTS_PER_CLIENT = 20
 MAX_WAIT = timedelta(minutes=15)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class LoginUser(UserMixin):  # type: ignore[misc]
-    """The logged-in user as Flask-Login sees it: a snapshot of the row."""
+    """The logged-in user as Flask-Login sees it: a snapshot of the row, and the token of
+    its server-side session (what the cookie carries instead of the user's id)."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, token: str) -> None:
         self.id = user.id
         self.email = user.email
         self.role = user.role
         self.language = user.language
+        self.token = token
+
+    def get_id(self) -> str:
+        return self.token
 
     @property
     def is_coordinator(self) -> bool:
@@ -59,7 +70,7 @@ def create_user(
         raise IntakeError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     user = session.scalars(select(User).where(User.email == address)).first()
     if user is None:
-        user = User(email=address, created_at=now, failed_logins=0)
+        user = User(email=address, created_at=now)
         session.add(user)
     user.password_hash = hash_password(password)
     user.role = role
@@ -67,32 +78,64 @@ def create_user(
     return user
 
 
-def wait_before_next_attempt(user: User, now: datetime) -> timedelta:
-    """How long this account must wait before a password is even checked again."""
-    if user.failed_logins < FREE_ATTEMPTS or user.last_failed_at is None:
+def _wait(failures: int, last_failed_at: datetime, free: int, now: datetime) -> timedelta:
+    if failures < free:
         return timedelta(0)
-    wait = min(timedelta(seconds=2 ** (user.failed_logins - FREE_ATTEMPTS + 1)), MAX_WAIT)
-    return max(timedelta(0), user.last_failed_at + wait - now)
+    wait = min(timedelta(seconds=2 ** (failures - free + 1)), MAX_WAIT)
+    return max(timedelta(0), last_failed_at + wait - now)
+
+
+def _throttle_keys(address: str, client: str) -> dict[str, int]:
+    """Each counter an attempt falls under, and its free attempts."""
+    keys = {f"account:{address}"[:400]: FREE_ATTEMPTS}
+    if client:
+        keys[f"client:{client}"[:400]] = FREE_ATTEMPTS_PER_CLIENT
+    return keys
+
+
+def wait_before_next_attempt(
+    session: Session, address: str, client: str, now: datetime
+) -> timedelta:
+    """How long before a password from `client` for `address` counts again; the same for
+    an address with a login and one without."""
+    keys = _throttle_keys(address, client)
+    rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+    waits = [_wait(row.failures, row.last_failed_at, keys[row.key], now) for row in rows]
+    return max(waits, default=timedelta(0))
+
+
+def _count_failure(session: Session, keys: Iterable[str], now: datetime) -> None:
+    # One upsert per key, so two wrong passwords at once both count.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    for key in keys:
+        statement = dialect.insert(LoginThrottle).values(key=key, failures=1, last_failed_at=now)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"failures": LoginThrottle.failures + 1, "last_failed_at": now},
+            )
+        )
 
 
 def attempt_login(
-    session: Session, email: str, password: str, now: datetime
+    session: Session, email: str, password: str, now: datetime, client: str = ""
 ) -> User | timedelta | None:
-    """The user when the password is right; how long to wait when throttled; else None."""
-    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
-    if user is None:
-        # Same work as a real check, so timing does not tell which addresses exist.
-        check_password_hash(_DUMMY_HASH, password)
-        return None
-    wait = wait_before_next_attempt(user, now)
+    """The user when the password is right; how long to wait when throttled; else None.
+
+    An address without a login gets the same answers, the same throttle and the same work
+    (a hash checked against a dummy), so none of them tells which addresses exist.
+    """
+    address = email.strip().lower()
+    user = session.scalars(select(User).where(User.email == address)).first()
+    matches = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    wait = wait_before_next_attempt(session, address, client, now)
     if wait > timedelta(0):
         return wait
-    if not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        user.last_failed_at = now
+    keys = _throttle_keys(address, client)
+    if user is None or not matches:
+        _count_failure(session, keys, now)
         return None
-    user.failed_logins = 0
-    user.last_failed_at = None
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == f"account:{address}"[:400]))
     return user
 
 
@@ -119,14 +162,17 @@ def init_app(app: Flask) -> None:
     manager.login_view = "dashboard.login"
     manager.login_message = ""
 
-    def load_user(user_id: str) -> LoginUser | None:
-        if not user_id.isdigit():
-            return None
-        user = get_session().get(User, int(user_id))
-        return LoginUser(user) if user is not None else None
+    def load_user(token: str) -> LoginUser | None:
+        user = user_of_session(get_session(), token, clock_now())
+        return LoginUser(user, token) if user is not None else None
 
     manager.user_loader(load_user)
     manager.init_app(app)
+    # The session is looked up first thing, before a view writes anything.
+    app.before_request(_load_current_user)
+    app.config.setdefault("SESSION_IDLE_TIMEOUT", IDLE_TIMEOUT)
+    app.config.setdefault("SESSION_MAX_AGE", MAX_AGE)
+    app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_MAX_AGE"]
     secure = str(app.config.get("PUBLIC_URL", "")).startswith("https://")
     # Flask ships these keys with lax defaults (SameSite unset, Secure off): set them.
     app.config.update(
@@ -137,3 +183,7 @@ def init_app(app: Flask) -> None:
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=secure,
     )
+
+
+def _load_current_user() -> None:
+    current_user.is_authenticated  # noqa: B018 - loading it is the point

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -182,6 +183,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "METRICS_TOKEN": env.get("INTAKE_METRICS_TOKEN", "").strip(),
         "METRICS_BIND": _bind("INTAKE_METRICS_BIND", env),
         # `intake serve`: gunicorn's workers and threads, and how long a stop may take.
+        # Dashboard sessions end after this many hours without a click, and at the latest
+        # this many hours after logging in.
+        "SESSION_IDLE_TIMEOUT": timedelta(hours=_at_least_one("INTAKE_SESSION_IDLE_HOURS", env, 8)),
+        "SESSION_MAX_AGE": timedelta(hours=_at_least_one("INTAKE_SESSION_MAX_HOURS", env, 12)),
         "WEB_WORKERS": _at_least_one("INTAKE_WEB_WORKERS", env, 2),
         "WEB_THREADS": _at_least_one("INTAKE_WEB_THREADS", env, 4),
         "GRACEFUL_SECONDS": _at_least_one("INTAKE_GRACEFUL_SECONDS", env, 30),

@@ -21,6 +21,7 @@ from intake.core.lifecycle import Outcome
 from intake.core.models import Contact, MailboxStatus, User
 from intake.shell.auth import LoginUser, attempt_login, login_required
 from intake.shell.dashboard import bp
+from intake.shell.sessions import end_session, start_session
 from routing.desk import Desk
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
@@ -56,11 +57,14 @@ def login() -> str | BaseResponse:
             request.form.get("email", ""),
             request.form.get("password", ""),
             clock_now(),
+            client=request.remote_addr or "",
         )
-        session.commit()
         if isinstance(outcome, User):
-            login_user(LoginUser(outcome))
+            token = start_session(session, outcome, clock_now())
+            session.commit()
+            login_user(LoginUser(outcome, token))
             return redirect(_safe_next(request.args.get("next")))
+        session.commit()
         if isinstance(outcome, timedelta):
             seconds = int(outcome.total_seconds()) + 1
             flash(
@@ -76,6 +80,10 @@ def login() -> str | BaseResponse:
 @bp.post("/logout")
 @login_required
 def logout() -> BaseResponse:
+    # Ended on the server: a copy of the cookie kept anywhere no longer logs in.
+    session = get_session()
+    end_session(session, current_user.token, clock_now())
+    session.commit()
     logout_user()
     return redirect(url_for("dashboard.login"))
 
