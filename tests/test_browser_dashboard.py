@@ -12,6 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,16 @@ NOW_CLOSED = [
 ]
 
 
+def stay_logged_in_across_days(app: Flask) -> None:
+    """The clock jumps days here, past a session's lifetime; these tests are about Now, and
+    the session's limits have their own tests (tests/test_dashboard_auth.py)."""
+    app.config["SESSION_IDLE_TIMEOUT"] = app.config["SESSION_MAX_AGE"] = timedelta(days=60)
+
+
 def test_now_shows_the_desk_open_and_who_is_on_shift(
-    desk: Desk, clock: SimClock, log_in: LogIn
+    app: Flask, desk: Desk, clock: SimClock, log_in: LogIn
 ) -> None:
+    stay_logged_in_across_days(app)
     page = log_in().page
 
     for moment, state, on_shift in NOW_OPEN:
@@ -134,8 +142,9 @@ def test_now_shows_the_desk_open_and_who_is_on_shift(
 
 
 def test_now_shows_the_desk_closed_and_when_it_opens_again(
-    desk: Desk, clock: SimClock, log_in: LogIn
+    app: Flask, desk: Desk, clock: SimClock, log_in: LogIn
 ) -> None:
+    stay_logged_in_across_days(app)
     page = log_in().page
 
     for moment, opens in NOW_CLOSED:

@@ -44,7 +44,9 @@ PRIVATE_BLUEPRINTS = ("dashboard",)
 def add_security_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.blueprint in PRIVATE_BLUEPRINTS:
+    if request.blueprint in PRIVATE_BLUEPRINTS and "no-store" not in response.headers.get(
+        "Cache-Control", ""
+    ):
         response.headers["Cache-Control"] = "no-store"
     return response
 
