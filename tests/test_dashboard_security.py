@@ -4,12 +4,14 @@ everything else the app answers."""
 from __future__ import annotations
 
 import pytest
-from flask import Flask
+from flask import Flask, abort
 from flask.testing import FlaskClient
 
-from .auth import AuthActions
+from intake.core.clock import SimClock
+
+from .auth import _TOKEN, STAFF, AuthActions, csrf_token
 from .conftest import Twilio
-from .factories import add_contact
+from .factories import PASSWORD, add_contact
 
 
 def test_no_page_can_be_framed_sniffed_or_leak_its_address(
@@ -49,3 +51,110 @@ def test_the_webhooks_twiml_and_the_health_check_keep_their_own_headers(
 
     with client.get("/static/style.css") as sheet:
         assert "no-store" not in sheet.headers.get("Cache-Control", "")  # a cache may keep it
+
+
+def _expire_the_token(client: FlaskClient) -> None:
+    """What a new deployment or a long pause does: the session's token is no longer there."""
+    with client.session_transaction() as session:
+        session.pop("csrf_token", None)
+
+
+def test_a_form_sent_after_its_token_ran_out_comes_back_with_what_was_typed(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    auth.login(language="nl")
+    token = csrf_token(client, "/walk-in")
+    _expire_the_token(client)
+
+    response = client.post(
+        "/walk-in",
+        data={"csrf_token": token, "note": "Mevrouw Jansen\nbelt terug over haar pomp"},
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Uw sessie was verlopen; controleer en verstuur opnieuw." in page
+    assert "Mevrouw Jansen\nbelt terug over haar pomp</textarea>" in page
+    assert 'action="/walk-in"' in page
+    fresh = _TOKEN.search(page)
+    assert fresh is not None and fresh.group(1) != token
+    assert 'href="/contacts"' in page  # the menu is there
+
+
+def test_the_login_form_after_its_token_ran_out_keeps_the_address_not_the_password(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    auth.add_account()
+    token = csrf_token(client)
+    _expire_the_token(client)
+
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": STAFF, "password": PASSWORD}
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f'value="{STAFF}"' in page
+    assert PASSWORD not in page
+    assert "Uw sessie was verlopen" in page
+
+
+def test_a_form_left_open_for_hours_still_sends(
+    client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.add_account()
+    token = csrf_token(client)
+    clock.advance(5 * 3600)  # Flask-WTF's own limit was one hour
+
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": STAFF, "password": PASSWORD}
+    )
+
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("language", "path", "code", "title"),
+    [
+        ("nl", "/no-such-page", 404, "Deze pagina bestaat niet"),
+        ("en", "/no-such-page", 404, "This page does not exist"),
+        ("nl", "/rota.toml", 403, "U mag deze pagina niet openen"),
+        ("nl", "/contacts/1/handled", 405, "Deze pagina kan zo niet worden gebruikt"),
+    ],
+)
+def test_error_pages_are_the_dashboards_own_in_the_users_language(
+    client: FlaskClient, auth: AuthActions, language: str, path: str, code: int, title: str
+) -> None:
+    auth.login(language=language)
+
+    response = client.get(path)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == code
+    assert f"<h1>{title}</h1>" in page
+    assert 'href="/contacts"' in page  # with the menu
+
+
+def test_a_failure_in_a_page_is_the_dashboards_500(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    def broken() -> str:
+        abort(500)
+
+    app.add_url_rule("/broken", "broken", broken)
+    auth.login(language="nl")
+
+    response = client.get("/broken")
+
+    assert response.status_code == 500
+    assert "<h1>Er ging bij ons iets mis</h1>" in response.get_data(as_text=True)
+
+
+@pytest.mark.usefixtures("desk")
+def test_the_webhooks_and_machine_endpoints_keep_their_own_errors(client: FlaskClient) -> None:
+    unsigned = client.post("/voice/incoming", data={"CallSid": "CA" + "0" * 32})
+    assert "Helpdesk intake" not in unsigned.get_data(as_text=True)
+    missing = client.get("/voice/no-such-hook")
+    assert missing.status_code == 404
+    assert "Helpdesk intake" not in missing.get_data(as_text=True)
+    assert client.get("/healthz").is_json

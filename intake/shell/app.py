@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from intake.core import db, deskstore
 from intake.core.clock import system_clock
 from intake.core.notices import set_voicemail_notifier
-from intake.shell import auth, health, i18n, metrics, security
+from intake.shell import auth, errors, health, i18n, metrics, security
 from intake.shell.dashboard import bp as dashboard_bp
 from intake.shell.proxy import trust_proxies
 from intake.shell.settings import from_environment
@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_routes(app)
+    register_errorhandlers(app)
     return app
 
 
@@ -66,3 +67,8 @@ def register_routes(app: Flask) -> None:
     # /healthz and /readyz for the load balancer; /metrics and the webhooks' latency.
     health.init_app(app)
     metrics.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    # The dashboard's own error pages; a form whose token ran out is asked again.
+    errors.init_app(app)
