@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,19 @@ def test_the_microsoft_sign_in_host_must_be_https(tmp_path: Path) -> None:
     assert config["MICROSOFT_AUTHORITY"] == "https://login.microsoftonline.us"
     with pytest.raises(ConfigurationError, match="INTAKE_MICROSOFT_AUTHORITY must be an https"):
         from_environment(environment(tmp_path, INTAKE_MICROSOFT_AUTHORITY="http://login.example"))
+
+
+def test_a_dashboard_session_lasts_a_working_day_unless_set_otherwise(tmp_path: Path) -> None:
+    default = from_environment(environment(tmp_path))
+    assert (default["SESSION_IDLE_TIMEOUT"], default["SESSION_MAX_AGE"]) == (
+        timedelta(hours=8),
+        timedelta(hours=12),
+    )
+
+    config = from_environment(
+        environment(tmp_path, INTAKE_SESSION_IDLE_HOURS="2", INTAKE_SESSION_MAX_HOURS="10")
+    )
+    assert (config["SESSION_IDLE_TIMEOUT"], config["SESSION_MAX_AGE"]) == (
+        timedelta(hours=2),
+        timedelta(hours=10),
+    )
