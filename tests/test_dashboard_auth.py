@@ -12,8 +12,9 @@ from werkzeug.security import check_password_hash
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import ContactView, User
+from intake.core.models import ContactView, LoginSession, LoginThrottle, User
 from intake.shell.auth import create_user
+from intake.shell.jobs import purge_expired
 from intake.shell.sessions import end_all_sessions
 
 from .auth import STAFF, AuthActions
@@ -206,3 +207,30 @@ def test_many_failures_from_one_client_slow_that_client_down(
     assert auth.submit().status_code == 401  # even the right password waits now
     clock.advance(3)
     assert auth.submit().status_code == 302
+
+
+def test_the_retention_job_removes_old_sessions_and_old_failed_login_counts(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.login()
+    auth.logout()  # ended now
+    laptop = auth.login(client=app.test_client())  # left open, and so used up at 12 h
+    auth.submit("nobody@example.org", "wrong password!")  # a count for an unknown address
+
+    def rows() -> tuple[int, int]:
+        with database(app).session() as session:
+            return (
+                len(session.scalars(select(LoginSession)).all()),
+                len(session.scalars(select(LoginThrottle)).all()),
+            )
+
+    before = rows()
+    assert before[0] == 2 and before[1] >= 1
+    clock.advance(2 * 86400)
+    purge_expired(app)
+    assert rows() == (2, 0)  # the failures are forgotten after a day, the sessions kept
+
+    clock.advance(29 * 86400)  # 31 days: the ended one is over 30 days gone, the open one too
+    purge_expired(app)
+    assert rows() == (0, 0)
+    assert laptop.get("/").status_code == 302

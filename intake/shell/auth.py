@@ -29,6 +29,7 @@ FREE_ATTEMPTS = 3  # failed logins for one address before each next attempt must
 # From one client address (a hospital's offices may share one): more, before it waits.
 FREE_ATTEMPTS_PER_CLIENT = 20
 MAX_WAIT = timedelta(minutes=15)
+FORGET_FAILURES_AFTER = timedelta(days=1)  # far beyond MAX_WAIT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,6 +84,15 @@ def _wait(failures: int, last_failed_at: datetime, free: int, now: datetime) -> 
         return timedelta(0)
     wait = min(timedelta(seconds=2 ** (failures - free + 1)), MAX_WAIT)
     return max(timedelta(0), last_failed_at + wait - now)
+
+
+def forget_old_failures(session: Session, now: datetime) -> int:
+    """Remove the counts of failed logins that made nobody wait for a day: the throttle
+    starts again from nothing, and typed addresses are not kept longer than needed."""
+    result = session.execute(
+        delete(LoginThrottle).where(LoginThrottle.last_failed_at < now - FORGET_FAILURES_AFTER)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _throttle_keys(address: str, client: str) -> dict[str, int]:

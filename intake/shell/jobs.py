@@ -30,7 +30,9 @@ from intake.core import contactlog
 from intake.core.db import connection_dropped, database, database_unreachable
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
+from intake.shell.auth import forget_old_failures
 from intake.shell.heartbeats import record_success
+from intake.shell.sessions import MAX_AGE, purge_sessions
 from mail.accounts import ImapAccount, MissingSecret, imap_accounts, smtp_for
 from mail.idle import IdleWatchers
 from mail.ingest import Outgoing, release_held
@@ -52,13 +54,23 @@ T = TypeVar("T")
 
 
 def purge_expired(app: Flask) -> int:
-    """Remove contacts older than the desk's retention period; how many were removed."""
+    """Remove contacts older than the desk's retention period; how many were removed. Old
+    login sessions and counts of failed logins go too (they hold no patient data, but
+    addresses and who was logged in when)."""
+    now = app.config["CLOCK"]()
+    with database(app).session() as session:
+        sessions = purge_sessions(session, now, app.config.get("SESSION_MAX_AGE", MAX_AGE))
+        failures = forget_old_failures(session, now)
+        session.commit()
+    if sessions or failures:
+        log.info("retention: removed %d old login sessions, %d old failed-login counts",
+                 sessions, failures)  # fmt: skip
     with database(app).session() as session:
         try:
             desk = current_desk(session, app)
         except NoDeskError:
             return 0
-        cutoff = app.config["CLOCK"]() - timedelta(days=desk.retention_days)
+        cutoff = now - timedelta(days=desk.retention_days)
         removed = contactlog.purge_older_than(session, cutoff)
         session.commit()
     if removed:

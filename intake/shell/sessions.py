@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.core.models import LoginSession, User
@@ -22,6 +22,9 @@ IDLE_TIMEOUT = timedelta(hours=8)  # a working day without a click ends the sess
 MAX_AGE = timedelta(hours=12)  # and no session outlives a long shift
 # last_seen_at is written at most this often, not on every request.
 TOUCH_EVERY = timedelta(minutes=1)
+# A session's row is kept this long after it ended or could last be used, for the question
+# "who was logged in then", and removed by the retention job after that.
+KEEP_ENDED = timedelta(days=30)
 
 
 def token_hash(token: str) -> str:
@@ -97,3 +100,14 @@ def open_sessions(session: Session, user_id: int) -> list[LoginSession]:
             )
         )
     )
+
+
+def purge_sessions(session: Session, now: datetime, max_age: timedelta = MAX_AGE) -> int:
+    """Remove the rows of sessions that ended, or outlived `max_age`, over KEEP_ENDED ago."""
+    cutoff = now - KEEP_ENDED
+    result = session.execute(
+        delete(LoginSession).where(
+            or_(LoginSession.ended_at < cutoff, LoginSession.created_at < cutoff - max_age)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
