@@ -105,6 +105,7 @@ _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za
 _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter most
 # RFC 5322: at most 998 octets a line. Longer lines cannot travel as 7bit/8bit.
 _MAX_LINE = 998
+_LINE_CHUNK = 1 << 20  # bytes of a message looked at a time for long lines
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:")
 
 
@@ -373,10 +374,19 @@ def _travels_as_message(raw: bytes) -> bool:
     head = raw.lstrip(b"\r\n")[:1000]
     if not _HEADER_LINE.match(head) or b"\0" in raw:
         return False
-    # A loop over line ends: a regex for long lines is 100 times slower on a 20 MB message.
-    start, find = 0, raw.find
-    while (end := find(b"\n", start)) >= 0:
-        if end - start - (raw[end - 1] == 0x0D) > _MAX_LINE:  # the CR of CRLF not counted
+    # Lines split a chunk at a time (C speed, a chunk's lines held at once): a loop over
+    # line ends took 0.3 s on a 10 MB mail, a regex for long lines 100 times more.
+    carry = 0  # the length of the line that runs on into the next chunk
+    for start in range(0, len(raw), _LINE_CHUNK):
+        lines = raw[start : start + _LINE_CHUNK].split(b"\n")
+        lines[0] = b"x" * carry + lines[0] if carry else lines[0]
+        carry = len(lines.pop())
+        if not lines:
+            if carry > _MAX_LINE + 1:
+                return False
+            continue
+        if max(map(len, lines)) > _MAX_LINE and any(
+            len(line) - line.endswith(b"\r") > _MAX_LINE for line in lines
+        ):  # the CR of CRLF not counted
             return False
-        start = end + 1
-    return len(raw) - start <= _MAX_LINE
+    return carry <= _MAX_LINE

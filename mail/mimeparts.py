@@ -359,9 +359,10 @@ def decoded_size(part: Message) -> int:
     if encoding == "base64":
         # get_payload(decode=True) would hold the text, its lines, their join and the
         # result at once; counting the base64 alphabet holds one chunk.
+        elided = getattr(part, "_payload", None)  # get_payload() would restore it whole
+        if isinstance(elided, _ElidedText):
+            return elided.base64_characters() * 3 // 4
         payload = part.get_payload()
-        if isinstance(payload, _ElidedText):
-            return payload.base64_characters() * 3 // 4
         if isinstance(payload, str):
             total = 0
             for start in range(0, len(payload), _COUNT_CHUNK):
