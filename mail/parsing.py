@@ -11,10 +11,12 @@ one that is not readable unambiguously gives no address, and a problem for a per
 look at.
 
 Reading the headers as they arrived is `mail.rawheaders`' job; the MIME structure, its
-parts and their sizes are `mail.mimeparts`'. Memory: the message is fed to the parser in
-chunks, and the size of a base64 attachment is counted from its encoded text without
-decoding it. Parsing a message with a 20 MB attachment peaks near 2.8 times the message's
-size; `email.message_from_bytes` plus `get_content()` would peak near 8 times.
+parts and their sizes are `mail.mimeparts`'. Memory and time: the message is fed to the
+parser in chunks, a long run of base64 lines as one marker line (the parser then never
+holds an attachment it was not asked to decode), and the size of a base64 attachment is
+counted from its encoded text without decoding it. Parsing a message with a 10 MB
+attachment takes about 0.1 s and under 1 MB besides the message (it was 0.8 s and 2.8 times
+the message's size; `email.message_from_bytes` plus `get_content()` peaks near 8 times).
 """
 
 from __future__ import annotations
