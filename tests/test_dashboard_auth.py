@@ -234,3 +234,15 @@ def test_the_retention_job_removes_old_sessions_and_old_failed_login_counts(
     purge_expired(app)
     assert rows() == (0, 0)
     assert laptop.get("/").status_code == 302
+
+
+def test_the_throttle_keeps_no_address_it_counts(app: Flask, auth: AuthActions) -> None:
+    auth.add_account()
+    auth.submit(STAFF, "wrong password!")
+    auth.submit("j.jansen@example.nl", "wrong password!")  # a patient's, typed by mistake
+
+    with database(app).session() as session:
+        keys = session.scalars(select(LoginThrottle.key)).all()
+    assert len(keys) == 3  # two typed addresses and the one client
+    for key in keys:
+        assert "@" not in key and "example" not in key and "127.0.0.1" not in key

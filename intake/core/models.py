@@ -301,7 +301,8 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttle"
 
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # "account:…" | "client:…"
+    # "account:" or "client:" and the sha256 of that address: no address is kept here.
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -88,18 +89,24 @@ def _wait(failures: int, last_failed_at: datetime, free: int, now: datetime) -> 
 
 def forget_old_failures(session: Session, now: datetime) -> int:
     """Remove the counts of failed logins that made nobody wait for a day: the throttle
-    starts again from nothing, and typed addresses are not kept longer than needed."""
+    starts again from nothing."""
     result = session.execute(
         delete(LoginThrottle).where(LoginThrottle.last_failed_at < now - FORGET_FAILURES_AFTER)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _throttle_key(kind: str, value: str) -> str:
+    """A counter's key: the typed address or client address only as its sha256, so the
+    table keeps no address (someone may type a patient's by mistake)."""
+    return f"{kind}:{hashlib.sha256(value.encode('utf-8')).hexdigest()}"
+
+
 def _throttle_keys(address: str, client: str) -> dict[str, int]:
     """Each counter an attempt falls under, and its free attempts."""
-    keys = {f"account:{address}"[:400]: FREE_ATTEMPTS}
+    keys = {_throttle_key("account", address): FREE_ATTEMPTS}
     if client:
-        keys[f"client:{client}"[:400]] = FREE_ATTEMPTS_PER_CLIENT
+        keys[_throttle_key("client", client)] = FREE_ATTEMPTS_PER_CLIENT
     return keys
 
 
