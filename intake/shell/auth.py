@@ -152,7 +152,10 @@ def attempt_login(
     if user is None or not matches:
         _count_failure(session, keys, now)
         return None
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == f"account:{address}"[:400]))
+    # The account's count starts again; the client's does not (a guesser who also has a
+    # login of their own must not wipe the count of their guesses by logging in).
+    account_key = _throttle_key("account", address)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
     return user
 
 
