@@ -134,6 +134,11 @@ def _count_failure(session: Session, keys: Iterable[str], now: datetime) -> None
         )
 
 
+def count_failed_attempt(session: Session, address: str, client: str, now: datetime) -> None:
+    """A wrong second factor counts as a wrong password does, for the account and client."""
+    _count_failure(session, _throttle_keys(address.strip().lower(), client), now)
+
+
 def attempt_login(
     session: Session, email: str, password: str, now: datetime, client: str = ""
 ) -> User | timedelta | None:
