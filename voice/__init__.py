@@ -6,4 +6,5 @@ from flask import Blueprint
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
+from . import callbacks as callbacks  # noqa: E402  (the callback legs' routes)
 from . import views as views  # noqa: E402  (registers the routes on bp)

@@ -368,3 +368,32 @@ class LoginPolicy(Base):
     second_factor_required: Mapped[bool] = mapped_column(Boolean, default=False)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_by: Mapped[str] = mapped_column(String(320))
+
+
+class Callback(Base):
+    """A colleague calling a patient back through the helpline: Twilio rings the colleague,
+    then the patient, showing the line's number. At most one is under way per contact
+    (a partial unique index); `ended_at` says it is over, `status` how."""
+
+    __tablename__ = "callback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    staff: Mapped[str] = mapped_column(String(100))  # the desk definition's staff id
+    requested_by: Mapped[str] = mapped_column(String(320))  # the login that pressed it
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # the colleague's leg
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_callback_contact", "contact_id", "requested_at"),
+        Index(
+            "uq_callback_under_way",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )

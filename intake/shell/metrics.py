@@ -201,9 +201,7 @@ def init_app(app: Flask) -> None:
     def observe(response: Response) -> Response:
         started = g.pop("webhook_started", None)
         if started is not None and request.endpoint is not None:
-            metrics.webhook_seconds.labels(request.endpoint).observe(
-                time.perf_counter() - started
-            )
+            metrics.webhook_seconds.labels(request.endpoint).observe(time.perf_counter() - started)
         return response
 
     @app.get("/metrics")

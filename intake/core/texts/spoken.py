@@ -59,6 +59,14 @@ BUILT_IN: Mapping[str, Mapping[str, str]] = {
             "Helpdeskgesprek voor {organisation}. Druk op 1 om het gesprek aan te nemen."
         ),
         "taken": "Een collega heeft dit helpdeskgesprek al aangenomen. Dank u wel.",
+        # What the colleague hears who pressed "bel terug" on a contact's page.
+        "callback_prompt": (
+            "Terugbellen voor {organisation}. Patiënt met nummer {patient}, kenmerk "
+            "{reference}. Druk op 1 om de patiënt nu te bellen."
+        ),
+        "callback_not_reached": (
+            "De patiënt is niet bereikt. Dat staat nu bij het contact. Tot ziens."
+        ),
         "technical_trouble": (
             "Het spijt ons. Wij kunnen u op dit moment niet doorverbinden. "
             f"{_LEAVE_MESSAGE_NL} Wij bellen u dan terug."
@@ -97,6 +105,11 @@ BUILT_IN: Mapping[str, Mapping[str, str]] = {
         ),
         "screen_prompt": "Helpdesk call for {organisation}. Press 1 to take the call.",
         "taken": "A colleague has already taken this helpdesk call. Thank you.",
+        "callback_prompt": (
+            "Call back for {organisation}. Patient with number {patient}, reference "
+            "{reference}. Press 1 to call the patient now."
+        ),
+        "callback_not_reached": ("The patient was not reached. The contact now says so. Goodbye."),
         "technical_trouble": (
             "We are sorry, we cannot put you through right now. "
             f"{_LEAVE_MESSAGE_EN} We will call you back."
@@ -114,6 +127,8 @@ SPOKEN_KEYS: tuple[str, ...] = (
     "no_message",
     "screen_prompt",
     "taken",
+    "callback_prompt",
+    "callback_not_reached",
     "technical_trouble",
 )
 
@@ -131,6 +146,9 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
         "screen_prompt": frozenset({"organisation", "desk"}),
         # What a colleague hears who pressed 1 just after another colleague did.
         "taken": frozenset({"desk"}),
+        # The patient's number is said digit by digit, the reference as HD-000123.
+        "callback_prompt": frozenset({"organisation", "desk", "patient", "reference"}),
+        "callback_not_reached": frozenset({"desk"}),
         "technical_trouble": frozenset({"desk"}),
     }
 )

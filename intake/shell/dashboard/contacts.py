@@ -70,7 +70,7 @@ def desk_or_none(session: Session) -> Desk | None:
         return None
 
 
-def _contact_or_404(session: Session, contact_id: int) -> Contact:
+def contact_or_404(session: Session, contact_id: int) -> Contact:
     row = session.get(Contact, contact_id)
     if row is None:
         abort(404)
@@ -250,7 +250,7 @@ def _contact_page(
 @login_required
 def contact(contact_id: int) -> tuple[str, int]:
     session = get_session()
-    row = _contact_or_404(session, contact_id)
+    row = contact_or_404(session, contact_id)
     # Patient data is looked at on the record: who opened this page, and when.
     session.add(ContactView(contact_id=row.id, user_id=current_user.id, at=clock_now()))
     session.commit()
@@ -262,7 +262,7 @@ def contact(contact_id: int) -> tuple[str, int]:
 def contact_handled(contact_id: int) -> BaseResponse | tuple[str, int]:
     """Mark the contact handled (with a topic and a note), or re-open it."""
     session = get_session()
-    row = _contact_or_404(session, contact_id)
+    row = contact_or_404(session, contact_id)
     now = clock_now()
     action = request.form.get("action", "handled")
     if action == "reopen":

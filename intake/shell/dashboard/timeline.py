@@ -15,7 +15,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from intake.core.models import Contact, ContactEvent
-from intake.shell.dashboard.formats import number
+from intake.shell.dashboard.formats import call_length, number
 from intake.shell.dashboard.labels import _
 from routing.desk import Desk
 
@@ -28,7 +28,9 @@ class TimelineEntry:
 
 
 # Details the sentences say, or that mean nothing to a colleague (a recording's sid).
-SAID = frozenset({"action", "ringing", "staff", "status", "seconds", "fallback", "by"})
+SAID = frozenset(
+    {"action", "ringing", "staff", "status", "seconds", "fallback", "by", "stage", "reason"}
+)
 HIDDEN = frozenset({"recording_sid", "reason"})
 PARTICULARS: Mapping[str, Any] = {
     "reasons": _l("reasons"),
@@ -124,6 +126,39 @@ def _recording(contact: Contact, event: ContactEvent, desk: Desk | None) -> str:
     return _("The voicemail could not be recorded")
 
 
+def _callback(contact: Contact, event: ContactEvent, desk: Desk | None) -> str:
+    """A step of calling the patient back through the helpdesk (intake/core/callbacks.py)."""
+    detail = event.detail or {}
+    who = _who(event, desk)
+    stage = str(detail.get("stage", ""))
+    if stage == "requested":
+        return _("%(who)s calls back through the helpdesk", who=who)
+    if stage == "ringing-patient":
+        return _("%(who)s pressed 1: the patient's phone rings", who=who)
+    if stage == "answered":
+        seconds = detail.get("seconds")
+        if isinstance(seconds, int):
+            return _(
+                "The patient answered; they talked for %(length)s", length=call_length(seconds)
+            )
+        return _("The patient answered")
+    said = {
+        "patient-busy": _("Calling back: the patient's line was busy"),
+        "patient-no-answer": _("Calling back: the patient did not answer"),
+        "patient-failed": _("Calling back: the patient's number could not be rung"),
+        "colleague-no-answer": _("Calling back: %(who)s's phone did not answer", who=who),
+        "colleague-declined": _("Calling back: %(who)s did not press 1", who=who),
+        "colleague-hung-up": _(
+            "Calling back: %(who)s hung up before the patient answered", who=who
+        ),
+    }
+    if stage in said:
+        return said[stage]
+    if stage == "refused":
+        return _("Calling back failed: %(reason)s", reason=str(detail.get("reason") or "?"))
+    return stage
+
+
 def _by(event: ContactEvent) -> str:
     return str((event.detail or {}).get("by") or "")
 
@@ -149,6 +184,7 @@ SENTENCES: Mapping[str, Sentence] = {
     "handled": lambda c, e, d: (
         _("%(who)s marked it handled", who=_by(e)) if _by(e) else _("Marked handled")
     ),
+    "callback": _callback,
     "reopened": lambda c, e, d: _("%(who)s re-opened it", who=_by(e)) if _by(e) else _("Re-opened"),
 }
 
