@@ -66,3 +66,8 @@ def test_a_dashboard_session_lasts_a_working_day_unless_set_otherwise(tmp_path: 
         timedelta(hours=2),
         timedelta(hours=10),
     )
+
+
+def test_a_taken_item_is_held_half_an_hour_unless_set_otherwise(tmp_path: Path) -> None:
+    assert from_environment(environment(tmp_path))["TAKE_MINUTES"] == 30
+    assert from_environment(environment(tmp_path, INTAKE_TAKE_MINUTES="10"))["TAKE_MINUTES"] == 10
