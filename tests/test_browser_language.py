@@ -55,12 +55,12 @@ def test_a_dutch_coordinator_finds_every_page_in_dutch(desk: Desk, log_in: LogIn
     user = log_in(role="coordinator", language="nl")
     page = user.page
 
-    assert user.menu() == ["Nu", "Contacten", "Inloop", "Rooster", "Vraag", "Thema's"]
+    assert user.menu() == ["Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's"]
     for label, heading in [
         ("Contacten", "Contacten"),
         ("Inloop", "Inloopbezoek vastleggen"),
         ("Rooster", "Rooster"),
-        ("Vraag", "Vraag"),
+        ("Drukte", "Drukte"),
         ("Thema's", "Thema's"),
     ]:
         user.visit(label)

@@ -84,6 +84,21 @@ def test_repeated_failed_logins_slow_down(auth: AuthActions, clock: SimClock) ->
     assert auth.submit().status_code == 302
 
 
+def test_a_good_login_starts_the_accounts_count_of_failures_again(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    auth.add_account()
+    for _ in range(2):
+        assert auth.submit(password="wrong password!").status_code == 401
+    assert auth.submit().status_code == 302
+    auth.logout()
+
+    # Two more typing mistakes are two, not four: the right password still opens at once.
+    for _ in range(2):
+        assert auth.submit(password="wrong password!").status_code == 401
+    assert auth.submit().status_code == 302
+
+
 def test_session_cookie_is_httponly_samesite_and_secure_behind_https(auth: AuthActions) -> None:
     auth.add_account()
 

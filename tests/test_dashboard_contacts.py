@@ -371,7 +371,7 @@ def test_a_calls_page_offers_a_call_back_and_a_readable_timeline(
     assert "Anna de Vries answered after 10 s</span>" in html
     assert "Conversation ended after 0 s</span>" in html
     assert "completed" not in html and "dial" not in html.split('class="timeline"')[1]
-    assert "240 seconds" in html
+    assert "4 minutes" in html
 
 
 def test_a_mails_page_shows_the_text_attachments_and_problems(

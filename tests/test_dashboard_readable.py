@@ -169,3 +169,52 @@ def test_the_timeline_of_a_voicemail_says_nobody_answered_and_how_long_it_is(
 
     assert [entry.split(" ", 2)[2] for entry in timeline(page)] == expected
     assert "REacb44" not in page and "no-answer" not in page and "status:" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "seconds", "recorded", "call", "voicemail"),
+    [
+        ("nl", 754, 25, "12 minuten en 34 seconden", "25 seconden"),
+        ("en", 754, 25, "12 minutes and 34 seconds", "25 seconds"),
+        ("nl", 3790, 61, "1 uur en 3 minuten", "1 minuut en 1 seconde"),
+        ("en", 45, 60, "45 seconds", "1 minute"),
+    ],
+)
+def test_how_long_a_call_and_its_voicemail_lasted_is_said_in_words(
+    app: Flask,
+    desk: Desk,
+    auth: AuthActions,
+    language: str,
+    seconds: int,
+    recorded: int,
+    call: str,
+    voicemail: str,
+) -> None:
+    contact_id = add_contact(
+        app,
+        outcome="voicemail",
+        started_at=local("2026-11-23 10:00"),
+        ended_at=local("2026-11-23 10:00") + timedelta(seconds=seconds),
+        duration_seconds=seconds,
+        recording_seconds=recorded,
+        recording_url="https://api.twilio.com/2010-04-01/Accounts/AC" + "1" * 32
+        + "/Recordings/RE" + "a" * 32,
+    )
+
+    page = auth.login(language=language).get(f"/contacts/{contact_id}").get_data(as_text=True)
+
+    assert f" · {call}</dd>" in page
+    assert f"({voicemail})</h2>" in page
+    assert "754 sec" not in page and "3790 sec" not in page
+
+
+def test_the_dutch_menu_and_demand_page_use_the_words_a_coordinator_uses(
+    app: Flask, desk: Desk, auth: AuthActions
+) -> None:
+    client = auth.login("coordinator@example.org", role="coordinator", language="nl")
+
+    menu = client.get("/").get_data(as_text=True).split("</nav>")[0]
+    demand = client.get("/demand").get_data(as_text=True)
+
+    assert ">Drukte</a>" in menu and ">Vraag</a>" not in menu
+    assert "Oproepen per uitkomst" in demand and "afloop" not in demand.lower()

@@ -251,6 +251,23 @@ def test_the_edit_is_recorded_with_who_made_it(app: Flask, desk: Desk, auth: Aut
         newest = session.scalars(select(DeskDefinition).order_by(DeskDefinition.id.desc())).first()
     assert newest is not None
     assert newest.source == "dashboard (coordinator@example.org)"
+    page = auth.client.get("/rota").get_data(as_text=True)
+    assert re.search(r"Last changed [0-9-]+ [0-9:]+ by coordinator@example.org\.", page)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_rota_page_names_no_commands_or_files(
+    app: Flask, desk: Desk, auth: AuthActions, language: str
+) -> None:
+    # The desk was loaded from a file: the page says so, not the file's path or a command
+    # only whoever runs the service knows.
+    page = auth.login(COORDINATOR, role="coordinator", language=language).get("/rota")
+    text = page.get_data(as_text=True)
+
+    assert "intake " not in text and "load-config" not in text
+    assert ".toml" not in text.replace("/rota.toml", "")
+    words = {"nl": "vanuit een instellingenbestand", "en": "from a settings file"}
+    assert words[language] in text
 
 
 def test_an_edit_that_changes_nothing_stores_no_new_version(

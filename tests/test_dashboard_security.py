@@ -73,7 +73,7 @@ def test_a_form_sent_after_its_token_ran_out_comes_back_with_what_was_typed(
 
     page = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "Uw sessie was verlopen; controleer en verstuur opnieuw." in page
+    assert "Je sessie was verlopen; controleer het en verstuur het opnieuw." in page
     assert "Mevrouw Jansen\nbelt terug over haar pomp</textarea>" in page
     assert 'action="/walk-in"' in page
     fresh = _TOKEN.search(page)
@@ -96,7 +96,7 @@ def test_the_login_form_after_its_token_ran_out_keeps_the_address_not_the_passwo
     assert response.status_code == 400
     assert f'value="{STAFF}"' in page
     assert PASSWORD not in page
-    assert "Uw sessie was verlopen" in page
+    assert "Je sessie was verlopen" in page
 
 
 def test_a_form_left_open_for_hours_still_sends(
@@ -118,7 +118,7 @@ def test_a_form_left_open_for_hours_still_sends(
     [
         ("nl", "/no-such-page", 404, "Deze pagina bestaat niet"),
         ("en", "/no-such-page", 404, "This page does not exist"),
-        ("nl", "/rota.toml", 403, "U mag deze pagina niet openen"),
+        ("nl", "/rota.toml", 403, "Je mag deze pagina niet openen"),
         ("nl", "/contacts/1/handled", 405, "Deze pagina kan zo niet worden gebruikt"),
     ],
 )

@@ -346,3 +346,42 @@ class Topic(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SecondFactor(Base):
+    """A login's authenticator app (TOTP, RFC 6238). Pending until the colleague has typed
+    one code from the app; `last_step` is the 30-second step of the last code used, so a
+    code opens one login only."""
+
+    __tablename__ = "second_factor"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(String(64))  # base32
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class RecoveryCode(Base):
+    """A one-time code for a login whose phone is lost; only its sha256 is kept."""
+
+    __tablename__ = "recovery_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginPolicy(Base):
+    """What the coordinator asks of every local login; one row (id 1), absent until set."""
+
+    __tablename__ = "login_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    second_factor_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_by: Mapped[str] = mapped_column(String(320))

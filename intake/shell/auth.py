@@ -134,6 +134,11 @@ def _count_failure(session: Session, keys: Iterable[str], now: datetime) -> None
         )
 
 
+def count_failed_attempt(session: Session, address: str, client: str, now: datetime) -> None:
+    """A wrong second factor counts as a wrong password does, for the account and client."""
+    _count_failure(session, _throttle_keys(address.strip().lower(), client), now)
+
+
 def attempt_login(
     session: Session, email: str, password: str, now: datetime, client: str = ""
 ) -> User | timedelta | None:
@@ -152,7 +157,10 @@ def attempt_login(
     if user is None or not matches:
         _count_failure(session, keys, now)
         return None
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == f"account:{address}"[:400]))
+    # The account's count starts again; the client's does not (a guesser who also has a
+    # login of their own must not wipe the count of their guesses by logging in).
+    account_key = _throttle_key("account", address)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
     return user
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request
+from flask import Flask, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -39,9 +39,16 @@ def compile_catalogs(target: Path) -> Path:
     return target
 
 
+# Between the password and the second factor the user is known but not logged in: the
+# code's page speaks their language (intake/shell/dashboard/account.py sets this).
+LOGIN_LANGUAGE = "login_language"
+
+
 def select_locale() -> str:
     if current_user.is_authenticated and current_user.language in LANGUAGES:
         return str(current_user.language)
+    if session.get(LOGIN_LANGUAGE) in LANGUAGES:
+        return str(session[LOGIN_LANGUAGE])
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT
 
 

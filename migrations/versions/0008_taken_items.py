@@ -7,7 +7,7 @@ contact table and drops the old one, which with foreign keys on deletes every co
 timeline, mail and views (ON DELETE CASCADE).
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0010 (after main's second factor, which also follows 0007)
 Create Date: 2026-12-01 16:30:00.000000
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 import intake.core.db
 
 revision: str = "0008"
-down_revision: str | None = "0007"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -27,6 +27,7 @@ def menu() -> dict[str, object]:
     return {"nav_pages": nav_pages}
 
 
+from intake.shell.dashboard import account as account  # noqa: E402
 from intake.shell.dashboard import board_actions as board_actions  # noqa: E402
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
 from intake.shell.dashboard import demand_page as demand_page  # noqa: E402

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import phonenumbers
+from babel.lists import format_list
 from babel.numbers import get_decimal_symbol
+from babel.units import format_unit
 from flask_babel import format_decimal, format_percent, format_timedelta, get_locale
 
 from intake.core.phones import DEFAULT_REGION
@@ -96,6 +98,25 @@ def duration(seconds: float | None) -> str:
     return str(format_timedelta(timedelta(seconds=seconds), threshold=1.5))
 
 
+def call_length(seconds: int | float | None) -> str:
+    """How long a call or a recording lasted, exact enough to tell one from another:
+    "45 seconden", "12 minuten en 34 seconden", "1 uur en 3 minuten" (no seconds past an
+    hour). `duration` rounds to one unit, which suits a wait but not a call."""
+    if seconds is None:
+        return ""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "duration-hour"), (minutes, "duration-minute")]
+    if not hours:
+        parts.append((secs, "duration-second"))
+    locale = str(get_locale() or "nl")
+    words = [format_unit(n, unit, length="long", locale=locale) for n, unit in parts if n]
+    if not words:  # a call of no length at all
+        words = [format_unit(0, "duration-second", length="long", locale=locale)]
+    return str(format_list(words, locale=locale))
+
+
 def decimal_symbol() -> str:
     return str(get_decimal_symbol(str(get_locale() or "nl")))
 
@@ -117,5 +138,6 @@ for _filter, _name in (
     (number, "number"),
     (percent, "percent"),
     (duration, "duration"),
+    (call_length, "call_length"),
 ):
     bp.add_app_template_filter(_filter, _name)

@@ -125,6 +125,19 @@ def _version(session: Session) -> DeskDefinition | None:
     return newest
 
 
+# How a change made on this page is recorded as the definition's source, and read back.
+_SOURCE_PREFIX, _SOURCE_SUFFIX = "dashboard (", ")"
+
+
+def _changed_by(version: DeskDefinition | None) -> str | None:
+    """Who made the change in force, when it was made here; None for a loaded file, whose
+    path means nothing to a coordinator."""
+    source = version.source if version is not None else ""
+    if source.startswith(_SOURCE_PREFIX) and source.endswith(_SOURCE_SUFFIX):
+        return source[len(_SOURCE_PREFIX) : -len(_SOURCE_SUFFIX)]
+    return None
+
+
 def _render(
     desk: Desk,
     *,
@@ -166,6 +179,7 @@ def _render(
         coming=coming_closures(desk, today, current_user.language),
         today=today,
         version=version,
+        changed_by=_changed_by(version),
         tz=desk.tz,
         problems=problems or [],
         form_name=form,
@@ -219,7 +233,7 @@ def apply_edit(edit: Edit, form: str, done: str) -> BaseResponse:
         changed = desk_from_document(document, source="the rota page")
     except DefinitionError as exc:
         return _render(desk, problems=exc.problems, form=form, status=422)
-    source = f"dashboard ({current_user.email})"
+    source = f"{_SOURCE_PREFIX}{current_user.email}{_SOURCE_SUFFIX}"
     if store_desk(session, changed, source=source, at=clock_now()):
         session.commit()
         flash(done + " " + _("The next call follows it."), "info")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
@@ -18,10 +18,11 @@ from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
 from intake.core.models import MailboxStatus, User
-from intake.shell.auth import LoginUser, attempt_login, login_required
+from intake.shell.auth import attempt_login, login_required
 from intake.shell.dashboard import bp
+from intake.shell.dashboard.account import after_password
 from intake.shell.dashboard.board import board_context
-from intake.shell.sessions import end_session, start_session
+from intake.shell.sessions import end_session
 from routing.desk import Desk
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
@@ -51,10 +52,7 @@ def login() -> str | BaseResponse:
             client=request.remote_addr or "",
         )
         if isinstance(outcome, User):
-            token = start_session(session, outcome, clock_now())
-            session.commit()
-            login_user(LoginUser(outcome, token))
-            return redirect(_safe_next(request.args.get("next")))
+            return after_password(session, outcome, _safe_next(request.args.get("next")))
         session.commit()
         if isinstance(outcome, timedelta):
             seconds = int(outcome.total_seconds()) + 1

@@ -1,0 +1,189 @@
+"""A second factor for local logins: an authenticator app (TOTP, RFC 6238, with `pyotp`)
+and recovery codes, and the coordinator's rule that every login needs one.
+
+Every use is decided by the database, never by a read followed by a write:
+- a code opens one login only: the step it belongs to must be later than the last step
+  used (`UPDATE ... WHERE last_step < :step`), so two logins with one code give one login;
+- a recovery code is used once (`UPDATE ... WHERE used_at IS NULL`);
+- enrolment is confirmed once (`UPDATE ... WHERE confirmed_at IS NULL`).
+
+The secret is shown once, as a QR code (`segno`, an inline SVG: nothing is fetched) and as
+text, while the enrolment is pending; once confirmed it is never shown again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import pyotp
+import segno
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from intake.core.models import LoginPolicy, RecoveryCode, SecondFactor, User
+from intake.shell.sessions import end_all_sessions
+
+ISSUER = "Helpdesk intake"
+RECOVERY_CODES = 10
+# Codes of the step before and after this one count too: a phone's clock may be a little
+# off, and typing a code takes a few seconds.
+DRIFT_STEPS = 1
+_POLICY_ID = 1
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(normalise(code).encode()).hexdigest()
+
+
+def normalise(code: str) -> str:
+    """What a colleague types, as compared: no spaces or dashes, lower case."""
+    return "".join(ch for ch in code.lower() if ch.isalnum())
+
+
+# --- enrolment --------------------------------------------------------------------------
+
+
+def has_second_factor(session: Session, user_id: int) -> bool:
+    row = session.get(SecondFactor, user_id)
+    return row is not None and row.confirmed_at is not None
+
+
+def pending_secret(session: Session, user: User, now: datetime) -> str | None:
+    """The secret to show while enrolling (made the first time); None once confirmed."""
+    row = session.get(SecondFactor, user.id)
+    if row is None:
+        row = SecondFactor(user_id=user.id, secret=pyotp.random_base32(), created_at=now)
+        session.add(row)
+        session.flush()
+    return row.secret if row.confirmed_at is None else None
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+
+
+def qr_svg(uri: str) -> str:
+    """The QR code of `uri` as inline SVG markup (no script, no external reference)."""
+    return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, title=ISSUER))
+
+
+def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+    totp = pyotp.TOTP(secret)
+    typed = normalise(code)
+    current = totp.timecode(now)
+    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+        if hmac.compare_digest(totp.generate_otp(step), typed):
+            return step
+    return None
+
+
+def confirm(session: Session, user_id: int, code: str, now: datetime) -> list[str] | None:
+    """Confirm a pending enrolment with a code from the app: the recovery codes, to be
+    shown once; None when the code is wrong or the enrolment was confirmed already."""
+    row = session.get(SecondFactor, user_id)
+    if row is None or row.confirmed_at is not None:
+        return None
+    step = _matching_step(row.secret, code, now)
+    if step is None:
+        return None
+    result = session.execute(
+        update(SecondFactor)
+        .where(SecondFactor.user_id == user_id, SecondFactor.confirmed_at.is_(None))
+        .values(confirmed_at=now, last_step=step)
+    )
+    if _rowcount(result) != 1:
+        return None
+    return new_recovery_codes(session, user_id)
+
+
+def new_recovery_codes(session: Session, user_id: int) -> list[str]:
+    """Ten fresh recovery codes ("k7m2-9xqp-..."), replacing any earlier ones."""
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = secrets.token_hex(6)
+        codes.append(f"{raw[:4]}-{raw[4:8]}-{raw[8:]}")
+    session.add_all(RecoveryCode(code_hash=_code_hash(c), user_id=user_id) for c in codes)
+    return codes
+
+
+def remove(session: Session, user_id: int) -> bool:
+    """Forget a login's app and recovery codes (a lost phone): it enrols again."""
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    result = session.execute(delete(SecondFactor).where(SecondFactor.user_id == user_id))
+    return _rowcount(result) > 0
+
+
+# --- logging in -------------------------------------------------------------------------
+
+
+def verify(session: Session, user_id: int, code: str, now: datetime) -> bool:
+    """A code from the app (once per step) or an unused recovery code (once ever)."""
+    row = session.get(SecondFactor, user_id)
+    if row is None or row.confirmed_at is None:
+        return False
+    step = _matching_step(row.secret, code, now)
+    if step is not None:
+        result = session.execute(
+            update(SecondFactor)
+            .where(
+                SecondFactor.user_id == user_id,
+                SecondFactor.confirmed_at.is_not(None),
+                or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < step),
+            )
+            .values(last_step=step)
+        )
+        return _rowcount(result) == 1
+    result = session.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.user_id == user_id,
+            RecoveryCode.code_hash == _code_hash(code),
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    return _rowcount(result) == 1
+
+
+def recovery_codes_left(session: Session, user_id: int) -> int:
+    rows = session.scalars(
+        select(RecoveryCode.code_hash).where(
+            RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+        )
+    ).all()
+    return len(rows)
+
+
+# --- the coordinator's rule -------------------------------------------------------------
+
+
+def required(session: Session) -> bool:
+    policy = session.get(LoginPolicy, _POLICY_ID)
+    return policy is not None and policy.second_factor_required
+
+
+def set_required(session: Session, value: bool, by: str, now: datetime) -> int:
+    """Require a second factor for every login (or not). Switching it on ends the open
+    sessions of every login without one, so nobody stays in on a password alone; the
+    number of sessions ended."""
+    policy = session.get(LoginPolicy, _POLICY_ID)
+    if policy is None:
+        policy = LoginPolicy(id=_POLICY_ID, changed_at=now, changed_by=by)
+        session.add(policy)
+    policy.second_factor_required = value
+    policy.changed_at = now
+    policy.changed_by = by
+    session.flush()
+    if not value:
+        return 0
+    confirmed = select(SecondFactor.user_id).where(SecondFactor.confirmed_at.is_not(None))
+    without = session.scalars(select(User.id).where(User.id.not_in(confirmed))).all()
+    return sum(end_all_sessions(session, user_id, now) for user_id in without)
