@@ -128,6 +128,11 @@ def app_config(database_url: str, clock: SimClock, tmp_path: Path, **extra: Any)
 def app(database_url: str, clock: SimClock, tmp_path: Path) -> Iterator[Flask]:
     app = create_app(app_config(database_url, clock, tmp_path))
     yield app
+    empty_database(app)
+
+
+def empty_database(app: Flask) -> None:
+    """Every row the test made, gone, so the next test starts from the bare schema."""
     db = database(app)
     with db.session() as session:
         for table in reversed(Base.metadata.sorted_tables):

@@ -197,8 +197,10 @@ def test_how_long_a_call_and_its_voicemail_lasted_is_said_in_words(
         ended_at=local("2026-11-23 10:00") + timedelta(seconds=seconds),
         duration_seconds=seconds,
         recording_seconds=recorded,
-        recording_url="https://api.twilio.com/2010-04-01/Accounts/AC" + "1" * 32
-        + "/Recordings/RE" + "a" * 32,
+        recording_url="https://api.twilio.com/2010-04-01/Accounts/AC"
+        + "1" * 32
+        + "/Recordings/RE"
+        + "a" * 32,
     )
 
     page = auth.login(language=language).get(f"/contacts/{contact_id}").get_data(as_text=True)

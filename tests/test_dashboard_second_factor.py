@@ -93,9 +93,7 @@ def test_a_wrong_code_does_not_confirm_the_app(
     assert answer.status_code == 422
     assert "That code is not right" in answer.get_data(as_text=True)
     assert shown_key(answer.get_data(as_text=True)) == key  # the same key, to try again
-    assert "You log in with your password alone." in client.get("/account").get_data(
-        as_text=True
-    )
+    assert "You log in with your password alone." in client.get("/account").get_data(as_text=True)
 
 
 def test_a_code_opens_one_login_only(

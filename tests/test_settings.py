@@ -71,3 +71,40 @@ def test_a_dashboard_session_lasts_a_working_day_unless_set_otherwise(tmp_path: 
 def test_a_taken_item_is_held_half_an_hour_unless_set_otherwise(tmp_path: Path) -> None:
     assert from_environment(environment(tmp_path))["TAKE_MINUTES"] == 30
     assert from_environment(environment(tmp_path, INTAKE_TAKE_MINUTES="10"))["TAKE_MINUTES"] == 10
+
+
+SSO = {
+    "INTAKE_OIDC_ISSUER": "https://login.microsoftonline.com/0000-tenant/v2.0/",
+    "INTAKE_OIDC_CLIENT_ID": "client",
+    "INTAKE_OIDC_CLIENT_SECRET": "secret",
+    "INTAKE_OIDC_STAFF_GROUPS": " staff-a , staff-b,",
+}
+
+
+def test_the_organisations_sign_in_is_read_with_its_groups(tmp_path: Path) -> None:
+    config = from_environment(environment(tmp_path, **SSO, INTAKE_LOCAL_LOGIN="0"))
+
+    assert config["OIDC_ISSUER"] == "https://login.microsoftonline.com/0000-tenant/v2.0"
+    assert config["OIDC_STAFF_GROUPS"] == ("staff-a", "staff-b")
+    assert config["OIDC_COORDINATOR_GROUPS"] == ()
+    assert config["OIDC_GROUPS_CLAIM"] == "groups"
+    assert config["LOCAL_LOGIN"] is False
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {**SSO, "INTAKE_OIDC_ISSUER": "http://idp.example"},
+            "INTAKE_OIDC_ISSUER must be an https",
+        ),
+        ({**SSO, "INTAKE_OIDC_CLIENT_SECRET": ""}, "INTAKE_OIDC_CLIENT_SECRET are needed"),
+        ({**SSO, "INTAKE_OIDC_STAFF_GROUPS": ""}, "no group may log in"),
+        ({"INTAKE_LOCAL_LOGIN": "0"}, "leaves no way to log in"),
+    ],
+)
+def test_a_sign_in_setting_that_cannot_work_is_refused_at_start_up(
+    tmp_path: Path, values: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        from_environment(environment(tmp_path, **values))

@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from intake.core import db, deskstore
 from intake.core.clock import system_clock
 from intake.core.notices import set_voicemail_notifier
-from intake.shell import auth, errors, health, i18n, metrics, security
+from intake.shell import auth, errors, health, i18n, metrics, oidc, security
 from intake.shell.dashboard import bp as dashboard_bp
 from intake.shell.proxy import trust_proxies
 from intake.shell.settings import from_environment
@@ -46,6 +46,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     deskstore.init_app(app)
     auth.init_app(app)
+    oidc.init_app(app)
     i18n.init_app(app)
     # Framing, sniffing, referrers, CSP and no-store on the dashboard's pages.
     security.init_app(app)

@@ -109,6 +109,42 @@ def _bind(name: str, env: Mapping[str, str]) -> str:
     return value
 
 
+def _names(name: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """A comma-separated list (group ids), blanks dropped."""
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _sign_in(env: Mapping[str, str]) -> dict[str, Any]:
+    """Signing in through the organisation's identity provider (OpenID Connect), and
+    whether the dashboard's own passwords still count."""
+    issuer = _https("INTAKE_OIDC_ISSUER", env)
+    config: dict[str, Any] = {
+        "OIDC_ISSUER": issuer,
+        "OIDC_CLIENT_ID": env.get("INTAKE_OIDC_CLIENT_ID", "").strip(),
+        "OIDC_CLIENT_SECRET": env.get("INTAKE_OIDC_CLIENT_SECRET", "").strip(),
+        "OIDC_NAME": env.get("INTAKE_OIDC_NAME", "").strip(),
+        "OIDC_GROUPS_CLAIM": env.get("INTAKE_OIDC_GROUPS_CLAIM", "").strip() or "groups",
+        "OIDC_COORDINATOR_GROUPS": _names("INTAKE_OIDC_COORDINATOR_GROUPS", env),
+        "OIDC_STAFF_GROUPS": _names("INTAKE_OIDC_STAFF_GROUPS", env),
+        "LOCAL_LOGIN": _flag(env.get("INTAKE_LOCAL_LOGIN"), True),
+    }
+    if issuer and not (config["OIDC_CLIENT_ID"] and config["OIDC_CLIENT_SECRET"]):
+        raise ConfigurationError(
+            "INTAKE_OIDC_ISSUER is set: INTAKE_OIDC_CLIENT_ID and INTAKE_OIDC_CLIENT_SECRET "
+            "are needed too"
+        )
+    if issuer and not (config["OIDC_COORDINATOR_GROUPS"] or config["OIDC_STAFF_GROUPS"]):
+        raise ConfigurationError(
+            "INTAKE_OIDC_ISSUER is set but no group may log in: set "
+            "INTAKE_OIDC_COORDINATOR_GROUPS and/or INTAKE_OIDC_STAFF_GROUPS"
+        )
+    if not config["LOCAL_LOGIN"] and not issuer:
+        raise ConfigurationError(
+            "INTAKE_LOCAL_LOGIN=0 leaves no way to log in: set INTAKE_OIDC_ISSUER first"
+        )
+    return config
+
+
 def _at_least_one(name: str, env: Mapping[str, str], default: int) -> int:
     value = _int(name, env, default)
     if value < 1:
@@ -192,4 +228,5 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WEB_WORKERS": _at_least_one("INTAKE_WEB_WORKERS", env, 2),
         "WEB_THREADS": _at_least_one("INTAKE_WEB_THREADS", env, 4),
         "GRACEFUL_SECONDS": _at_least_one("INTAKE_GRACEFUL_SECONDS", env, 30),
+        **_sign_in(env),
     }

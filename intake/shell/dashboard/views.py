@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
 from intake.core.models import MailboxStatus, User
+from intake.shell import oidc
 from intake.shell.auth import attempt_login, login_required
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.account import after_password
@@ -43,6 +44,8 @@ def login() -> str | BaseResponse:
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.now"))
     if request.method == "POST":
+        if not oidc.local_login_allowed():
+            abort(403)  # only the organisation's sign-in counts
         session = get_session()
         outcome = attempt_login(
             session,
