@@ -68,6 +68,11 @@ def test_a_dashboard_session_lasts_a_working_day_unless_set_otherwise(tmp_path: 
     )
 
 
+def test_a_taken_item_is_held_half_an_hour_unless_set_otherwise(tmp_path: Path) -> None:
+    assert from_environment(environment(tmp_path))["TAKE_MINUTES"] == 30
+    assert from_environment(environment(tmp_path, INTAKE_TAKE_MINUTES="10"))["TAKE_MINUTES"] == 10
+
+
 SSO = {
     "INTAKE_OIDC_ISSUER": "https://login.microsoftonline.com/0000-tenant/v2.0/",
     "INTAKE_OIDC_CLIENT_ID": "client",

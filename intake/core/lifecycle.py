@@ -37,7 +37,7 @@ ringing ending, a caller leaving no message) are only noted on the timeline: `ad
     mail_held, hold_released, follow_up_received, needs_attention:
                             any mail or call                 unchanged
     walk_in_handled         (new)                            handled
-    marked_handled          not handled yet                  unchanged (handled_at set)
+    marked_handled          not handled yet                  unchanged (handled_at set; not taken)
     reopened                any                              unchanged (handled_at cleared)
 """
 
@@ -49,13 +49,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, func, literal, or_, update
+from sqlalchemy import ColumnElement, Table, case, delete, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session
 
 from .db import UTCDateTime
 from .errors import TransitionNotAllowed
-from .models import Contact, ContactEvent, MailMessage
+from .models import Contact, ContactEvent, ContactTaken, MailMessage
 
 log = logging.getLogger(__name__)
 
@@ -405,6 +405,8 @@ def marked_handled(
     if not _write(contact, values, Contact.handled_at.is_(None)):
         already = f"a contact already handled by {contact.handled_by}"
         raise TransitionNotAllowed(contact.reference, "mark handled", already)
+    # Off the board: nobody is calling it back any more (intake.core.taking).
+    session.execute(delete(ContactTaken).where(ContactTaken.contact_id == contact.id))
     add_event(session, contact, "handled", at, by=by, topic=topic)
 
 

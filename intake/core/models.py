@@ -320,6 +320,23 @@ class ContactView(Base):
     __table_args__ = (Index("ix_contact_view_contact", "contact_id", "at"),)
 
 
+class ContactTaken(Base):
+    """A colleague said "ik bel terug" on the Now page: they call this contact back.
+
+    Not an outcome (the contact still waits) and not kept once the contact is handled; a
+    row older than the app's hold time counts as free (intake.core.taking). A login removed
+    takes its holds with it.
+    """
+
+    __tablename__ = "contact_taken"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    taken_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Topic(Base):
     """What contacts are about; the coordinator keeps the list."""
 

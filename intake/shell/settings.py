@@ -223,6 +223,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # this many hours after logging in.
         "SESSION_IDLE_TIMEOUT": timedelta(hours=_at_least_one("INTAKE_SESSION_IDLE_HOURS", env, 8)),
         "SESSION_MAX_AGE": timedelta(hours=_at_least_one("INTAKE_SESSION_MAX_HOURS", env, 12)),
+        # Now: how long "ik bel terug" holds an item before it is free again.
+        "TAKE_MINUTES": _at_least_one("INTAKE_TAKE_MINUTES", env, 30),
         "WEB_WORKERS": _at_least_one("INTAKE_WEB_WORKERS", env, 2),
         "WEB_THREADS": _at_least_one("INTAKE_WEB_THREADS", env, 4),
         "GRACEFUL_SECONDS": _at_least_one("INTAKE_GRACEFUL_SECONDS", env, 30),

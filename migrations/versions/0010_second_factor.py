@@ -1,7 +1,7 @@
 """a second factor for local logins: authenticator apps, recovery codes, the login policy
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-01 17:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import intake.core.db
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -39,6 +39,7 @@ def login_choices() -> dict[str, object]:
 
 
 from intake.shell.dashboard import account as account  # noqa: E402
+from intake.shell.dashboard import board_actions as board_actions  # noqa: E402
 from intake.shell.dashboard import calling_back as calling_back  # noqa: E402
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
 from intake.shell.dashboard import demand_page as demand_page  # noqa: E402

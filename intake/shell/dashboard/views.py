@@ -17,26 +17,17 @@ from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
-from intake.core.lifecycle import Outcome
-from intake.core.models import Contact, MailboxStatus, User
+from intake.core.models import MailboxStatus, User
 from intake.shell import oidc
 from intake.shell.auth import attempt_login, login_required
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.account import after_password
+from intake.shell.dashboard.board import board_context
 from intake.shell.sessions import end_session
 from routing.desk import Desk
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
 from routing.wording import describe_moment
-
-# Work waiting for someone: voicemails, missed calls, mail not handled yet.
-WAITING_OUTCOMES = (
-    Outcome.VOICEMAIL,
-    Outcome.MISSED,
-    Outcome.RECEIVED,
-    Outcome.ACKNOWLEDGED,
-    Outcome.FORWARDED,
-)
 
 
 def _safe_next(target: str | None) -> str:
@@ -92,6 +83,11 @@ def logout() -> BaseResponse:
 @bp.get("/")
 @login_required
 def now() -> str | Response:
+    return render_now()
+
+
+def render_now(status: int = 200, **extra: Any) -> str | Response:
+    """The Now page; `extra` adds to what it shows (the question before taking over an item)."""
     session = get_session()
     moment = clock_now()
     try:
@@ -101,12 +97,6 @@ def now() -> str | Response:
     local = moment.astimezone(desk.tz)
     open_now = is_open(desk, local)
     following = None if open_now else next_opening(desk, local)
-    waiting = session.scalars(
-        select(Contact)
-        .where(Contact.handled_at.is_(None), Contact.outcome.in_(WAITING_OUTCOMES))
-        .order_by(Contact.started_at, Contact.id)
-        .limit(200)
-    ).all()
     context: dict[str, Any] = {
         "desk": desk,
         "local": local,
@@ -117,11 +107,11 @@ def now() -> str | Response:
         "following_words": describe_moment(following, local, current_user.language)
         if following
         else None,
-        "waiting": waiting,
-        "tz": desk.tz,
         "mail_trouble": mail_trouble(session, desk, local),
+        **board_context(session, desk, local, current_user.id),
+        **extra,
     }
-    return render_template("now.html", **context)
+    return Response(render_template("now.html", **context), status=status)
 
 
 def mail_trouble(session: Session, desk: Desk, local: datetime) -> list[str]:
