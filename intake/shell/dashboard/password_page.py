@@ -10,10 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
+from intake.core.models import User
 from intake.shell.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from intake.shell.dashboard import bp
 from intake.shell.password_links import set_password as use_link
@@ -54,6 +57,12 @@ def set_password(token: str) -> Any:
     user = user_of_link(session, token, clock_now())
     if user is None:
         return _link_gone()
+    # In the colleague's own language, as the mail that brought them here.
+    with force_locale(user.language):
+        return _set_password(session, user, token)
+
+
+def _set_password(session: Session, user: User, token: str) -> Any:
     if request.method == "GET":
         return render_template("set_password.html", login=user, errors={})
     password = request.form.get("password", "")
