@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import AccessEvent, LoginThrottle, OutboxMessage, PasswordReset, User
-from intake.shell.jobs import flush_outbox
+from intake.shell.jobs import flush_outbox, purge_expired
 from routing.desk import Desk
 
 from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
@@ -493,3 +493,25 @@ def test_the_access_log_shows_changes_to_logins_and_contacts_opened_newest_first
     assert COORDINATOR in rows[0][1] and "bram@example.org" in rows[0][1]
     views = page.split('class="contact-views"')[2]
     assert f"HD-{contact_id:06d}" in views and COORDINATOR in views
+
+
+def test_the_retention_job_forgets_links_a_month_after_they_ran_out(
+    app: Flask, desk: Desk, auth: AuthActions, clock: SimClock
+) -> None:
+    client = as_coordinator(auth)
+    add_user(app, "bram@example.org")
+    send(client, f"/users/{login_row(app, 'bram@example.org').id}/reset")
+
+    clock.advance(timedelta(days=30).total_seconds())
+    purge_expired(app)
+    kept = len(reset_links(app))
+    clock.advance(timedelta(days=1, seconds=1).total_seconds())
+    purge_expired(app)
+
+    assert (kept, reset_links(app)) == (1, [])
+    assert [e[0] for e in access_events(app)] == ["password_reset_sent"]  # the record stays
+
+
+def reset_links(app: Flask) -> list[str]:
+    with database(app).session() as session:
+        return list(session.scalars(select(PasswordReset.token_hash)))
