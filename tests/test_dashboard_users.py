@@ -515,3 +515,20 @@ def test_the_retention_job_forgets_links_a_month_after_they_ran_out(
 def reset_links(app: Flask) -> list[str]:
     with database(app).session() as session:
         return list(session.scalars(select(PasswordReset.token_hash)))
+
+
+def test_without_a_sender_address_no_colleague_is_added_and_the_form_is_kept(
+    app: Flask, auth: AuthActions
+) -> None:
+    # No desk loaded and no INTAKE_SMTP_FROM: the link could not be mailed.
+    client = as_coordinator(auth)
+
+    response = add_colleague(client, role="coordinator")
+
+    assert response.status_code == 400
+    assert "No mail can be sent yet: the desk has no sender address." in page_text(response)
+    assert f'value="{NEW}"' in page_text(response)
+    with database(app).session() as session:
+        assert session.scalars(select(User.email).where(User.email == NEW)).all() == []
+        assert session.scalars(select(OutboxMessage)).all() == []
+    assert access_events(app) == []

@@ -171,7 +171,8 @@ class MailMessage(Base):
 
 
 class OutboxMessage(Base):
-    """A message to send: a forward, an acknowledgement or a voicemail notice.
+    """A message to send: a forward, an acknowledgement, a voicemail notice, or a colleague's
+    link to set a password.
 
     Sent by the worker with retries; `message_id` is fixed when the row is made, so a
     message sent again after a crash is recognisable as the same one.
@@ -181,7 +182,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(32))  # forward | acknowledgement | voicemail-notice
+    # forward | acknowledgement | voicemail-notice | password-link
+    kind: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender
     # Which SMTP account sends it: a [[mailbox]]'s address (lower-case) when that mailbox
