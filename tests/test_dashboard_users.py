@@ -1,96 +1,38 @@
-"""The coordinator manages the logins on the Accounts page: adds a colleague (who is mailed a
-one-time link to choose a password), changes a role, disables a leaver at once, enables
-again, sends a reset link; each change is on the access record."""
+"""The coordinator manages the logins on the Accounts page: adds a colleague, changes a
+role, disables a leaver at once, enables again; each change is on the access record, which
+the Access log page shows beside the contacts opened."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.test import TestResponse
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import AccessEvent, LoginThrottle, OutboxMessage, PasswordReset, User
-from intake.shell.jobs import flush_outbox, purge_expired
+from intake.core.models import LoginThrottle, OutboxMessage, User
 from routing.desk import Desk
 
-from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
-from .conftest import PUBLIC_URL
+from .auth import COORDINATOR, STAFF, AuthActions
 from .factories import PASSWORD, add_contact, add_user
+from .logins import (
+    NEW,
+    access_events,
+    add_colleague,
+    as_coordinator,
+    login_row,
+    page_text,
+    send,
+    without_token,
+)
 
 if TYPE_CHECKING:
-    from tests.mailservers import SmtpSink
+    pass
 
-NEW = "nieuw@example.org"
-NEW_PASSWORD = "zes woorden op een rij"
-LINK = re.compile(r"\S+/password/[A-Za-z0-9_-]+")
 CELL = r"<td[^>]*>(.*?)</td>"
-
-
-# --- helpers -----------------------------------------------------------------------------
-
-
-def login_row(app: Flask, email: str) -> User:
-    with database(app).session() as session:
-        user = session.scalars(select(User).where(User.email == email)).one()
-        session.expunge(user)
-        return user
-
-
-def access_events(app: Flask) -> list[tuple[str, str, str, str]]:
-    """(action, actor, subject, detail) of every access event, oldest first."""
-    with database(app).session() as session:
-        rows = session.scalars(select(AccessEvent).order_by(AccessEvent.id))
-        return [(e.action, e.actor, e.subject, e.detail) for e in rows]
-
-
-def send(client: FlaskClient, path: str, form_page: str = "/users", **data: str) -> TestResponse:
-    """POST `data` to `path` with the CSRF token of the form on `form_page`."""
-    return client.post(path, data={**data, "csrf_token": csrf_token(client, form_page)})
-
-
-def as_coordinator(auth: AuthActions) -> FlaskClient:
-    return auth.login(COORDINATOR, role="coordinator")
-
-
-def page_text(response: TestResponse) -> str:
-    return response.get_data(as_text=True)
-
-
-def without_token(response: TestResponse) -> str:
-    return re.sub(r'name="csrf_token" value="[^"]+"', "", page_text(response))
-
-
-def link_in_outbox(app: Flask, email: str) -> str:
-    """The set-password link in the newest mail queued for `email`."""
-    with database(app).session() as session:
-        row = session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.kind == "password-link")
-            .order_by(OutboxMessage.id.desc())
-        ).first()
-        assert row is not None and row.recipients == [email]
-        raw = row.raw
-    body = raw.decode("utf-8", "replace").replace("=\r\n", "")
-    match = LINK.search(body)
-    assert match is not None, body
-    return match.group(0)
-
-
-def path_of(link: str) -> str:
-    assert link.startswith(PUBLIC_URL + "/password/"), link
-    return link.removeprefix(PUBLIC_URL)
-
-
-def add_colleague(client: FlaskClient, email: str = NEW, **fields: str) -> TestResponse:
-    data = {"email": email, "role": "staff", "language": "nl", **fields}
-    return send(client, "/users", **data)
 
 
 # --- who may --------------------------------------------------------------------------------
@@ -149,46 +91,6 @@ def test_the_accounts_page_lists_every_login_with_role_language_last_login_and_s
 
 
 # --- adding a colleague -----------------------------------------------------------------------
-
-
-def test_a_new_colleague_is_mailed_a_link_in_their_language_that_sets_their_password(
-    app: Flask, desk: Desk, auth: AuthActions, smtp: SmtpSink
-) -> None:
-    app.config.update(SMTP_HOST=smtp.host, SMTP_PORT=smtp.port, SMTP_STARTTLS=False)
-    client = as_coordinator(auth)
-
-    response = add_colleague(client, role="staff", language="nl")
-
-    assert response.status_code == 302
-    assert "nieuw@example.org added" in page_text(client.get("/users"))
-    user = login_row(app, NEW)
-    assert (user.role, user.language, user.disabled_at) == ("staff", "nl", None)
-    flush_outbox(app)
-    [mail] = smtp.wait_for(1)
-    assert mail.rcpt_tos == (NEW,)
-    assert mail.message["From"].addresses[0].addr_spec == "helpdesk@example.org"
-    assert mail.message["Subject"] == "Je inlog voor Helpdesk Digitale Zorg"
-    assert mail.message["Auto-Submitted"] == "auto-generated"
-    body = mail.message.get_content()
-    assert "Kies hier je wachtwoord" in body
-    [link] = LINK.findall(body)
-    assert link.startswith(f"{PUBLIC_URL}/password/")
-
-    newcomer = app.test_client()
-    form = newcomer.get(path_of(link))
-    assert form.status_code == 200 and NEW in page_text(form)
-    data = {"password": NEW_PASSWORD, "password_again": NEW_PASSWORD}
-    done = send(newcomer, path_of(link), form_page=path_of(link), **data)
-    assert done.status_code == 302 and done.headers["Location"] == "/login"
-
-    assert auth.submit(NEW, NEW_PASSWORD, client=newcomer).status_code == 302
-    assert newcomer.get("/").status_code == 200
-    assert [(a, actor, subject) for a, actor, subject, _ in access_events(app)] == [
-        ("user_added", COORDINATOR, NEW),
-        ("password_reset_sent", COORDINATOR, NEW),
-        ("password_set", NEW, NEW),
-    ]
-    assert access_events(app)[0][3] == "role=staff language=nl"
 
 
 def test_an_address_that_has_a_login_is_refused_beside_the_field_and_the_form_kept(
@@ -355,120 +257,6 @@ def test_logging_in_notes_the_last_login_and_forgets_the_failed_attempts(
 
 # --- reset links ------------------------------------------------------------------------------
 
-
-def test_a_reset_link_replaces_the_earlier_one_and_works_once(
-    app: Flask, desk: Desk, auth: AuthActions
-) -> None:
-    client = as_coordinator(auth)
-    add_user(app, "bram@example.org")
-    bram = login_row(app, "bram@example.org")
-    send(client, f"/users/{bram.id}/reset")
-    first = path_of(link_in_outbox(app, "bram@example.org"))
-
-    response = send(client, f"/users/{bram.id}/reset")
-    second = path_of(link_in_outbox(app, "bram@example.org"))
-
-    assert response.status_code == 302
-    assert "A link to choose a new password was mailed to bram@example.org" in (
-        page_text(client.get("/users"))
-    )
-    colleague = app.test_client()
-    assert colleague.get(first).status_code == 410
-    data = {"password": NEW_PASSWORD, "password_again": NEW_PASSWORD}
-    assert send(colleague, second, form_page=second, **data).status_code == 302
-    assert colleague.get(second).status_code == 410
-    assert auth.submit("bram@example.org", NEW_PASSWORD, client=colleague).status_code == 302
-    assert auth.submit("bram@example.org", PASSWORD, client=app.test_client()).status_code == 401
-    assert [e[0] for e in access_events(app)] == [
-        "password_reset_sent",
-        "password_reset_sent",
-        "password_set",
-    ]
-
-
-def test_setting_a_password_ends_the_colleagues_other_sessions(
-    app: Flask, desk: Desk, auth: AuthActions
-) -> None:
-    elsewhere = auth.login("bram@example.org", client=app.test_client())
-    client = as_coordinator(auth)
-    send(client, f"/users/{login_row(app, 'bram@example.org').id}/reset")
-    link = path_of(link_in_outbox(app, "bram@example.org"))
-    data = {"password": NEW_PASSWORD, "password_again": NEW_PASSWORD}
-
-    assert send(app.test_client(), link, form_page=link, **data).status_code == 302
-
-    assert elsewhere.get("/").status_code == 302
-
-
-def test_a_link_runs_out_after_a_day(
-    app: Flask, desk: Desk, auth: AuthActions, clock: SimClock
-) -> None:
-    client = as_coordinator(auth)
-    add_user(app, "bram@example.org")
-    send(client, f"/users/{login_row(app, 'bram@example.org').id}/reset")
-    link = path_of(link_in_outbox(app, "bram@example.org"))
-    colleague = app.test_client()
-    token = csrf_token(colleague, link)
-
-    clock.advance(timedelta(hours=24, seconds=1).total_seconds())
-    data = {"password": NEW_PASSWORD, "password_again": NEW_PASSWORD, "csrf_token": token}
-    response = colleague.post(link, data=data)
-
-    assert response.status_code == 410
-    assert "Deze link werkt niet meer" in page_text(response)  # no login: the browser's language
-    assert "password_set" not in [e[0] for e in access_events(app)]
-
-
-def test_a_reset_link_is_not_sent_to_a_disabled_login_and_disabling_drops_open_links(
-    app: Flask, desk: Desk, auth: AuthActions
-) -> None:
-    client = as_coordinator(auth)
-    add_user(app, "bram@example.org")
-    bram = login_row(app, "bram@example.org")
-    send(client, f"/users/{bram.id}/reset")
-    link = path_of(link_in_outbox(app, "bram@example.org"))
-
-    send(client, f"/users/{bram.id}/disable")
-    refused = send(client, f"/users/{bram.id}/reset")
-    send(client, f"/users/{bram.id}/enable")
-
-    assert refused.status_code == 302
-    assert app.test_client().get(link).status_code == 410
-    with database(app).session() as session:
-        assert session.scalars(select(PasswordReset)).all() == []
-
-
-@pytest.mark.parametrize(
-    ("password", "again", "field", "message"),
-    [
-        ("kort", "kort", "password", "Choose a password of at least 12 characters"),
-        (NEW_PASSWORD, NEW_PASSWORD + "!", "password-again", "The two passwords are not the same"),
-    ],
-)
-def test_a_password_too_short_or_typed_differently_is_refused_beside_the_field(
-    app: Flask, desk: Desk, auth: AuthActions, password: str, again: str, field: str, message: str
-) -> None:
-    client = as_coordinator(auth)
-    add_user(app, "bram@example.org")
-    send(client, f"/users/{login_row(app, 'bram@example.org').id}/reset")
-    link = path_of(link_in_outbox(app, "bram@example.org"))
-    colleague = app.test_client()
-
-    response = send(colleague, link, form_page=link, password=password, password_again=again)
-
-    assert response.status_code == 400
-    assert re.search(rf'id="{field}-error">{message}', page_text(response))
-    assert password not in page_text(response)
-    assert colleague.get(link).status_code == 200  # the link still works
-
-
-def test_an_unknown_link_says_it_no_longer_works(client: FlaskClient) -> None:
-    response = client.get("/password/not-a-token", headers={"Accept-Language": "en"})
-
-    assert response.status_code == 410
-    assert "Ask the coordinator for a new one" in page_text(response)
-
-
 # --- the access log ---------------------------------------------------------------------------
 
 
@@ -493,28 +281,6 @@ def test_the_access_log_shows_changes_to_logins_and_contacts_opened_newest_first
     assert COORDINATOR in rows[0][1] and "bram@example.org" in rows[0][1]
     views = page.split('class="contact-views"')[2]
     assert f"HD-{contact_id:06d}" in views and COORDINATOR in views
-
-
-def test_the_retention_job_forgets_links_a_month_after_they_ran_out(
-    app: Flask, desk: Desk, auth: AuthActions, clock: SimClock
-) -> None:
-    client = as_coordinator(auth)
-    add_user(app, "bram@example.org")
-    send(client, f"/users/{login_row(app, 'bram@example.org').id}/reset")
-
-    clock.advance(timedelta(days=30).total_seconds())
-    purge_expired(app)
-    kept = len(reset_links(app))
-    clock.advance(timedelta(days=1, seconds=1).total_seconds())
-    purge_expired(app)
-
-    assert (kept, reset_links(app)) == (1, [])
-    assert [e[0] for e in access_events(app)] == ["password_reset_sent"]  # the record stays
-
-
-def reset_links(app: Flask) -> list[str]:
-    with database(app).session() as session:
-        return list(session.scalars(select(PasswordReset.token_hash)))
 
 
 def test_without_a_sender_address_no_colleague_is_added_and_the_form_is_kept(
