@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from intake.core.clock import SimClock
 from intake.core.db import database
@@ -298,3 +298,28 @@ def test_without_a_sender_address_no_colleague_is_added_and_the_form_is_kept(
         assert session.scalars(select(User.email).where(User.email == NEW)).all() == []
         assert session.scalars(select(OutboxMessage)).all() == []
     assert access_events(app) == []
+
+
+def test_a_coordinator_who_makes_themself_staff_lands_on_now(app: Flask, auth: AuthActions) -> None:
+    client = as_coordinator(auth)
+    add_user(app, "tweede@example.org", role="coordinator")
+
+    response = send(client, f"/users/{login_row(app, COORDINATOR).id}/role", role="staff")
+
+    assert (response.status_code, response.headers["Location"]) == (302, "/")
+    assert login_row(app, COORDINATOR).role == "staff"
+    assert client.get("/users").status_code == 403
+
+
+def test_a_session_of_a_disabled_login_is_refused_even_if_it_was_not_ended(
+    app: Flask, auth: AuthActions, clock: SimClock
+) -> None:
+    client = auth.login(STAFF)
+    with database(app).session() as session:  # as a disable whose sessions were missed
+        session.execute(update(User).where(User.email == STAFF).values(disabled_at=clock()))
+        session.commit()
+
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")

@@ -153,6 +153,8 @@ def set_role(user_id: int) -> BaseResponse:
     session.commit()
     if changed:
         flash(_("%(email)s is now %(role)s.", email=user.email, role=ROLE_LABELS[role]), "info")
+    if user_id == current_user.id and role != "coordinator":  # this page is no longer theirs
+        return redirect(url_for("dashboard.now"))
     return redirect(url_for("dashboard.users"))
 
 
