@@ -140,15 +140,19 @@ def as_bytes(message: EmailMessage) -> bytes:
     return b"".join([*pieces, data])
 
 
-def new_message_id(kind: str, reference: str, domain: str) -> str:
-    """A fresh Message-ID: "<kind.HD-000123.{random hex}@domain>"; stored with the row."""
+def new_message_id(kind: str, reference: str | None, domain: str) -> str:
+    """A fresh Message-ID: "<kind.HD-000123.{random hex}@domain>"; stored with the row.
+
+    `reference` None: a message about no contact (a colleague's login), "<kind.{hex}@domain>".
+    """
     kind_part = re.sub(r"[^A-Za-z0-9-]+", "-", kind).strip("-") or "mail"
-    if not is_reference(reference):
+    if reference is not None and not is_reference(reference):
         raise ValueError(f"not a reference: {reference!r}")
     domain = domain.strip().rstrip(".")
     if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
         raise ValueError(f"not a domain name: {domain!r}")
-    return f"<{kind_part}.{reference}.{secrets.token_hex(12)}@{domain}>"
+    about = f"{reference}." if reference is not None else ""
+    return f"<{kind_part}.{about}{secrets.token_hex(12)}@{domain}>"
 
 
 def forward(

@@ -132,9 +132,7 @@ def test_a_colleague_not_on_the_staff_list_is_named_by_their_address(
     assert "invalkracht · since 10:15" in row_of(outsider, contact_id)
 
 
-def test_giving_an_item_back_puts_it_on_the_pile(
-    app: Flask, desk: Desk, auth: AuthActions
-) -> None:
+def test_giving_an_item_back_puts_it_on_the_pile(app: Flask, desk: Desk, auth: AuthActions) -> None:
     contact_id = add_contact(app, outcome="voicemail")
     anna = auth.login()
     bram = auth.login(BRAM, client=app.test_client())
@@ -202,9 +200,8 @@ def test_an_item_handled_meanwhile_cannot_be_taken(
 
         assert response.status_code == 302  # type: ignore[attr-defined]
         assert holder(app, contact_id) is None
-        assert (
-            f"{ref(contact_id)} was already handled by {BRAM}: nothing to call back."
-            in text(anna.get("/"))
+        assert f"{ref(contact_id)} was already handled by {BRAM}: nothing to call back." in text(
+            anna.get("/")
         )
 
 

@@ -233,7 +233,7 @@ def test_an_attachment_name_with_html_is_shown_as_text_and_never_runs(
 
 # --- the menu and who sees what ---------------------------------------------------------
 
-EVERY_PAGE = ["Now", "Contacts", "Walk-in", "Rota", "Demand", "Topics"]  # the menu, in order
+EVERY_PAGE = ["Now", "Contacts", "Walk-in", "Rota", "Demand", "Topics", "Accounts", "Access log"]
 
 
 def test_a_coordinator_can_open_every_page_from_the_menu(desk: Desk, log_in: LogIn) -> None:
@@ -266,6 +266,8 @@ def test_staff_see_neither_rota_nor_demand(app: Flask, desk: Desk, log_in: LogIn
         path_of(app, "dashboard.demand"),
         path_of(app, "dashboard.demand_csv", table="heatmap"),
         path_of(app, "dashboard.topics"),
+        path_of(app, "dashboard.users"),
+        path_of(app, "dashboard.access_log"),
     ):
         response = user.page.goto(path)
         assert response is not None and response.status == 403, path

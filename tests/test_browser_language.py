@@ -55,13 +55,17 @@ def test_a_dutch_coordinator_finds_every_page_in_dutch(desk: Desk, log_in: LogIn
     user = log_in(role="coordinator", language="nl")
     page = user.page
 
-    assert user.menu() == ["Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's"]
+    assert user.menu() == [
+        "Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's", "Accounts", "Toegangslog"
+    ]  # fmt: skip
     for label, heading in [
         ("Contacten", "Contacten"),
         ("Inloop", "Inloopbezoek vastleggen"),
         ("Rooster", "Rooster"),
         ("Drukte", "Drukte"),
         ("Thema's", "Thema's"),
+        ("Accounts", "Accounts"),
+        ("Toegangslog", "Toegangslog"),
     ]:
         user.visit(label)
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)

@@ -13,7 +13,7 @@ from intake.core.models import LoginThrottle
 from intake.shell.auth import FREE_ATTEMPTS
 
 from .auth import csrf_token
-from .test_dashboard_race import at_once
+from .concurrency import at_once
 
 # As many as are free: none of them may be told to wait, so each must be counted.
 AT_ONCE = FREE_ATTEMPTS

@@ -7,6 +7,7 @@ shows), at the injected clock's time."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 import pyotp
@@ -20,7 +21,9 @@ from intake.core.db import database
 from intake.core.models import LoginSession, SecondFactor, User
 
 from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
-from .test_dashboard_race import at_once
+from .concurrency import at_once
+
+Intake = Callable[..., tuple[int, str, str]]
 
 
 def shown_key(page: str) -> str:
@@ -235,3 +238,48 @@ def test_log_out_everywhere_ends_every_session(
 
     assert session_rows(app, STAFF) == []
     assert other.get("/").status_code == 302
+
+
+def test_setting_up_the_app_and_the_rule_are_on_the_access_record(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    coordinator = auth.login(COORDINATOR, role="coordinator")
+    enrol(coordinator, clock)
+    policy = {"required": "1", "csrf_token": csrf_token(coordinator, "/account")}
+    coordinator.post("/account/policy", data=policy)
+
+    page = coordinator.get("/access-log").get_data(as_text=True)
+
+    assert "authenticator app set up" in page
+    assert "a second factor required of every login; sessions without one ended: 0" in page
+
+
+def test_a_lost_phone_is_reset_on_the_command_line_and_the_login_enrols_again(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock, intake: Intake
+) -> None:
+    auth.login()
+    enrol(client, clock)
+
+    code, out, _ = intake("users", "reset-second-factor", STAFF)
+
+    assert code == 0 and "sets up an authenticator app again" in out
+    assert client.get("/").status_code == 302  # the session with the lost phone ended
+    assert auth.submit().headers["Location"] == "/"  # no code asked: nothing to ask it of
+    assert intake("users", "reset-second-factor", STAFF)[1].strip().endswith("nothing changed")
+
+
+def test_a_login_disabled_between_password_and_code_gets_no_session(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock, intake: Intake
+) -> None:
+    auth.login()
+    key, _ = enrol(client, clock)
+    auth.logout()
+    clock.advance(60)
+    auth.submit()
+    token = csrf_token(client, "/login/code")
+    assert intake("users", "disable", STAFF)[0] == 0
+
+    answer = client.post("/login/code", data={"code": code_at(key, clock()), "csrf_token": token})
+
+    assert answer.headers["Location"] == "/login"
+    assert session_rows(app, STAFF) == []

@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import LoginSession, User
+from intake.core.models import AccessEvent, LoginSession, User
 from intake.shell.app import create_app
 from intake.shell.oidc import NO_PASSWORD
 
@@ -187,3 +187,32 @@ def test_with_local_logins_off_only_the_organisation_signs_in(
     finally:
         empty_database(app)
         database(app).engine.dispose()
+
+
+def test_a_first_sign_in_and_a_moved_group_are_on_the_access_record(
+    app: Flask, client: FlaskClient, provider: IdentityProvider
+) -> None:
+    sign_in(client, provider, "bram@zorggroepnoord.nl", STAFF)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    sign_in(client, provider, "bram@zorggroepnoord.nl", COORDINATORS)
+
+    with database(app).session() as session:
+        rows = session.scalars(select(AccessEvent).order_by(AccessEvent.id)).all()
+        assert [(row.action, row.actor, row.detail) for row in rows] == [
+            ("user_added", "identity provider", "role=staff language=nl"),
+            ("role_changed", "identity provider", "old=staff new=coordinator"),
+        ]
+
+
+def test_a_disabled_login_is_not_signed_in_by_the_organisation(
+    app: Flask, client: FlaskClient, provider: IdentityProvider
+) -> None:
+    sign_in(client, provider, "bram@zorggroepnoord.nl", STAFF)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    with database(app).session() as session:
+        user = session.scalars(select(User).where(User.email == "bram@zorggroepnoord.nl")).one()
+        user.disabled_at = app.config["CLOCK"]()
+        session.commit()
+
+    assert sign_in(client, provider, "bram@zorggroepnoord.nl", STAFF).status_code == 401
+    assert open_sessions(app) == 0

@@ -20,9 +20,9 @@ from intake.core.models import Callback, ContactEvent
 from routing.desk import Desk
 
 from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
+from .concurrency import at_once
 from .conftest import ANNA, AUTH_TOKEN, LINE_NOORD, Twilio
 from .factories import add_contact
-from .test_dashboard_race import at_once
 from .twilioapi import PlacedCall, TwilioApi
 from .twiml import tags
 

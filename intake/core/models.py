@@ -171,7 +171,8 @@ class MailMessage(Base):
 
 
 class OutboxMessage(Base):
-    """A message to send: a forward, an acknowledgement or a voicemail notice.
+    """A message to send: a forward, an acknowledgement, a voicemail notice, or a colleague's
+    link to set a password.
 
     Sent by the worker with retries; `message_id` is fixed when the row is made, so a
     message sent again after a crash is recognisable as the same one.
@@ -181,7 +182,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(32))  # forward | acknowledgement | voicemail-notice
+    # forward | acknowledgement | voicemail-notice | password-link
+    kind: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender
     # Which SMTP account sends it: a [[mailbox]]'s address (lower-case) when that mailbox
@@ -273,10 +275,17 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="staff")  # staff | coordinator
     language: Mapped[str] = mapped_column(String(5), default="nl")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A leaver's login is disabled, never deleted: the access record keeps naming them.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_coordinator(self) -> bool:
         return self.role == "coordinator"
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
 class LoginSession(Base):
@@ -414,3 +423,39 @@ class Callback(Base):
             postgresql_where=text("ended_at IS NULL"),
         ),
     )
+
+
+class AccessEvent(Base):
+    """A change to a login, on the record: who did what to whose login, and when.
+
+    `actor` and `subject` keep the addresses as they were, so a row still reads when a
+    login is gone; `actor` is "cli" for the command line.
+    """
+
+    __tablename__ = "access_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320))
+    subject_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    subject: Mapped[str] = mapped_column(String(320), default="")
+    action: Mapped[str] = mapped_column(String(40))  # an intake.shell.access.Action
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class PasswordReset(Base):
+    """A one-time link to set a password: for a new colleague, or after "forgot it"."""
+
+    __tablename__ = "password_reset"
+
+    # sha256 of the token in the link: a copy of this table sets nobody's password.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -25,7 +25,8 @@ from intake.shell.sessions import IDLE_TIMEOUT, MAX_AGE, user_of_session
 
 ROLES = ("staff", "coordinator")
 LANGUAGES = ("nl", "en")
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1000  # a pass phrase, not a file
 FREE_ATTEMPTS = 3  # failed logins for one address before each next attempt must wait
 # From one client address (a hospital's offices may share one): more, before it waits.
 FREE_ATTEMPTS_PER_CLIENT = 20
@@ -142,7 +143,8 @@ def count_failed_attempt(session: Session, address: str, client: str, now: datet
 def attempt_login(
     session: Session, email: str, password: str, now: datetime, client: str = ""
 ) -> User | timedelta | None:
-    """The user when the password is right; how long to wait when throttled; else None.
+    """The user when the password is right and the login not disabled (its last login
+    noted); how long to wait when throttled; else None.
 
     An address without a login gets the same answers, the same throttle and the same work
     (a hash checked against a dummy), so none of them tells which addresses exist.
@@ -154,13 +156,15 @@ def attempt_login(
     if wait > timedelta(0):
         return wait
     keys = _throttle_keys(address, client)
-    if user is None or not matches:
+    # A disabled login is answered as a wrong password, after the same work.
+    if user is None or not matches or user.disabled_at is not None:
         _count_failure(session, keys, now)
         return None
     # The account's count starts again; the client's does not (a guesser who also has a
     # login of their own must not wipe the count of their guesses by logging in).
     account_key = _throttle_key("account", address)
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
+    user.last_login_at = now
     return user
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Answered as they are: Twilio reads TwiML, monitors read JSON and text.
 NOT_DASHBOARD = ("/voice/", "/healthz", "/readyz", "/metrics", "/static/")
 # Never written back into a page.
-SECRET_FIELDS = ("password", "csrf_token")
+SECRET_FIELDS = ("password", "password_again", "csrf_token")
 
 
 def _(text: str, **variables: Any) -> str:

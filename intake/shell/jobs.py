@@ -32,6 +32,7 @@ from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
 from intake.shell.auth import forget_old_failures
 from intake.shell.heartbeats import record_success
+from intake.shell.password_links import purge_links
 from intake.shell.sessions import MAX_AGE, purge_sessions
 from mail.accounts import ImapAccount, MissingSecret, imap_accounts, smtp_for
 from mail.idle import IdleWatchers
@@ -55,12 +56,13 @@ T = TypeVar("T")
 
 def purge_expired(app: Flask) -> int:
     """Remove contacts older than the desk's retention period; how many were removed. Old
-    login sessions and counts of failed logins go too (they hold no patient data, but
-    addresses and who was logged in when)."""
+    login sessions, counts of failed logins and used or expired password links go too (they
+    hold no patient data, but addresses and who was logged in when)."""
     now = app.config["CLOCK"]()
     with database(app).session() as session:
         sessions = purge_sessions(session, now, app.config.get("SESSION_MAX_AGE", MAX_AGE))
         failures = forget_old_failures(session, now)
+        purge_links(session, now)
         session.commit()
     if sessions or failures:
         log.info("retention: removed %d old login sessions, %d old failed-login counts",

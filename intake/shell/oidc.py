@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from intake.core.addresses import strict_address
 from intake.core.models import User
+from intake.shell.access import IDENTITY_PROVIDER, Action, record
 
 _EXTENSION = "intake_oidc"
 PROVIDER = "idp"
@@ -112,7 +113,19 @@ def user_for(session: Session, claims: Mapping[str, Any], now: datetime) -> User
                     created_at=now,
                 )
                 session.add(user)
+            record(
+                session, Action.USER_ADDED, actor=IDENTITY_PROVIDER, subject=user, now=now,
+                role=role, language=user.language,
+            )  # fmt: skip
         except IntegrityError:
             user = session.scalars(select(User).where(User.email == address)).one()
-    user.role = role
+    if user.disabled_at is not None:
+        raise SignInRefused(f"{address} is disabled here")
+    if user.role != role:
+        record(
+            session, Action.ROLE_CHANGED, actor=IDENTITY_PROVIDER, subject=user, now=now,
+            old=user.role, new=role,
+        )  # fmt: skip
+        user.role = role
+    user.last_login_at = now
     return user

@@ -24,6 +24,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.core.models import LoginPolicy, RecoveryCode, SecondFactor, User
+from intake.shell.access import Action, Actor, actor_of, record
 from intake.shell.sessions import end_all_sessions
 
 ISSUER = "Helpdesk intake"
@@ -100,6 +101,9 @@ def confirm(session: Session, user_id: int, code: str, now: datetime) -> list[st
     )
     if _rowcount(result) != 1:
         return None
+    user = session.get(User, user_id)
+    if user is not None:
+        record(session, Action.SECOND_FACTOR_SET, actor=actor_of(user), subject=user, now=now)
     return new_recovery_codes(session, user_id)
 
 
@@ -114,11 +118,19 @@ def new_recovery_codes(session: Session, user_id: int) -> list[str]:
     return codes
 
 
-def remove(session: Session, user_id: int) -> bool:
-    """Forget a login's app and recovery codes (a lost phone): it enrols again."""
-    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-    result = session.execute(delete(SecondFactor).where(SecondFactor.user_id == user_id))
-    return _rowcount(result) > 0
+def remove(session: Session, user: User, *, actor: Actor, now: datetime) -> bool:
+    """Forget a login's app and recovery codes (a lost phone): it enrols again, and its
+    open sessions end (whoever has the phone is logged in no longer)."""
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    result = session.execute(delete(SecondFactor).where(SecondFactor.user_id == user.id))
+    if _rowcount(result) == 0:
+        return False
+    ended = end_all_sessions(session, user.id, now)
+    record(
+        session, Action.SECOND_FACTOR_REMOVED, actor=actor, subject=user, now=now,
+        sessions_ended=ended,
+    )  # fmt: skip
+    return True
 
 
 # --- logging in -------------------------------------------------------------------------
@@ -170,20 +182,25 @@ def required(session: Session) -> bool:
     return policy is not None and policy.second_factor_required
 
 
-def set_required(session: Session, value: bool, by: str, now: datetime) -> int:
+def set_required(session: Session, value: bool, by: User, now: datetime) -> int:
     """Require a second factor for every login (or not). Switching it on ends the open
     sessions of every login without one, so nobody stays in on a password alone; the
     number of sessions ended."""
     policy = session.get(LoginPolicy, _POLICY_ID)
     if policy is None:
-        policy = LoginPolicy(id=_POLICY_ID, changed_at=now, changed_by=by)
+        policy = LoginPolicy(id=_POLICY_ID, changed_at=now, changed_by=by.email)
         session.add(policy)
     policy.second_factor_required = value
     policy.changed_at = now
-    policy.changed_by = by
+    policy.changed_by = by.email
     session.flush()
-    if not value:
-        return 0
-    confirmed = select(SecondFactor.user_id).where(SecondFactor.confirmed_at.is_not(None))
-    without = session.scalars(select(User.id).where(User.id.not_in(confirmed))).all()
-    return sum(end_all_sessions(session, user_id, now) for user_id in without)
+    ended = 0
+    if value:
+        confirmed = select(SecondFactor.user_id).where(SecondFactor.confirmed_at.is_not(None))
+        without = session.scalars(select(User.id).where(User.id.not_in(confirmed))).all()
+        ended = sum(end_all_sessions(session, user_id, now) for user_id in without)
+    record(
+        session, Action.SECOND_FACTOR_RULE, actor=actor_of(by), subject=by, now=now,
+        required="yes" if value else "no", sessions_ended=ended,
+    )  # fmt: skip
+    return ended

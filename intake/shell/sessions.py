@@ -50,13 +50,17 @@ def end_session(session: Session, token: str, now: datetime) -> None:
     )
 
 
-def end_all_sessions(session: Session, user_id: int, now: datetime) -> int:
-    """End every open session of a user (a disabled login, "log out everywhere")."""
-    result = session.execute(
-        update(LoginSession)
-        .where(LoginSession.user_id == user_id, LoginSession.ended_at.is_(None))
-        .values(ended_at=now)
+def end_all_sessions(
+    session: Session, user_id: int, now: datetime, *, keep: str | None = None
+) -> int:
+    """End every open session of a user (a disabled login, "log out everywhere"); `keep`:
+    the token of one to leave open (the browser that set a new password)."""
+    statement = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.ended_at.is_(None)
     )
+    if keep is not None:
+        statement = statement.where(LoginSession.token_hash != token_hash(keep))
+    result = session.execute(statement.values(ended_at=now))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -66,7 +70,9 @@ def _limits() -> tuple[timedelta, timedelta]:
 
 
 def user_of_session(session: Session, token: str, now: datetime) -> User | None:
-    """The user of a live session, its last use noted; None when ended, idle or too old."""
+    """The user of a live session, its last use noted; None when ended, idle or too old,
+    or when the login is disabled (whose sessions are ended too, but this does not rely on
+    that)."""
     row = session.get(LoginSession, token_hash(token))
     if row is None or row.ended_at is not None:
         return None
@@ -74,7 +80,7 @@ def user_of_session(session: Session, token: str, now: datetime) -> User | None:
     if now - row.last_seen_at > idle or now - row.created_at > max_age:
         return None
     user = session.get(User, row.user_id)
-    if user is None:
+    if user is None or user.disabled_at is not None:
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         # Conditional, so two requests at once write it once; its own commit, made before

@@ -1,8 +1,8 @@
 """The `intake` command. Errors are one line on stderr and a non-zero exit, never a traceback.
 
-The commands live by what they do: `admin` (schema, definition, logins), `service` (serve,
-worker, poll-once), `lookup` (who, contacts) and `simulate` (simulate-call); `context`
-holds what they all stand on.
+The commands live by what they do: `admin` (schema, definition, create-user), `users` (the
+logins: list, disable, enable), `service` (serve, worker, poll-once), `lookup` (who,
+contacts) and `simulate` (simulate-call); `context` holds what they all stand on.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from intake.shell.cli.admin import create_user_command, export_config, init, loa
 from intake.shell.cli.lookup import contacts, who
 from intake.shell.cli.service import check_mail, poll_once, serve, worker
 from intake.shell.cli.simulate import simulate_call
+from intake.shell.cli.users import users
 
 __all__ = ["cli", "main"]
 
@@ -37,6 +38,7 @@ for command in (
     poll_once,
     check_mail,
     create_user_command,
+    users,
     who,
     simulate_call,
     contacts,

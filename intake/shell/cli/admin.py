@@ -12,6 +12,7 @@ from intake.core.db import database
 from intake.core.definition import export_toml, parse_definition
 from intake.core.deskstore import current_desk, store_desk
 from intake.core.errors import IntakeError
+from intake.shell.access import CLI, Action, record
 from intake.shell.auth import create_user
 from intake.shell.cli.context import command_app, require_schema
 from mail.accounts import environment, missing_secrets
@@ -84,9 +85,16 @@ def create_user_command(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    now = app.config["CLOCK"]()
     with database(app).session() as session:
-        user = create_user(
-            session, email, password, role=role, language=language, now=app.config["CLOCK"]()
-        )
+        user = create_user(session, email, password, role=role, language=language, now=now)
+        # A new login is "added"; an existing one had its password (and role) set anew.
+        action = Action.USER_ADDED if user in session.new else Action.PASSWORD_SET
+        session.flush()  # the new login's id, for the access record
+        via = {"via": "cli"} if action is Action.PASSWORD_SET else {}
+        detail = {"role": role, "language": language, **via}
+        record(session, action, actor=CLI, subject=user, now=now, **detail)
         session.commit()
         click.echo(f"{user.email} can log in as {user.role}")
+        if user.disabled_at is not None:
+            click.echo(f"note: {user.email} is disabled; `intake users enable` lets it log in")

@@ -18,6 +18,8 @@ NAV = (
     ("dashboard.rota", _l("Rota"), True),
     ("dashboard.demand", _l("Demand"), True),
     ("dashboard.topics", _l("Topics"), True),
+    ("dashboard.users", _l("Accounts"), True),
+    ("dashboard.access_log", _l("Access log"), True),
 )
 
 
@@ -38,15 +40,18 @@ def login_choices() -> dict[str, object]:
     }
 
 
+from intake.shell.dashboard import access_page as access_page  # noqa: E402
 from intake.shell.dashboard import account as account  # noqa: E402
 from intake.shell.dashboard import board_actions as board_actions  # noqa: E402
 from intake.shell.dashboard import calling_back as calling_back  # noqa: E402
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
 from intake.shell.dashboard import demand_page as demand_page  # noqa: E402
 from intake.shell.dashboard import formats as formats  # noqa: E402
+from intake.shell.dashboard import password_page as password_page  # noqa: E402
 from intake.shell.dashboard import recordings as recordings  # noqa: E402
 from intake.shell.dashboard import rota as rota  # noqa: E402
 from intake.shell.dashboard import sso as sso  # noqa: E402
 from intake.shell.dashboard import topics as topics  # noqa: E402
+from intake.shell.dashboard import users as users  # noqa: E402
 from intake.shell.dashboard import views as views  # noqa: E402  (registers the routes on bp)
 from intake.shell.dashboard import walk_in as walk_in  # noqa: E402

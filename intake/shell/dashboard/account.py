@@ -71,7 +71,7 @@ def _pending_user(session: Session) -> tuple[User, str] | None:
         cookie.pop(PENDING, None)
         return None
     user = session.get(User, int(pending.get("user", 0)))
-    if user is None:
+    if user is None or user.disabled_at is not None:  # disabled between the two steps
         return None
     return user, str(pending.get("next") or url_for("dashboard.now"))
 
@@ -188,7 +188,9 @@ def account_policy() -> BaseResponse:
     if value and not second_factor.has_second_factor(session, current_user.id):
         flash(_("Set up your own authenticator app first, then require it of everyone."), "error")
         return redirect(url_for("dashboard.account"))
-    ended = second_factor.set_required(session, value, current_user.email, clock_now())
+    coordinator = session.get(User, current_user.id)
+    assert coordinator is not None  # a logged-in user's row exists (its session depends on it)
+    ended = second_factor.set_required(session, value, coordinator, clock_now())
     session.commit()
     if value:
         flash(
