@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 
-from intake.core.db import Base, database
+from intake.core.db import Base, database, make_engine
 from intake.core.schema import is_current, upgrade
 
 
@@ -25,3 +27,33 @@ def test_init_twice_is_harmless(app: Flask) -> None:
     upgrade(engine)
 
     assert is_current(engine)
+
+
+def test_upgrading_sqlite_keeps_the_rows_that_refer_to_a_rebuilt_table(tmp_path: Path) -> None:
+    # 0007 rebuilds user_account (batch mode: copy, drop, rename); with foreign keys on, the
+    # drop deleted every contact_view row, the record of who opened which contact.
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO user_account (id, email, password_hash, role, language, created_at, "
+            "failed_logins) VALUES (1, 'anna@example.org', 'x', 'staff', 'nl', "
+            "'2026-11-23 09:00:00', 0)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO contact (id, channel, via, organisation, caller, started_at, outcome, "
+            "subject, needs_attention, forward_pending, note) VALUES (1, 'call', '', '', "
+            "'+31612345678', '2026-11-23 09:00:00', 'voicemail', '', 0, 0, '')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO contact_view (contact_id, user_id, at) "
+            "VALUES (1, 1, '2026-11-23 09:05:00')"
+        )
+
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM contact_view").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again
+    assert is_current(engine)
+    engine.dispose()
