@@ -7,7 +7,7 @@ number, never the colleague's own."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -21,11 +21,12 @@ from routing.desk import Desk
 
 from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
 from .concurrency import at_once
-from .conftest import ANNA, AUTH_TOKEN, LINE_NOORD, Twilio
+from .conftest import ANNA, AUTH_TOKEN, EXAMPLE_DESK, LINE_NOORD, Twilio
 from .factories import add_contact
 from .twilioapi import PlacedCall, TwilioApi
 from .twiml import tags
 
+Intake = Callable[..., tuple[int, str, str]]
 ACCOUNT_SID = "AC" + "1" * 32
 PATIENT = "+31687654321"
 
@@ -277,3 +278,42 @@ def test_the_callback_webhooks_need_twilios_signature(
     forged = twilio.post(call.url, twilio.params(CallSid=call.sid), signature="forged")
 
     assert forged.status == 403
+
+
+@pytest.mark.parametrize(
+    ("flags", "heard", "ending"),
+    [
+        ([], "rings the patient +31687654321, showing +31851234567", "answered"),
+        (["--no-answer"], "the patient did not answer", "patient-no-answer"),
+        (["--no-press"], "does not press 1", "colleague-declined"),
+    ],
+)
+def test_intake_simulate_callback_plays_each_path_through_the_webhooks(
+    app: Flask, intake: Intake, flags: list[str], heard: str, ending: str
+) -> None:
+    assert intake("load-config", str(EXAMPLE_DESK))[0] == 0
+    contact_id = voicemail_contact(app)
+
+    code, out, err = intake("simulate-callback", f"hd-{contact_id}", "--by", "anna", *flags)
+
+    assert code == 0, err
+    assert f"rings anna ({ANNA}) from the line {LINE_NOORD}" in out
+    assert 'hears "Terugbellen voor Ziekenhuis Noord' in out
+    assert heard in out
+    assert out.rstrip().endswith(f"by anna: {ending}")
+    assert steps(app, contact_id)[-1] == ending
+
+
+def test_intake_simulate_callback_names_what_it_cannot_call_back(
+    app: Flask, intake: Intake
+) -> None:
+    intake("load-config", str(EXAMPLE_DESK))
+    withheld = voicemail_contact(app, caller="anonymous")
+    callable_id = voicemail_contact(app)
+
+    code, _, err = intake("simulate-callback", f"HD-{callable_id}", "--by", "zoe")
+    assert code != 0 and "not a colleague" in err
+    code, _, err = intake("simulate-callback", f"HD-{withheld}", "--by", "anna")
+    assert code != 0 and "not a call from a number to call back" in err
+    code, _, err = intake("simulate-callback", "HD-999999", "--by", "anna")
+    assert code != 0 and "there is no contact HD-999999" in err

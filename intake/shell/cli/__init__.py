@@ -18,7 +18,7 @@ from intake.core.errors import IntakeError
 from intake.shell.cli.admin import create_user_command, export_config, init, load_config
 from intake.shell.cli.lookup import contacts, who
 from intake.shell.cli.service import check_mail, poll_once, serve, worker
-from intake.shell.cli.simulate import simulate_call
+from intake.shell.cli.simulate import simulate_call, simulate_callback
 from intake.shell.cli.users import users
 
 __all__ = ["cli", "main"]
@@ -41,6 +41,7 @@ for command in (
     users,
     who,
     simulate_call,
+    simulate_callback,
     contacts,
 ):
     cli.add_command(command)

@@ -8,17 +8,19 @@ from datetime import datetime
 
 import click
 
-from intake.core import contactlog
+from intake.core import callbacks, contactlog
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.deskstore import current_desk
 from intake.core.errors import IntakeError
-from intake.core.models import Contact
+from intake.core.models import Callback, Contact
 from intake.core.phones import caller_identity
+from intake.core.references import id_from_reference
 from intake.shell.cli.context import command_app, parse_moment, require_schema
 from routing.desk import Desk
 from routing.plan import plan_call
-from voice.simulator import CallSimulation, TwilioSide
+from voice.callback_simulator import CallbackSimulation
+from voice.simulator import CallSimulation, TwilioSide, new_sid
 
 
 @click.command(
@@ -106,3 +108,68 @@ def _describe_contact(contact: Contact, desk: Desk) -> str:
     if contact.duration_seconds is not None:
         text += f", {contact.duration_seconds} s"
     return text
+
+
+@click.command(
+    "simulate-callback",
+    help="Play a callback through the helpline, as Twilio would: the colleague's phone "
+    "rings from the line, then the patient's.",
+)
+@click.argument("reference")
+@click.option("--by", "staff_id", required=True, metavar="STAFF-ID", help="who calls back")
+@click.option("--at", "at_text", metavar="ISO-TIME", help="when (desk time if no offset)")
+@click.option("--no-press", is_flag=True, help="the colleague does not press 1")
+@click.option("--no-answer", is_flag=True, help="the patient does not answer")
+@click.pass_context
+def simulate_callback(
+    ctx: click.Context,
+    reference: str,
+    staff_id: str,
+    at_text: str | None,
+    no_press: bool,
+    no_answer: bool,
+) -> None:
+    app = command_app(ctx)
+    require_schema(app)
+    contact_id = id_from_reference(reference)
+    with database(app).session() as session:
+        desk = current_desk(session, app)
+        contact = session.get(Contact, contact_id) if contact_id else None
+        if contact is None:
+            raise IntakeError(f"there is no contact {reference}")
+        if contact.channel != "call" or not contact.via or not contact.caller.startswith("+"):
+            raise IntakeError(f"{contact.reference} is not a call from a number to call back")
+        staff = desk.staff_by_id.get(staff_id)
+        if staff is None or not staff.phone:
+            known = ", ".join(desk.staff_by_id) or "none"
+            raise IntakeError(f"--by {staff_id!r} is not a colleague with a phone (known: {known})")
+        clock = SimClock(parse_moment(at_text, desk, app))
+        app.config["CLOCK"] = clock
+        try:
+            callback = callbacks.start(
+                session, contact, staff=staff.id, by=f"simulation ({staff.id})", now=clock()
+            )
+        except callbacks.CallbackUnderWay as exc:
+            raise IntakeError(f"a callback of {contact.reference} is under way already") from exc
+        simulation_sid = new_sid("CA")
+        callbacks.placed(session, callback, simulation_sid)  # as if Twilio had accepted it
+        session.commit()
+        callback_id, line = callback.id, contact.via
+    if not app.config.get("TWILIO_AUTH_TOKEN"):
+        app.config["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)  # as in simulate-call
+    simulation = CallbackSimulation(
+        twilio=TwilioSide(app),
+        clock=clock,
+        callback_id=callback_id,
+        colleague=staff,
+        line=line,
+        press=not no_press,
+        patient_answers=not no_answer,
+        call_sid=simulation_sid,
+    )
+    for step in simulation.run():
+        click.echo(f"{step.at.astimezone(desk.tz):%H:%M:%S}  {step.who:<8} {step.text}")
+    with database(app).session() as session:
+        row = session.get(Callback, callback_id)
+        click.echo("")
+        click.echo(f"callback of {reference.upper()} by {staff.id}: {row.status if row else '?'}")
