@@ -86,6 +86,8 @@ def test_the_colleague_is_rung_first_and_the_patient_sees_the_line(
     page = press_call_back(auth.login(STAFF), contact_id)
 
     assert "Your phone rings now. Press 1 to ring the patient." in page
+    board = auth.client.get("/now/board").get_data(as_text=True)
+    assert "Anna de Vries · since" in html.unescape(board)  # on the board: Anna calls back
     [call] = twilio_api.calls
     assert (call.to, call.from_) == (ANNA, LINE_NOORD)  # Anna's phone, from the line
     assert call.url.startswith("https://intake.example.test/voice/callback/colleague?")

@@ -9,12 +9,13 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from intake.core import callbacks
+from intake.core import callbacks, taking
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.models import Callback, Contact
 from intake.shell.auth import login_required
 from intake.shell.dashboard import bp
+from intake.shell.dashboard.board import hold_time
 from intake.shell.dashboard.contacts import contact_or_404, desk_or_none
 from intake.shell.dashboard.formats import phone_link
 from intake.shell.dashboard.labels import _
@@ -96,6 +97,9 @@ def contact_callback(contact_id: int) -> BaseResponse:
         flash(_("The call could not be made: %(reason)s", reason=str(exc)), "error")
         return back
     callbacks.placed(session, callback, sid)
+    # On the board too: the item shows who calls back (unless a colleague holds it already,
+    # whose "ik bel terug" stands).
+    taking.take(session, contact.id, current_user.id, clock_now(), hold=hold_time())
     session.commit()
     flash(_("Your phone rings now. Press 1 to ring the patient."), "info")
     return back
