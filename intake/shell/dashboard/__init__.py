@@ -32,6 +32,7 @@ from intake.shell.dashboard import demand_page as demand_page  # noqa: E402
 from intake.shell.dashboard import formats as formats  # noqa: E402
 from intake.shell.dashboard import recordings as recordings  # noqa: E402
 from intake.shell.dashboard import rota as rota  # noqa: E402
+from intake.shell.dashboard import rota_closures as rota_closures  # noqa: E402
 from intake.shell.dashboard import topics as topics  # noqa: E402
 from intake.shell.dashboard import views as views  # noqa: E402  (registers the routes on bp)
 from intake.shell.dashboard import walk_in as walk_in  # noqa: E402
