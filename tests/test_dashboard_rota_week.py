@@ -259,6 +259,9 @@ def test_marking_kings_day_open_opens_the_desk_and_undoing_closes_it(
     coming = section(page, "closures")
     assert "27-04-2027: Koningsdag" in text_of(coming)
     assert 'aria-label="Elk jaar open op Koningsdag"' in coming
+    # Easter Sunday falls on a Sunday, when the desk is shut anyway: nothing to offer.
+    assert "28-03-2027: Eerste paasdag" in text_of(coming)
+    assert 'aria-label="Elk jaar open op Eerste paasdag"' not in coming
 
     opened = post(client, "/rota/holidays/open", {"holiday": "King's Day", "label": "Koningsdag"})
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask_babel import format_date, gettext
 
 from routing.desk import Desk, TimeRange
-from routing.hours import closure_name, holiday_name, open_holiday_name
+from routing.hours import closure_name, holiday_name, open_holiday_name, weekly_hours
 from routing.publicholidays import english_names
 from routing.rota import DayPlan, Turn, week_plan
 
@@ -138,13 +138,16 @@ class ComingDay:
 
     kind "closure": the desk's own closure date; "holiday": a public holiday that closes
     the desk; "open": a public holiday the desk stays open on. `holidays` holds the English
-    names of the date's holidays, which the forms to open or close it again send.
+    names of the date's holidays, which the forms to open or close it again send;
+    `weekday_open` says whether the desk has hours on that weekday at all (staying open on
+    a Sunday holiday of a desk shut on Sundays changes nothing, so it is not offered).
     """
 
     day: date
     name: str
     kind: str
     holidays: tuple[str, ...] = ()
+    weekday_open: bool = False
 
 
 def coming_days(desk: Desk, today: date, language: str) -> list[ComingDay]:
@@ -160,10 +163,11 @@ def coming_days(desk: Desk, today: date, language: str) -> list[ComingDay]:
         elif desk.public_holidays and (names := english_names(desk.public_holidays, day.year)):
             held = names.get(day, ())
             opened = open_holiday_name(desk, day, language)
+            weekday_open = bool(weekly_hours(desk)[day.weekday()])
             if opened is not None:
-                found.append(ComingDay(day, opened, "open", held))
+                found.append(ComingDay(day, opened, "open", held, weekday_open))
             elif held:
                 name = holiday_name(desk, day, language) or "; ".join(held)
-                found.append(ComingDay(day, name, "holiday", held))
+                found.append(ComingDay(day, name, "holiday", held, weekday_open))
         day += timedelta(days=1)
     return found
