@@ -234,7 +234,7 @@ def day_plan(desk: Desk, day: date, language: str) -> DayPlan:
     return DayPlan(
         day=day,
         opening=opening_ranges(desk, day),
-        closure=closure_name(desk, day, language) if is_closure_day(desk, day) else None,
+        closure=closure_name(desk, day, language),
         open_holiday=open_holiday_name(desk, day, language),
         on=on,
         absent=absent,

@@ -160,13 +160,14 @@ def coming_days(desk: Desk, today: date, language: str) -> list[ComingDay]:
             name = closure_name(desk, day, language)
             assert name is not None  # a closure date always has one
             found.append(ComingDay(day, name, "closure"))
-        elif desk.public_holidays and (names := english_names(desk.public_holidays, day.year)):
-            held = names.get(day, ())
+        elif desk.public_holidays and (
+            held := english_names(desk.public_holidays, day.year).get(day, ())
+        ):
             opened = open_holiday_name(desk, day, language)
             weekday_open = bool(weekly_hours(desk)[day.weekday()])
             if opened is not None:
                 found.append(ComingDay(day, opened, "open", held, weekday_open))
-            elif held:
+            else:
                 name = holiday_name(desk, day, language) or "; ".join(held)
                 found.append(ComingDay(day, name, "holiday", held, weekday_open))
         day += timedelta(days=1)
