@@ -17,6 +17,7 @@ import time as clock
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,7 +63,8 @@ def build_desk(rng: random.Random) -> Desk:
     return Desk(
         name="Bench desk",
         hours=(open_hours,) * 5 + ((), ()),
-        closure_dates=frozenset({WEEK + timedelta(days=2)}),  # a closure on the Wednesday
+        # A closure on the Wednesday.
+        closure_dates=MappingProxyType({WEEK + timedelta(days=2): ""}),
         staff=staff,
         shifts=tuple(shifts),
         changes=tuple(changes),

@@ -157,7 +157,12 @@ class Desk:
     # hours[weekday] = sorted, non-overlapping opening ranges of that weekday.
     hours: tuple[tuple[TimeRange, ...], ...] = field(default_factory=_no_hours)
     public_holidays: str = "NL"  # a country code for the `holidays` package, or ""
-    closure_dates: frozenset[date] = frozenset()
+    # The desk's own closure dates, each with the name callers hear and the Rota shows
+    # ("de teamdag"), or "" for none of its own.
+    closure_dates: Mapping[date, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Public holidays the desk stays open on, by their English names in the `holidays`
+    # package ("Good Friday"): every year, that weekday's hours apply.
+    open_on_holidays: frozenset[str] = frozenset()
     lines: tuple[Line, ...] = ()
     mailboxes: tuple[Mailbox, ...] = ()
     staff: tuple[Staff, ...] = ()

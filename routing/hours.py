@@ -21,15 +21,15 @@ from functools import lru_cache
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from routing.desk import Desk, TimeRange
+from routing.publicholidays import english_names, holiday_dates, holiday_names
 
 # How far ahead `next_opening` and `closes_at` look before giving up.
 HORIZON_DAYS = 400
 
-# What `closure_name` says for a closure date that is not a public holiday. It completes
-# "Vanwege ... is de helpdesk vandaag gesloten" / "Because of ..., the helpdesk is closed".
+# What `closure_name` says for a closure date that is not a public holiday and has no name
+# of its own. It completes "Vanwege ... is de helpdesk vandaag gesloten" / "Because of ...,
+# the helpdesk is closed"; so does a name of the desk's own.
 CLOSURE_DAY_NAME: Mapping[str, str] = MappingProxyType(
     {"nl": "een sluitingsdag", "en": "a closure day"}
 )
@@ -46,62 +46,51 @@ def require_aware(moment: datetime) -> None:
 # --- closures ---------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=256)
-def _holiday_dates(country: str, year: int) -> frozenset[date]:
-    try:
-        found = holidays.country_holidays(country, years=year, language="en_US")
-    except NotImplementedError:
-        # An unknown country code is rejected when the desk definition is loaded; here, on
-        # the call path, it must not take the webhook down, so it simply has no holidays.
-        return frozenset()
-    return frozenset(found.keys())
-
-
-@lru_cache(maxsize=256)
-def _holiday_names(country: str, year: int, language: str) -> Mapping[date, str]:
-    try:
-        # Without a language the package reads the process locale; always pass one.
-        probe = holidays.country_holidays(country, years=year, language="en_US")
-    except NotImplementedError:
-        return MappingProxyType({})
-    supported: tuple[str, ...] = tuple(probe.supported_languages)
-    chosen = _pick_language(language, supported)
-    found = holidays.country_holidays(country, years=year, language=chosen)
-    return MappingProxyType(dict(found.items()))
-
-
-def _pick_language(language: str, supported: tuple[str, ...]) -> str:
-    """`nl` -> `nl`, `en` -> `en_US` (the package has no plain `en`); else English."""
-    wanted = language.replace("-", "_")
-    if wanted in supported:
-        return wanted
-    base = wanted.split("_")[0].lower()
-    for candidate in supported:
-        if candidate.lower() == base or candidate.lower().startswith(base + "_"):
-            return candidate
-    # Names in the package's source are English; an unsupported language keeps them.
-    return "en_US"
+def _open_holiday(desk: Desk, day: date) -> bool:
+    """A public holiday on `day` that the desk stays open on: every holiday of the date
+    is one of its `open_on_holidays`."""
+    names = english_names(desk.public_holidays, day.year).get(day, ())
+    return bool(names) and all(name in desk.open_on_holidays for name in names)
 
 
 def is_closure_day(desk: Desk, day: date) -> bool:
-    """The desk stays shut all day: a closure date of its own or a public holiday."""
+    """The desk stays shut all day: a closure date of its own, or a public holiday it does
+    not stay open on."""
     if day in desk.closure_dates:
         return True
-    if not desk.public_holidays:
+    if not desk.public_holidays or day not in holiday_dates(desk.public_holidays, day.year):
         return False
-    return day in _holiday_dates(desk.public_holidays, day.year)
+    return not (desk.open_on_holidays and _open_holiday(desk, day))
+
+
+def holiday_name(desk: Desk, day: date, language: str) -> str | None:
+    """The name of the public holiday on `day` ("Goede vrijdag"), closed or not; else None."""
+    if not desk.public_holidays:
+        return None
+    return holiday_names(desk.public_holidays, day.year, language).get(day)
+
+
+def open_holiday_name(desk: Desk, day: date, language: str) -> str | None:
+    """The name of the public holiday on `day` when the desk stays open on it; else None."""
+    if day in desk.closure_dates or not desk.open_on_holidays or not desk.public_holidays:
+        return None
+    return holiday_name(desk, day, language) if _open_holiday(desk, day) else None
 
 
 def closure_name(desk: Desk, day: date, language: str) -> str | None:
-    """The holiday's name ("Koningsdag"), or a closure-day phrase, or None on a normal day."""
-    if desk.public_holidays:
-        name = _holiday_names(desk.public_holidays, day.year, language).get(day)
-        if name is not None:
-            return name
-    if day in desk.closure_dates:
-        base = language.replace("-", "_").split("_")[0].lower()
-        return CLOSURE_DAY_NAME.get(base, CLOSURE_DAY_NAME["en"])
-    return None
+    """Why the desk is shut all day, as callers hear it and the Rota shows it: the desk's
+    own name for its closure date ("de teamdag"), else the holiday's name ("Koningsdag"),
+    else a closure-day phrase; None on a day that is not a closure day."""
+    own = desk.closure_dates.get(day)
+    if own:
+        return own
+    if not is_closure_day(desk, day):
+        return None
+    name = holiday_name(desk, day, language)
+    if name is not None:
+        return name
+    base = language.replace("-", "_").split("_")[0].lower()
+    return CLOSURE_DAY_NAME.get(base, CLOSURE_DAY_NAME["en"])
 
 
 # --- weekly hours -----------------------------------------------------------------------

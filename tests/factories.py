@@ -97,15 +97,20 @@ def make_desk(
     staff_ids: Sequence[str] = (),
     shifts: Sequence[Shift] = (),
     changes: Sequence[Change] = (),
-    closures: Sequence[str] = (),
+    closures: Sequence[str] | Mapping[str, str] = (),
     public_holidays: str = "NL",
+    open_on_holidays: Sequence[str] = (),
     strategy: str = "simultaneous",
     fallback_number: str = "",
     language: str = "nl",
     messages: Mapping[str, Mapping[str, str]] | None = None,
     timezone: str = "Europe/Amsterdam",
 ) -> Desk:
-    """A desk named "Helpdesk Digitale Zorg"; staff are made from their ids."""
+    """A desk named "Helpdesk Digitale Zorg"; staff are made from their ids.
+
+    `closures` lists the desk's own closure dates, or maps each to its name.
+    """
+    named = closures if isinstance(closures, Mapping) else dict.fromkeys(closures, "")
     return Desk(
         name="Helpdesk Digitale Zorg",
         timezone=timezone,
@@ -114,7 +119,10 @@ def make_desk(
         website="https://example.org/hulp",
         hours=tuple(tuple(span(r) for r in hours.get(day, ())) for day in WEEKDAYS),
         public_holidays=public_holidays,
-        closure_dates=frozenset(date.fromisoformat(d) for d in closures),
+        closure_dates=MappingProxyType(
+            {date.fromisoformat(d): name for d, name in named.items()}
+        ),
+        open_on_holidays=frozenset(open_on_holidays),
         staff=tuple(staff(s, n) for n, s in enumerate(staff_ids)),
         shifts=tuple(shifts),
         changes=tuple(changes),

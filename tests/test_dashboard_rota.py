@@ -211,14 +211,35 @@ EDITS: list[tuple[str, Form, Callable[[str], bool]]] = [
     (
         "/rota/closures",
         {"date": "2027-01-02"},
-        lambda toml: 'dates = ["2026-12-24", "2026-12-31", "2027-01-02"]' in toml,
+        lambda toml: '  { date = "2026-12-31", name = "de teamdag" },\n  "2027-01-02",\n]' in toml,
+    ),
+    (
+        "/rota/closures",
+        {"date": "2027-01-02", "name": "  de heidag "},
+        lambda toml: '  { date = "2027-01-02", name = "de heidag" },\n]' in toml,
     ),
     (
         "/rota/closures/remove",
         {"date": "2026-12-24"},
-        lambda toml: 'dates = ["2026-12-31"]' in toml,
+        lambda toml: 'dates = [\n  { date = "2026-12-31", name = "de teamdag" },\n]' in toml,
     ),
-    ("/rota/holidays", {"country": "be"}, lambda toml: 'public_holidays = "BE"' in toml),
+    (
+        "/rota/closures/remove",
+        {"date": "2026-12-31"},
+        lambda toml: 'dates = ["2026-12-24"]' in toml,
+    ),
+    (
+        "/rota/holidays/open",
+        {"holiday": "King's Day", "label": "Koningsdag"},
+        lambda toml: 'open_on_holidays = ["Good Friday", "King\'s Day"]' in toml,
+    ),
+    (
+        "/rota/holidays/close",
+        {"holiday": "Good Friday", "label": "Goede vrijdag"},
+        lambda toml: "open_on_holidays" not in toml,
+    ),
+    # Germany has Good Friday too, which the example stays open on.
+    ("/rota/holidays", {"country": "de"}, lambda toml: 'public_holidays = "DE"' in toml),
 ]
 
 
@@ -328,6 +349,21 @@ def test_an_edit_that_changes_nothing_stores_no_new_version(
         ("/rota/hours", {"day": "moon", "ranges": ""}, ['hours.moon: "moon" is not a day']),
         ("/rota/closures", {"date": "tomorrow"}, ['closures.dates[3]: "tomorrow" is not a date']),
         ("/rota/holidays", {"country": "XX"}, ['closures.public_holidays: "XX" is not a country']),
+        (
+            "/rota/holidays",
+            {"country": "BE"},  # the example stays open on Good Friday, no holiday in Belgium
+            ['closures.open_on_holidays[1]: "Good Friday" is not a public holiday of BE'],
+        ),
+        (
+            "/rota/holidays/open",
+            {"holiday": "Goeie vrijdag"},
+            ['closures.open_on_holidays[2]: "Goeie vrijdag" is not a public holiday of NL'],
+        ),
+        (
+            "/rota/closures",
+            {"date": "2026-12-31", "name": "de heidag"},
+            ["closures.dates[3]: 2026-12-31 is listed twice, with different names"],
+        ),
     ],
 )
 def test_an_edit_with_mistakes_shows_every_problem_and_changes_nothing(

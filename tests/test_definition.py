@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, time
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -130,7 +131,8 @@ def test_example_desk_loads_with_phone_numbers_in_e164(example_text: str) -> Non
         TimeRange(time(13, 30), time(17, 0)),
     )
     assert desk.hours[WEEKDAYS.index("sat")] == ()
-    assert desk.closure_dates == frozenset({date(2026, 12, 24), date(2026, 12, 31)})
+    assert desk.closure_dates == {date(2026, 12, 24): "", date(2026, 12, 31): "de teamdag"}
+    assert desk.open_on_holidays == {"Good Friday"}
     assert [s.staff for s in desk.shifts] == ["anna", "bram", "chantal", "dirk"]
     assert desk.changes == (
         Change("anna", date(2026, 11, 24), off=True),
@@ -170,7 +172,7 @@ def test_ranges_that_only_touch_do_not_overlap() -> None:
     ],
 )
 def test_closure_dates_may_be_toml_dates_or_text(old: str, new: str, expected: set[date]) -> None:
-    assert parse_definition(edit(BASE, old, new)).closure_dates == expected
+    assert parse_definition(edit(BASE, old, new)).closure_dates == dict.fromkeys(expected, "")
 
 
 def test_a_partial_absence_and_an_extra_shift_are_changes() -> None:
@@ -575,6 +577,47 @@ MISTAKES = [
         '"24-12-2026" is not a date',
     ),
     (
+        "closure date with an empty name",
+        '["2026-12-24"]',
+        '[{ date = "2026-12-24", name = " " }]',
+        "closures.dates[1].name",
+        "dates =",
+        "must not be empty",
+    ),
+    (
+        "closure date with an unknown setting",
+        '["2026-12-24"]',
+        '[{ date = "2026-12-24", title = "de teamdag" }]',
+        "closures.dates[1].title",
+        "dates =",
+        'unknown setting "title"',
+    ),
+    (
+        "one closure date with two names",
+        '["2026-12-24"]',
+        '[\n  { date = "2026-12-24", name = "de teamdag" },\n'
+        '  { date = 2026-12-24, name = "de heidag" },\n]',
+        "closures.dates[2]",
+        "dates =",
+        '2026-12-24 is listed twice, with different names ("de teamdag" and "de heidag")',
+    ),
+    (
+        "open on a holiday the country does not have",
+        'dates = ["2026-12-24"]',
+        'dates = ["2026-12-24"]\nopen_on_holidays = ["Goede Vrijdag", "Goeie vrijdag"]',
+        "closures.open_on_holidays[2]",
+        "open_on_holidays",
+        '"Goeie vrijdag" is not a public holiday of NL in 2000-2050; did you mean "Good Friday"?',
+    ),
+    (
+        "open on a holiday without a holiday country",
+        'dates = ["2026-12-24"]',
+        'public_holidays = ""\ndates = ["2026-12-24"]\nopen_on_holidays = ["Good Friday"]',
+        "closures.open_on_holidays",
+        "open_on_holidays",
+        "needs public_holidays",
+    ),
+    (
         "unknown holiday country",
         "[closures]\n",
         '[closures]\npublic_holidays = "XX"\n',
@@ -919,12 +962,53 @@ def test_the_document_is_shaped_like_the_file() -> None:
     assert doc["closures"] == {"public_holidays": "NL", "dates": ["2026-12-24"]}
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ('["Good Friday"]', {"Good Friday"}),
+        ('["goede vrijdag", "Koningsdag"]', {"Good Friday", "King's Day"}),  # Dutch, any case
+        ('["Good Friday", "Goede vrijdag"]', {"Good Friday"}),
+        ("[]", set()),
+    ],
+)
+def test_holidays_to_stay_open_on_are_kept_by_their_english_name(
+    written: str, kept: set[str]
+) -> None:
+    text = edit(
+        BASE, 'dates = ["2026-12-24"]', f'dates = ["2026-12-24"]\nopen_on_holidays = {written}'
+    )
+    desk = parse_definition(text)
+    assert desk.open_on_holidays == kept
+    assert parse_definition(export_toml(desk)) == desk
+
+
+def test_a_named_closure_date_survives_export_and_load() -> None:
+    text = edit(
+        BASE,
+        'dates = ["2026-12-24"]',
+        'dates = [2026-12-31, { date = "2026-12-24", name = "Kerstavond:  teamdag" }]',
+    )
+    desk = parse_definition(text)
+    assert desk.closure_dates == {date(2026, 12, 24): "Kerstavond: teamdag", date(2026, 12, 31): ""}
+    exported = export_toml(desk)
+    assert '  { date = "2026-12-24", name = "Kerstavond: teamdag" },\n  "2026-12-31",\n' in exported
+    assert parse_definition(exported) == desk
+    assert desk_from_document(desk_to_document(desk)) == desk
+    assert desk_to_document(desk)["closures"]["dates"] == [
+        {"date": "2026-12-24", "name": "Kerstavond: teamdag"},
+        "2026-12-31",
+    ]
+
+
 # Values a coordinator might write: quotes, backslashes, accents, newlines and emoji.
 names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(
     lambda s: s.strip() == s and s != ""
 )
 phones = st.sampled_from(["+31612345678", "+31201234567", "+32470123456", "+4930123456"])
 addresses = st.sampled_from(["a@example.org", "helpdesk@zorg.nl", "x.y@sub.example.com"])
+# A closure date's name ("" for none), and the holidays a desk may stay open on per country.
+closure_names = st.sampled_from(["", "de teamdag", "Kerstavond: teamdag", 'De "heidag"'])
+OPEN_ON = {"": [], "NL": ["Good Friday", "King's Day"], "BE": ["Easter Monday"], "DE": []}
 
 
 @st.composite
@@ -943,6 +1027,7 @@ def days_hours(draw: st.DrawFn) -> tuple[TimeRange, ...]:
 
 @st.composite
 def desks(draw: st.DrawFn, message_keys: tuple[str, ...]) -> Desk:
+    country = draw(st.sampled_from(sorted(OPEN_ON)))
     ids = draw(
         st.lists(
             st.from_regex(r"[A-Za-z0-9._-]{1,8}", fullmatch=True),
@@ -1007,8 +1092,11 @@ def desks(draw: st.DrawFn, message_keys: tuple[str, ...]) -> Desk:
         email=draw(st.just("") | addresses),
         website=draw(st.just("") | names),
         hours=tuple(draw(days_hours()) for _ in range(7)),
-        public_holidays=draw(st.sampled_from(["", "NL", "BE", "DE"])),
-        closure_dates=frozenset(draw(st.sets(st.dates(), max_size=3))),
+        public_holidays=country,
+        closure_dates=MappingProxyType(
+            draw(st.dictionaries(st.dates(), closure_names, max_size=3))
+        ),
+        open_on_holidays=frozenset(draw(st.lists(st.sampled_from(["", *OPEN_ON[country]])))) - {""},
         lines=tuple(Line(n, draw(names)) for n in numbers),
         mailboxes=tuple(
             Mailbox(a, draw(names)) for a in draw(st.lists(addresses, unique=True, max_size=2))

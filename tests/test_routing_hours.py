@@ -9,9 +9,11 @@ import pytest
 from routing.hours import (
     closes_at,
     closure_name,
+    holiday_name,
     is_closure_day,
     is_open,
     next_opening,
+    open_holiday_name,
     opening_ranges,
 )
 from tests.factories import AMSTERDAM, local, make_desk, span, utc
@@ -77,6 +79,74 @@ def test_closure_name_is_the_holiday_in_the_callers_language(
 def test_a_holiday_that_is_also_a_closure_date_is_named_after_the_holiday() -> None:
     desk = make_desk(closures=["2026-12-25"])
     assert closure_name(desk, date(2026, 12, 25), "nl") == "Eerste kerstdag"
+
+
+# --- closure dates with a name of their own, and holidays the desk stays open on ---------
+
+NAMED = make_desk(
+    closures={"2026-12-24": "de teamdag", "2026-12-31": "", "2026-12-25": "de kerstborrel"}
+)
+
+
+@pytest.mark.parametrize(
+    ("day", "language", "name"),
+    [
+        ("2026-12-24", "nl", "de teamdag"),  # the desk's own name, in any language
+        ("2026-12-24", "en", "de teamdag"),
+        ("2026-12-31", "nl", "een sluitingsdag"),  # a closure date without a name
+        ("2026-12-25", "nl", "de kerstborrel"),  # its own name wins over the holiday's
+        ("2026-12-26", "nl", "Tweede kerstdag"),
+        ("2026-12-23", "nl", None),
+    ],
+)
+def test_a_closure_date_is_called_by_its_own_name(
+    day: str, language: str, name: str | None
+) -> None:
+    assert closure_name(NAMED, date.fromisoformat(day), language) == name
+
+
+GOOD_FRIDAY = date(2026, 4, 3)
+OPEN_ON_GOOD_FRIDAY = make_desk(open_on_holidays=["Good Friday"])
+
+
+def test_good_friday_2026_is_a_dutch_public_holiday_that_closes_the_desk() -> None:
+    assert holiday_name(DESK, GOOD_FRIDAY, "nl") == "Goede vrijdag"
+    assert is_closure_day(DESK, GOOD_FRIDAY)
+    assert closure_name(DESK, GOOD_FRIDAY, "nl") == "Goede vrijdag"
+    assert not is_open(DESK, local("2026-04-03 10:00"))
+
+
+@pytest.mark.parametrize(
+    ("moment", "open_"),
+    [
+        ("2026-04-03 08:29", False),
+        ("2026-04-03 10:00", True),  # Friday's hours, 08:30-16:00
+        ("2026-04-03 15:59", True),
+        ("2026-04-03 16:00", False),
+        ("2026-04-06 10:00", False),  # Easter Monday still closes the desk
+        ("2027-03-26 10:00", True),  # Good Friday 2027: a name holds every year
+    ],
+)
+def test_a_desk_open_on_good_friday_keeps_fridays_hours(moment: str, open_: bool) -> None:
+    assert is_open(OPEN_ON_GOOD_FRIDAY, local(moment)) is open_
+
+
+def test_a_holiday_kept_open_is_no_closure_but_keeps_its_name() -> None:
+    assert not is_closure_day(OPEN_ON_GOOD_FRIDAY, GOOD_FRIDAY)
+    assert closure_name(OPEN_ON_GOOD_FRIDAY, GOOD_FRIDAY, "nl") is None
+    assert open_holiday_name(OPEN_ON_GOOD_FRIDAY, GOOD_FRIDAY, "nl") == "Goede vrijdag"
+    assert open_holiday_name(OPEN_ON_GOOD_FRIDAY, GOOD_FRIDAY, "en") == "Good Friday"
+    assert open_holiday_name(OPEN_ON_GOOD_FRIDAY, date(2026, 4, 6), "nl") is None
+    assert next_opening(OPEN_ON_GOOD_FRIDAY, local("2026-04-02 18:00")) == local(
+        "2026-04-03 08:30"
+    )
+
+
+def test_a_closure_date_of_the_desk_on_a_holiday_kept_open_still_closes_it() -> None:
+    desk = make_desk(open_on_holidays=["Good Friday"], closures={"2026-04-03": "de heidag"})
+    assert is_closure_day(desk, GOOD_FRIDAY)
+    assert closure_name(desk, GOOD_FRIDAY, "nl") == "de heidag"
+    assert open_holiday_name(desk, GOOD_FRIDAY, "nl") is None
 
 
 def test_adjacent_opening_ranges_are_merged() -> None:

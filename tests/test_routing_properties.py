@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -102,7 +103,7 @@ def cases(draw: st.DrawFn) -> Case:
         timezone=zone,
         hours=tuple(draw(ranges()) for _ in range(7)),
         public_holidays=draw(st.sampled_from(["NL", ""])),
-        closure_dates=frozenset(draw(st.lists(days, max_size=3))),
+        closure_dates=MappingProxyType(dict.fromkeys(draw(st.lists(days, max_size=3)), "")),
         staff=tuple(staff(s, n) for n, s in enumerate(known)),
         shifts=tuple(shifts),
         changes=tuple(draw(st.lists(absences | extras, max_size=6))),

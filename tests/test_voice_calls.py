@@ -17,6 +17,7 @@ from voice.simulator import new_sid
 from .conftest import (
     ANNA,
     BRAM,
+    DIRK,
     PUBLIC_URL,
     Twilio,
     contacts,
@@ -206,6 +207,29 @@ def test_closed_on_kings_day_takes_a_voicemail(desk: Desk, twilio: Twilio, clock
     assert "Record" in tags(document)
     assert "Koningsdag" in said(document)
     assert "morgen om 8.30 uur" in said(document)
+
+
+def test_a_caller_on_a_named_closure_date_hears_its_name(
+    desk: Desk, twilio: Twilio, clock: SimClock
+) -> None:
+    clock.moment = local("2026-12-31 10:00")  # the example's { name = "de teamdag" }, a Thursday
+
+    document = twilio.call()
+
+    assert tags(document) == ["Say", "Record", "Say", "Hangup"]
+    assert "Vanwege de teamdag is de helpdesk vandaag gesloten." in said(document)
+    assert "Vanwege een sluitingsdag" not in said(document)
+
+
+def test_open_on_good_friday_rings_the_friday_shift(
+    desk: Desk, twilio: Twilio, clock: SimClock
+) -> None:
+    clock.moment = local("2026-04-03 10:00")  # Good Friday: the example stays open on it
+
+    document = twilio.call()
+
+    assert tags(document) == ["Say", "Dial"]
+    assert DIRK in dialled(document)  # Dirk works only on Fridays
 
 
 def test_lunch_break_on_wednesday_says_we_open_again_this_afternoon(

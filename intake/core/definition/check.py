@@ -28,6 +28,7 @@ from routing.desk import (
 )
 
 from . import values
+from .closures import ClosureReader
 from .lines import LineMap, syntax_error_line
 from .problem_text import either, kind_of, quote, render_path, suggest
 from .sections import (
@@ -83,7 +84,7 @@ def desk_from_document(doc: Mapping[str, Any], source: str = DEFAULT_SOURCE) -> 
     return desk
 
 
-class DeskChecker(VoiceReader):
+class DeskChecker(VoiceReader, ClosureReader):
     """Walks a document once, collecting every problem instead of stopping at the first."""
 
     def check(self, doc: Mapping[str, Any]) -> tuple[Desk | None, list[tuple[Path, str]]]:
@@ -100,6 +101,7 @@ class DeskChecker(VoiceReader):
             closures, ("closures", "public_holidays"), "NL", values.holidays_country
         )
         closure_dates = self.closure_dates(closures)
+        open_on_holidays = self.open_on_holidays(closures, holidays_code)
         lines = self.lines(self.entries(doc, "line"))
         mailboxes = self.mailboxes(self.entries(doc, "mailbox"))
         staff_entries = self.entries(doc, "staff")
@@ -126,6 +128,7 @@ class DeskChecker(VoiceReader):
             hours=hours,
             public_holidays=holidays_code,
             closure_dates=closure_dates,
+            open_on_holidays=open_on_holidays,
             lines=lines,
             mailboxes=mailboxes,
             staff=staff,
@@ -166,22 +169,6 @@ class DeskChecker(VoiceReader):
                 ranges.append(new)
             week[index] = tuple(sorted(ranges, key=lambda r: r.start))
         return tuple(week)
-
-    def closure_dates(self, table: Mapping[str, Any]) -> frozenset[date]:
-        path: Path = ("closures", "dates")
-        if "dates" not in table:
-            return frozenset()
-        raw = table["dates"]
-        if not isinstance(raw, list):
-            self.problem(path, f"must be a list of dates in square brackets, not {kind_of(raw)}")
-            return frozenset()
-        found = set()
-        for index, item in enumerate(raw):
-            try:
-                found.add(values.parse_date(item))
-            except Invalid as exc:
-                self.problem((*path, index), str(exc))
-        return frozenset(found)
 
     def lines(self, entries: list[tuple[Path, Mapping[str, Any]]]) -> tuple[Line, ...]:
         found: list[Line] = []

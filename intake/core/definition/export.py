@@ -30,10 +30,7 @@ def desk_to_document(desk: Desk) -> dict[str, Any]:
             for day, ranges in enumerate(desk.hours)
             if ranges
         },
-        "closures": {
-            "public_holidays": desk.public_holidays,
-            "dates": [d.isoformat() for d in sorted(desk.closure_dates)],
-        },
+        "closures": _closures_document(desk),
         "line": [{"number": x.number, "organisation": x.organisation} for x in desk.lines],
         "mailbox": [_mailbox_document(m) for m in desk.mailboxes],
         "staff": [
@@ -57,6 +54,21 @@ def desk_to_document(desk: Desk) -> dict[str, Any]:
         },
         "retention": {"days": desk.retention_days},
     }
+
+
+def _closures_document(desk: Desk) -> dict[str, Any]:
+    """A closure date alone, or with its name as `{ date = ..., name = ... }`; the holidays
+    the desk stays open on only when there are any."""
+    doc: dict[str, Any] = {
+        "public_holidays": desk.public_holidays,
+        "dates": [
+            {"date": day.isoformat(), "name": name} if name else day.isoformat()
+            for day, name in sorted(desk.closure_dates.items())
+        ],
+    }
+    if desk.open_on_holidays:
+        doc["open_on_holidays"] = sorted(desk.open_on_holidays)
+    return doc
 
 
 def _voice_document(desk: Desk) -> dict[str, Any]:
@@ -148,6 +160,9 @@ def _toml_table(header: str, table: Mapping[str, Any]) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+        # A list of inline tables (named closure dates) reads best one item a line.
+        return "[\n" + "".join(f"  {_toml_value(item)},\n" for item in value) + "]"
     if isinstance(value, Mapping):  # an inline table, as `imap = { host = ..., port = 993 }`
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):

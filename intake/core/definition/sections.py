@@ -22,7 +22,7 @@ SIGNIN_FIELDS = tuple(f.name for f in fields(Signin) if f.name != "method")
 SECTIONS: dict[str, tuple[str, ...]] = {
     "desk": ("name", "timezone", "language", "email", "website"),
     "hours": WEEKDAYS,
-    "closures": ("public_holidays", "dates"),
+    "closures": ("public_holidays", "dates", "open_on_holidays"),
     "line": ("number", "organisation"),
     "mailbox": ("address", "organisation", "signin", *SIGNIN_FIELDS, "imap", "smtp"),
     "staff": ("id", "name", "phone", "email"),
@@ -40,6 +40,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "retention": ("days",),
 }
 
+# The keys of a named closure date, `{ date = "2026-12-24", name = "de teamdag" }`.
+CLOSURE_KEYS: tuple[str, ...] = ("date", "name")
 # The keys of a mailbox's `imap = { ... }` and `smtp = { ... }`.
 IMAP_KEYS: tuple[str, ...] = ("host", "port", "tls", "folder", "processed_folder", "cafile")
 SMTP_KEYS: tuple[str, ...] = ("host", "port", "tls", "cafile")

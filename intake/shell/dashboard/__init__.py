@@ -50,6 +50,7 @@ from intake.shell.dashboard import formats as formats  # noqa: E402
 from intake.shell.dashboard import password_page as password_page  # noqa: E402
 from intake.shell.dashboard import recordings as recordings  # noqa: E402
 from intake.shell.dashboard import rota as rota  # noqa: E402
+from intake.shell.dashboard import rota_closures as rota_closures  # noqa: E402
 from intake.shell.dashboard import sso as sso  # noqa: E402
 from intake.shell.dashboard import topics as topics  # noqa: E402
 from intake.shell.dashboard import users as users  # noqa: E402

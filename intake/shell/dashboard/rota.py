@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, time
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
@@ -30,17 +30,14 @@ from intake.core.models import DeskDefinition
 from intake.shell.auth import coordinator_required, login_required
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.labels import weekday_names
+from intake.shell.dashboard.rota_calendar import coming_days, week_view
 from routing.desk import WEEKDAYS, Change, Desk, Shift
-from routing.hours import closure_name
 
 
 def _(text: str, **variables: Any) -> str:
     """Flask-Babel's gettext, typed: the text in the user's language."""
     return str(gettext(text, **variables))
 
-
-# How far ahead the page lists the days the desk is closed.
-CLOSURES_AHEAD = timedelta(days=366)
 
 Document = dict[str, Any]
 # Changes a document in place; returns a problem of its own (the thing to remove is gone)
@@ -106,18 +103,6 @@ def change_rows(desk: Desk, today: date) -> list[dict[str, Any]]:
     return rows
 
 
-def coming_closures(desk: Desk, today: date, language: str) -> list[tuple[date, str]]:
-    """The closure days (own dates and public holidays) of the coming year, with names."""
-    found = []
-    day = today
-    while day < today + CLOSURES_AHEAD:
-        name = closure_name(desk, day, language)
-        if name is not None:
-            found.append((day, name))
-        day += timedelta(days=1)
-    return found
-
-
 def _version(session: Session) -> DeskDefinition | None:
     newest: DeskDefinition | None = session.scalars(
         select(DeskDefinition).order_by(DeskDefinition.id.desc()).limit(1)
@@ -150,6 +135,9 @@ def _render(
     today = local_now.date()
     version = _version(session)
     days = weekday_names()
+    week = week_view(desk, today, request.args.get("week"), current_user.language)
+    if week["problem"] and status == 200:
+        status = 400
     body = render_template(
         "rota.html",
         desk=desk,
@@ -175,8 +163,9 @@ def _render(
             (WEEKDAYS[day], days[day], ", ".join(str(r) for r in ranges))
             for day, ranges in enumerate(desk.hours)
         ],
-        closure_dates=sorted(desk.closure_dates),
-        coming=coming_closures(desk, today, current_user.language),
+        week=week,
+        closure_dates=sorted(desk.closure_dates.items()),
+        coming=coming_days(desk, today, current_user.language),
         today=today,
         version=version,
         changed_by=_changed_by(version),
@@ -242,13 +231,13 @@ def apply_edit(edit: Edit, form: str, done: str) -> BaseResponse:
     return redirect(url_for("dashboard.rota"))
 
 
-def _field(name: str) -> str:
+def form_field(name: str) -> str:
     return request.form.get(name, "").strip()
 
 
 def _hours_fields(entry: Document) -> Document:
     """`from` and `to` as given; left out when both are empty (an all-day absence)."""
-    start, end = _field("from"), _field("to")
+    start, end = form_field("from"), form_field("to")
     if start or end:
         entry["from"], entry["to"] = start, end
     return entry
@@ -259,10 +248,10 @@ def _hours_fields(entry: Document) -> Document:
 @coordinator_required
 def add_shift() -> BaseResponse:
     entry = {
-        "staff": _field("staff"),
+        "staff": form_field("staff"),
         "days": request.form.getlist("days"),
-        "from": _field("from"),
-        "to": _field("to"),
+        "from": form_field("from"),
+        "to": form_field("to"),
     }
 
     def edit(document: Document) -> None:
@@ -276,10 +265,10 @@ def add_shift() -> BaseResponse:
 @coordinator_required
 def remove_shift() -> BaseResponse:
     wanted = {
-        "staff": _field("staff"),
-        "days": [day for day in _field("days").split(",") if day],
-        "from": _field("from"),
-        "to": _field("to"),
+        "staff": form_field("staff"),
+        "days": [day for day in form_field("days").split(",") if day],
+        "from": form_field("from"),
+        "to": form_field("to"),
     }
 
     def edit(document: Document) -> str | None:
@@ -296,7 +285,11 @@ def remove_shift() -> BaseResponse:
 @coordinator_required
 def add_change() -> BaseResponse:
     entry = _hours_fields(
-        {"staff": _field("staff"), "date": _field("date"), "off": _field("kind") != "extra"}
+        {
+            "staff": form_field("staff"),
+            "date": form_field("date"),
+            "off": form_field("kind") != "extra",
+        }
     )
 
     def edit(document: Document) -> None:
@@ -310,7 +303,11 @@ def add_change() -> BaseResponse:
 @coordinator_required
 def remove_change() -> BaseResponse:
     wanted = _hours_fields(
-        {"staff": _field("staff"), "date": _field("date"), "off": _field("off") == "true"}
+        {
+            "staff": form_field("staff"),
+            "date": form_field("date"),
+            "off": form_field("off") == "true",
+        }
     )
 
     def edit(document: Document) -> str | None:
@@ -326,9 +323,9 @@ def remove_change() -> BaseResponse:
 @login_required
 @coordinator_required
 def set_hours() -> BaseResponse:
-    day = _field("day")
+    day = form_field("day")
     # "08:30-12:30, 13:30-17:00"; nothing at all: closed that day.
-    ranges = [part.strip() for part in _field("ranges").replace(";", ",").split(",")]
+    ranges = [part.strip() for part in form_field("ranges").replace(";", ",").split(",")]
     ranges = [part for part in ranges if part]
 
     def edit(document: Document) -> None:
@@ -341,43 +338,3 @@ def set_hours() -> BaseResponse:
                 hours[day] = []
 
     return apply_edit(edit, f"hours_{day}", _("Opening hours saved."))
-
-
-@bp.post("/rota/closures")
-@login_required
-@coordinator_required
-def add_closure() -> BaseResponse:
-    day = _field("date")
-
-    def edit(document: Document) -> None:
-        document["closures"]["dates"].append(day)
-
-    return apply_edit(edit, "add_closure", _("Closure date added."))
-
-
-@bp.post("/rota/closures/remove")
-@login_required
-@coordinator_required
-def remove_closure() -> BaseResponse:
-    day = _field("date")
-
-    def edit(document: Document) -> str | None:
-        dates = document["closures"]["dates"]
-        if day not in dates:
-            return _("That date is no longer a closure date: nothing was removed.")
-        dates.remove(day)
-        return None
-
-    return apply_edit(edit, "", _("Closure date removed."))
-
-
-@bp.post("/rota/holidays")
-@login_required
-@coordinator_required
-def set_holidays() -> BaseResponse:
-    country = _field("country")
-
-    def edit(document: Document) -> None:
-        document["closures"]["public_holidays"] = country
-
-    return apply_edit(edit, "holidays", _("Public holidays saved."))
