@@ -138,6 +138,9 @@ class VoiceSettings:
     screening: bool = True
     fallback_number: str = ""  # E.164 or ""
     max_voicemail_seconds: int = 120
+    # Calls put through to a colleague show the line the patient called, not the patient's
+    # number: the colleague knows it is the helpdesk, and does not call back from their own.
+    show_line_to_staff: bool = False
     # The text-to-speech voice chosen per language, as (language, Twilio's voice name) in
     # language order; a language left out speaks in its default (routing/voices.py).
     tts_voices: tuple[tuple[str, str], ...] = ()

@@ -19,6 +19,6 @@ FALLBACK = "en"
 
 
 def base_language(language: str) -> str:
-    """"nl-BE", "NL_nl" -> "nl"; a language the desk does not speak -> "en"."""
+    """ "nl-BE", "NL_nl" -> "nl"; a language the desk does not speak -> "en"."""
     base = language.replace("_", "-").split("-")[0].lower()
     return base if base in LANGUAGES else FALLBACK

@@ -119,9 +119,7 @@ def make_desk(
         website="https://example.org/hulp",
         hours=tuple(tuple(span(r) for r in hours.get(day, ())) for day in WEEKDAYS),
         public_holidays=public_holidays,
-        closure_dates=MappingProxyType(
-            {date.fromisoformat(d): name for d, name in named.items()}
-        ),
+        closure_dates=MappingProxyType({date.fromisoformat(d): name for d, name in named.items()}),
         open_on_holidays=frozenset(open_on_holidays),
         staff=tuple(staff(s, n) for n, s in enumerate(staff_ids)),
         shifts=tuple(shifts),

@@ -71,7 +71,7 @@ def test_a_colleague_added_by_the_coordinator_sets_a_password_from_the_mail_and_
         assert theirs.url == f"{live_server.url}/login"
         submit_login(theirs, NEWCOMER, CHOSEN)
         theirs.wait_for_url(f"{live_server.url}/")
-        expect(theirs.locator("header .logout span")).to_have_text(NEWCOMER)
+        expect(theirs.locator("header a.account")).to_have_text(NEWCOMER)
 
         theirs.goto(links[0])  # once only
         expect(theirs.get_by_role("alert")).to_contain_text("Deze link werkt niet meer")

@@ -212,6 +212,19 @@ def test_fallback_number_is_normalised() -> None:
     assert desk.voice == VoiceSettings(ring_seconds=20, fallback_number="+31201234567")
 
 
+def test_showing_the_line_to_colleagues_is_off_unless_the_desk_says_so() -> None:
+    assert parse_definition(BASE).voice.show_line_to_staff is False
+    text = edit(BASE, "ring_seconds = 20\n", "ring_seconds = 20\nshow_line_to_staff = true\n")
+
+    desk = parse_definition(text)
+
+    assert desk.voice.show_line_to_staff is True
+    assert parse_definition(export_toml(desk)) == desk
+    wrong = edit(BASE, "ring_seconds = 20\n", 'ring_seconds = 20\nshow_line_to_staff = "yes"\n')
+    with pytest.raises(DefinitionError, match="show_line_to_staff"):
+        parse_definition(wrong)
+
+
 def test_without_a_tts_voice_each_language_speaks_in_its_default() -> None:
     assert parse_definition(BASE).voice.tts_voices == ()
 

@@ -137,9 +137,7 @@ def test_a_holiday_kept_open_is_no_closure_but_keeps_its_name() -> None:
     assert open_holiday_name(OPEN_ON_GOOD_FRIDAY, GOOD_FRIDAY, "nl") == "Goede vrijdag"
     assert open_holiday_name(OPEN_ON_GOOD_FRIDAY, GOOD_FRIDAY, "en") == "Good Friday"
     assert open_holiday_name(OPEN_ON_GOOD_FRIDAY, date(2026, 4, 6), "nl") is None
-    assert next_opening(OPEN_ON_GOOD_FRIDAY, local("2026-04-02 18:00")) == local(
-        "2026-04-03 08:30"
-    )
+    assert next_opening(OPEN_ON_GOOD_FRIDAY, local("2026-04-02 18:00")) == local("2026-04-03 08:30")
 
 
 def test_a_closure_date_of_the_desk_on_a_holiday_kept_open_still_closes_it() -> None:

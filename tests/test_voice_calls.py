@@ -18,6 +18,7 @@ from .conftest import (
     ANNA,
     BRAM,
     DIRK,
+    LINE_NOORD,
     PUBLIC_URL,
     Twilio,
     contacts,
@@ -413,3 +414,22 @@ def test_a_crowded_rota_rings_ten_at_a_time(app: Flask, example_desk: Desk, twil
     assert dialled(second) == [s.phone for s in staff[10:]]
     third = twilio.twiml(only(second, "Dial").attrib["action"], DialCallStatus="no-answer")
     assert "Record" in tags(third)
+
+
+@pytest.mark.parametrize(("show_line", "shown"), [(True, LINE_NOORD), (False, None)])
+def test_colleagues_see_the_helpline_when_the_desk_says_so(
+    app: Flask, example_desk: Desk, twilio: Twilio, show_line: bool, shown: str | None
+) -> None:
+    voice = dataclasses.replace(
+        example_desk.voice, strategy="sequential", show_line_to_staff=show_line
+    )
+    load_desk(app, dataclasses.replace(example_desk, voice=voice))
+
+    first = only(twilio.call(), "Dial")
+    # The next round (Bram, after Anna did not answer) shows the same number.
+    second = only(twilio.twiml(first.attrib["action"], DialCallStatus="no-answer"), "Dial")
+
+    assert first.get("callerId") == shown and second.get("callerId") == shown
+    # A second call on the cached answer shows it too, with its own contact in the URLs.
+    again = only(new_call(twilio).call(), "Dial")
+    assert again.get("callerId") == shown and again.attrib["action"] != first.attrib["action"]

@@ -54,16 +54,18 @@ def ring_colleagues(
     contact_id: int,
     staff: Sequence[Staff],
     greeting: Mapping[str, str],
+    line: str = "",
 ) -> Response:
-    """`dial_colleagues(desk, contact_id, staff, greeting=greeting)` as a response."""
+    """`dial_colleagues(desk, contact_id, staff, greeting=greeting, line=line)` as a response."""
     if desk.voice.strategy != "sequential" and len(staff) > MAX_NUMBERS_PER_DIAL:
         # A crowded round is rare, and dial_colleagues logs it under the call's reference.
-        text = str(dial_colleagues(desk, contact_id, staff, greeting=dict(greeting)))
+        text = str(dial_colleagues(desk, contact_id, staff, greeting=dict(greeting), line=line))
         return Response(text, status=200, mimetype="text/xml")
     shape: Shape = (
         desk_version,
         tuple(s.id for s in staff),
         tuple(sorted(greeting.items())),
+        line,
         # What the URLs are built from besides the endpoint and its values.
         current_app.config.get("PUBLIC_URL", ""),
         request.host_url,
@@ -72,16 +74,16 @@ def ring_colleagues(
     cache = _cache()
     parts = cache.get(shape)
     if parts is None:
-        parts = _split(desk, staff, greeting)
+        parts = _split(desk, staff, greeting, line)
         if parts is None:  # the stand-in turned up elsewhere too: this one without the cache
-            text = str(dial_colleagues(desk, contact_id, staff, greeting=dict(greeting)))
+            text = str(dial_colleagues(desk, contact_id, staff, greeting=dict(greeting), line=line))
             return Response(text, status=200, mimetype="text/xml")
         cache.put(shape, parts)
     return Response(f"contact={contact_id}".join(parts), status=200, mimetype="text/xml")
 
 
 def _split(
-    desk: Desk, staff: Sequence[Staff], greeting: Mapping[str, str]
+    desk: Desk, staff: Sequence[Staff], greeting: Mapping[str, str], line: str
 ) -> tuple[str, ...] | None:
     """The answer as the text around its contact ids; None unless that is all that varies.
 
@@ -89,7 +91,7 @@ def _split(
     the marks and nowhere else.
     """
     texts = [
-        str(dial_colleagues(desk, stand_in, staff, greeting=dict(greeting)))
+        str(dial_colleagues(desk, stand_in, staff, greeting=dict(greeting), line=line))
         for stand_in in (STAND_IN, STAND_IN + 1)
     ]
     parts = tuple(texts[0].split(MARK))

@@ -120,11 +120,13 @@ def dial_colleagues(
     staff: Sequence[Staff],
     *,
     greeting: dict[str, str] | None = None,
+    line: str = "",
 ) -> VoiceResponse:
     """Ring the first round of `staff`; the rest wait in the <Dial action> for the next round.
 
     A round is one colleague (sequential) or up to ten at once (simultaneous). The caller
-    hears ringing until a colleague accepts.
+    hears ringing until a colleague accepts. With the desk's `show_line_to_staff`, their
+    phones show `line` (the number the patient called) instead of the patient's number.
     """
     size = 1 if desk.voice.strategy == "sequential" else MAX_NUMBERS_PER_DIAL
     targets, remaining = staff[:size], staff[size:]
@@ -149,6 +151,7 @@ def dial_colleagues(
         method="POST",
         timeout=desk.voice.ring_seconds,
         answer_on_bridge=True,
+        caller_id=line if desk.voice.show_line_to_staff and line.startswith("+") else None,
     )
     for colleague in targets:
         dial.number(

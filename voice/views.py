@@ -161,7 +161,8 @@ def incoming() -> VoiceResponse | Response:
         )
     values = message_values(desk, organisation, now, plan)
     if plan.action == "dial" and snapshot.desk_version is not None:
-        return ring_colleagues(snapshot.desk_version, desk, contact_id, plan.targets, values)
+        line = caller_identity(called) if called else ""
+        return ring_colleagues(snapshot.desk_version, desk, contact_id, plan.targets, values, line)
     if plan.action == "fallback":
         return dial_fallback(desk, contact_id, values)
     return voicemail(desk, closed_key(plan), values)
@@ -243,7 +244,7 @@ def dial_result() -> VoiceResponse:
     busy = contactlog.busy_staff(session, now)
     staff = [desk.staff_by_id[s] for s in remaining if s in desk.staff_by_id and s not in busy]
     if staff:
-        return dial_colleagues(desk, contact.id, staff)
+        return dial_colleagues(desk, contact.id, staff, line=contact.via)
     return voicemail(desk, "unavailable", message_values(desk, contact.organisation, now))
 
 

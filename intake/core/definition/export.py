@@ -79,6 +79,7 @@ def _voice_document(desk: Desk) -> dict[str, Any]:
         "screening": voice.screening,
         "fallback_number": voice.fallback_number,
         "max_voicemail_seconds": voice.max_voicemail_seconds,
+        "show_line_to_staff": voice.show_line_to_staff,
     }
     # One voice for the desk's own language is written as it is usually written: alone.
     if [language for language, _ in voice.tts_voices] == [desk.language]:

@@ -35,6 +35,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "fallback_number",
         "max_voicemail_seconds",
         "tts_voice",
+        "show_line_to_staff",
     ),
     "messages": LANGUAGES,
     "retention": ("days",),

@@ -39,6 +39,9 @@ class VoiceReader(FieldReader):
                 maximum=VOICEMAIL_SECONDS[1],
             ),
             tts_voices=self.tts_voices(table, language),
+            show_line_to_staff=self.boolean(
+                table, ("voice", "show_line_to_staff"), defaults.show_line_to_staff
+            ),
         )
 
     def tts_voices(
