@@ -27,19 +27,18 @@ import base64
 import hashlib
 import json
 import secrets
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.serverkit import LOCALHOST, forget_server, remember_server
+from tests.serverkit import LocalHTTPService
 
 KEY_ID = "intake-test-key"
 
@@ -63,7 +62,7 @@ class Colleague:
     groups: list[str] = field(default_factory=list)
 
 
-class IdentityProvider:
+class IdentityProvider(LocalHTTPService):
     def __init__(self, client_id: str, client_secret: str, redirect_uri: str = "") -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -75,28 +74,14 @@ class IdentityProvider:
         self._key = _new_key()
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def issuer(self) -> str:
-        assert self._server is not None, "the provider has not been started"
-        return f"http://{LOCALHOST}:{self._server.server_address[1]}"
+        return self.base
 
     def start(self) -> IdentityProvider:
-        self._server = _Server((LOCALHOST, 0), _handler_for(self))
-        remember_server(self._server)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.start_serving(_handler_for(self))
         return self
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            forget_server(self._server)
-        if self._thread is not None:
-            self._thread.join(5)
 
     # -- the endpoints
 
@@ -210,14 +195,6 @@ class IdentityProvider:
     def _refuse(self, status: int, why: str) -> tuple[int, dict[str, str], str]:
         self.refusals.append(why)
         return status, {"Content-Type": "text/plain"}, why
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
 
 
 def _handler_for(provider: IdentityProvider) -> type[BaseHTTPRequestHandler]:

@@ -11,11 +11,14 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
+import threading
 import time
 import weakref
 from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "LOCALHOST",
@@ -141,3 +144,41 @@ def _close_leftovers() -> None:
     for server in list(_running):
         with contextlib.suppress(Exception):
             server.close()
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server whose clients may hang up without a traceback in the output."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class LocalHTTPService:
+    """A stand-in's HTTP server on a free port of 127.0.0.1, served from a thread:
+    `start_serving(handler)`, `base`, `close()` (also at exit if a test forgot)."""
+
+    _http: QuietHTTPServer | None = None
+    _serving: threading.Thread | None = None
+
+    @property
+    def base(self) -> str:
+        assert self._http is not None, "the stand-in has not been started"
+        return f"http://{LOCALHOST}:{self._http.server_address[1]}"
+
+    def start_serving(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._http = QuietHTTPServer((LOCALHOST, 0), handler)
+        remember_server(self)
+        self._serving = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._serving.start()
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+            forget_server(self)
+        if self._serving is not None:
+            self._serving.join(5)

@@ -18,14 +18,13 @@ import base64
 import json
 import re
 import secrets
-import sys
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.serverkit import LOCALHOST, forget_server, remember_server
+from tests.serverkit import LocalHTTPService
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls\.json$")
@@ -44,36 +43,21 @@ class PlacedCall:
 
 
 @dataclass
-class TwilioApi:
+class TwilioApi(LocalHTTPService):
     account_sid: str
     auth_token: str
     numbers: set[str]  # the account's own phone numbers
     calls: list[PlacedCall] = field(default_factory=list)
     refused: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, Twilio code)
     refuse_next: int | None = None  # a Twilio error code for the next request
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return f"http://{LOCALHOST}:{self._server.server_address[1]}"
+    def __hash__(self) -> int:  # kept in a WeakSet until closed (tests/serverkit.py)
+        return id(self)
 
     def start(self) -> TwilioApi:
-        self._server = _Server((LOCALHOST, 0), _handler_for(self))
-        remember_server(self._server)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.start_serving(_handler_for(self))
         return self
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            forget_server(self._server)
-        if self._thread is not None:
-            self._thread.join(5)
 
     def create_call(
         self, path: str, authorization: str, form: dict[str, list[str]]
@@ -135,14 +119,6 @@ class TwilioApi:
             "more_info": f"https://www.twilio.com/docs/errors/{code}",
             "status": status,
         }
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
 
 
 def _handler_for(api: TwilioApi) -> type[BaseHTTPRequestHandler]:

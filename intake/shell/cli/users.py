@@ -8,6 +8,7 @@ from datetime import UTC, tzinfo
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from intake.core.db import database
 from intake.core.deskstore import current_desk
@@ -22,6 +23,13 @@ from intake.shell.cli.context import command_app, require_schema
 @click.group(help="Dashboard logins: list them, disable a leaver, enable one again.")
 def users() -> None:
     pass
+
+
+def _login(session: Session, email: str) -> User:
+    user = find(session, email)
+    if user is None:
+        raise IntakeError(f"there is no login {email.strip().lower()}")
+    return user
 
 
 @users.command("list", help="Every login: address, role, language, last login, state.")
@@ -54,9 +62,7 @@ def disable_user(ctx: click.Context, email: str) -> None:
     app = command_app(ctx)
     require_schema(app)
     with database(app).session() as session:
-        user = find(session, email)
-        if user is None:
-            raise IntakeError(f"there is no login {email.strip().lower()}")
+        user = _login(session, email)
         ended = disable(session, user.id, actor=CLI, now=app.config["CLOCK"]())
         session.commit()
     if ended is None:
@@ -72,9 +78,7 @@ def enable_user(ctx: click.Context, email: str) -> None:
     app = command_app(ctx)
     require_schema(app)
     with database(app).session() as session:
-        user = find(session, email)
-        if user is None:
-            raise IntakeError(f"there is no login {email.strip().lower()}")
+        user = _login(session, email)
         changed = enable(session, user.id, actor=CLI, now=app.config["CLOCK"]())
         session.commit()
     click.echo(f"{user.email} can log in again" if changed else f"{user.email} was not disabled")
@@ -91,9 +95,7 @@ def reset_second_factor(ctx: click.Context, email: str) -> None:
     app = command_app(ctx)
     require_schema(app)
     with database(app).session() as session:
-        user = find(session, email)
-        if user is None:
-            raise IntakeError(f"there is no login {email.strip().lower()}")
+        user = _login(session, email)
         removed = second_factor.remove(session, user, actor=CLI, now=app.config["CLOCK"]())
         session.commit()
     if removed:
