@@ -283,3 +283,19 @@ def test_a_login_disabled_between_password_and_code_gets_no_session(
 
     assert answer.headers["Location"] == "/login"
     assert session_rows(app, STAFF) == []
+
+
+def test_the_enrolment_page_opened_twice_at_once_shows_one_key(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    other = app.test_client()
+    auth.login(client=other)
+    auth.login()
+
+    answers = at_once(
+        [(client, "/account/second-factor", None), (other, "/account/second-factor", None)]
+    )
+
+    assert [getattr(answer, "status_code", answer) for answer in answers] == [200, 200]
+    keys = {shown_key(answer.get_data(as_text=True)) for answer in answers}
+    assert len(keys) == 1

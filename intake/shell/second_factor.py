@@ -21,6 +21,7 @@ from datetime import datetime
 import pyotp
 import segno
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from intake.core.models import LoginPolicy, RecoveryCode, SecondFactor, User
@@ -60,9 +61,13 @@ def pending_secret(session: Session, user: User, now: datetime) -> str | None:
     """The secret to show while enrolling (made the first time); None once confirmed."""
     row = session.get(SecondFactor, user.id)
     if row is None:
-        row = SecondFactor(user_id=user.id, secret=pyotp.random_base32(), created_at=now)
-        session.add(row)
-        session.flush()
+        try:  # the page opened twice at once: the first secret made stands
+            with session.begin_nested():
+                row = SecondFactor(user_id=user.id, secret=pyotp.random_base32(), created_at=now)
+                session.add(row)
+        except IntegrityError:
+            row = session.get(SecondFactor, user.id, populate_existing=True)
+            assert row is not None  # the other request's row, which made ours fail
     return row.secret if row.confirmed_at is None else None
 
 
@@ -188,8 +193,13 @@ def set_required(session: Session, value: bool, by: User, now: datetime) -> int:
     number of sessions ended."""
     policy = session.get(LoginPolicy, _POLICY_ID)
     if policy is None:
-        policy = LoginPolicy(id=_POLICY_ID, changed_at=now, changed_by=by.email)
-        session.add(policy)
+        try:  # two coordinators setting it for the first time at once: one row
+            with session.begin_nested():
+                session.add(LoginPolicy(id=_POLICY_ID, changed_at=now, changed_by=by.email))
+        except IntegrityError:
+            pass
+        policy = session.get(LoginPolicy, _POLICY_ID, populate_existing=True)
+        assert policy is not None
     policy.second_factor_required = value
     policy.changed_at = now
     policy.changed_by = by.email
