@@ -20,7 +20,7 @@ from .factories import add_contact
 
 def cell(html: str, css_class: str) -> list[str]:
     """The text of every <td class="..."> of the page."""
-    return [c.strip() for c in re.findall(rf'<td class="{css_class}">([^<]*)</td>', html)]
+    return [c.strip() for c in re.findall(rf'<td class="{css_class}"[^>]*>([^<]*)</td>', html)]
 
 
 def test_a_dutch_number_shows_as_dialled_with_an_e164_call_back_link(

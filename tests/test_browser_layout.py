@@ -1,0 +1,382 @@
+"""Every dashboard page on a phone (390x844) and on a laptop (1366x768), in Chromium.
+
+Staff read and handle contacts on their own phones, so each page has to work at 390 CSS px
+wide, by touch: nothing wider than the screen, a menu that stays inside the header, tables
+read as labelled rows, and controls large enough to tap (44x44 CSS px, as WCAG 2.5.5 and
+Apple's guidelines ask). On a laptop the same pages keep their tables as tables.
+
+The pages carry what makes a layout break in practice: a mail subject, a sender's address
+and a file name without a space in them, a voicemail with its player, a walk-in, the
+example desk's rota and the topics. A coordinator, in Dutch (the longer words), visits
+every page of the menu, two contacts, a page that does not exist, and, logged out, the
+login page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page
+
+from routing.desk import Desk
+
+from .browser import LoggedIn, navigate
+from .conftest import local
+from .factories import add_contact, add_mail
+
+LogIn = Callable[..., LoggedIn]
+
+PHONE = (390, 844)
+LAPTOP = (1366, 768)
+TAP = 44  # CSS px, the smallest comfortable target for a finger
+
+# Text without a place to break, as patients and mail clients write it.
+LONG_SUBJECT = (
+    "Re:Fwd:Foutmelding_bij_het_activeren_van_de_app_MijnZiekenhuisNoord_"
+    "code_E-4711-ACTIVATIE-MISLUKT-opnieuw-proberen-werkt-ook-niet"
+)
+LONG_ADDRESS = (
+    "wilhelmina.van.der.heijden-blankenstein.1947@zorggroep-de-linde-en-omstreken.example.nl"
+)
+LONG_URL = (
+    "https://mijn.ziekenhuisnoord.example.nl/portaal/inloggen?sessie=8f3c2a9d4e7b1f6a0c5d"
+    "&terug=%2Fafspraken%2Fvideoconsult%2F2026-11-23%2Fbevestigen"
+)
+LONG_FILENAME = "Schermafbeelding_2026-11-23_om_09.12.44_foutmelding_DigiD_koppeling.png"
+# Where Twilio keeps a recording: the contact's page offers a player for it (not fetched
+# until someone presses play).
+TWILIO_RECORDINGS = f"https://api.twilio.com/2010-04-01/Accounts/AC{'7' * 32}/Recordings"
+
+
+@pytest.fixture(params=[PHONE, LAPTOP], ids=["phone", "laptop"])
+def viewport(request: pytest.FixtureRequest, page: Page) -> tuple[int, int]:
+    width, height = request.param
+    page.set_viewport_size({"width": width, "height": height})
+    return (width, height)
+
+
+def fill_the_log(app: Flask) -> dict[str, int]:
+    """The contacts a busy Monday morning leaves; their ids by what they are."""
+    mail = add_contact(
+        app,
+        channel="mail",
+        caller=LONG_ADDRESS,
+        subject=LONG_SUBJECT,
+        organisation="Zorggroep De Linde",
+        started_at=local("2026-11-23 08:02"),
+    )
+    add_mail(
+        app,
+        mail,
+        subject=LONG_SUBJECT,
+        from_address=LONG_ADDRESS,
+        from_name="Wilhelmina van der Heijden-Blankenstein",
+        text=f"Goedemorgen,\n\nDe link {LONG_URL} geeft een foutmelding.\n\nMet vriendelijke groet",
+        attachments=[{"filename": LONG_FILENAME, "content_type": "image/png", "size": 734_003}],
+    )
+    voicemail = add_contact(
+        app,
+        channel="call",
+        caller="+31622222222",
+        outcome="voicemail",
+        recording_sid="RE" + "a" * 32,
+        recording_url=f"{TWILIO_RECORDINGS}/RE{'a' * 32}",
+        recording_seconds=48,
+        started_at=local("2026-11-23 08:40"),
+    )
+    add_contact(
+        app,
+        channel="call",
+        caller="+31633333333",
+        outcome="missed",
+        started_at=local("2026-11-23 09:05"),
+    )
+    add_contact(
+        app,
+        channel="walk-in",
+        topic="Videoconsult",
+        note="Kwam langs met de tablet van haar zoon; samen de app opnieuw geïnstalleerd.",
+        handled_at=local("2026-11-23 09:30"),
+        handled_by="coordinator@example.org",
+        started_at=local("2026-11-23 09:30"),
+    )
+    add_contact(
+        app,
+        channel="mail",
+        subject="Wachtwoord vergeten",
+        topic="Inloggen",
+        handled_at=local("2026-11-23 10:00"),
+        handled_by="coordinator@example.org",
+        started_at=local("2026-11-20 16:45"),
+    )
+    return {"mail": mail, "voicemail": voicemail}
+
+
+def tour(page: Page, user: LoggedIn, contacts: dict[str, int]) -> Iterator[str]:
+    """Visit every page of the menu through the menu, then two contacts and a missing page;
+    yield each page's name once it has loaded, with every <details> opened, as a person
+    reading the whole page would."""
+    for index in range(page.locator("header nav a").count()):
+        link = page.locator("header nav a").nth(index)
+        name = link.get_attribute("href") or str(index)
+        navigate(page, link)
+        yield from opened(page, name)
+    for kind, contact_id in contacts.items():
+        user.open(f"/contacts/{contact_id}")
+        yield from opened(page, f"contact ({kind})")
+    response = page.goto("/no-such-page")
+    assert response is not None and response.status == 404
+    yield from opened(page, "404")
+
+
+def opened(page: Page, name: str) -> Iterator[str]:
+    page.evaluate("document.querySelectorAll('main details').forEach(d => { d.open = true; })")
+    yield name
+
+
+def logged_in_tour(app: Flask, page: Page, log_in: LogIn) -> Iterator[str]:
+    """The login page, logged out; then the coordinator's tour."""
+    contacts = fill_the_log(app)
+    page.goto("/login")
+    yield "login"
+    user = log_in(role="coordinator", language="nl")
+    yield from tour(page, user, contacts)
+
+
+# --- what the page measures in the browser ---------------------------------------------
+
+# The elements sticking out past the right edge of the window, widest first.
+OVERFLOW = """() => {
+  const width = window.innerWidth;
+  const wide = [];
+  // Inside something 1 px wide that hides its overflow: there for screen readers only.
+  const forReaders = el => {
+    for (let up = el.parentElement; up; up = up.parentElement) {
+      const clipped = getComputedStyle(up).overflow === 'hidden';
+      if (clipped && up.getBoundingClientRect().width <= 1) return true;
+    }
+    return false;
+  };
+  const named = el => [el.tagName.toLowerCase(), ...el.classList].join('.');
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.width && box.right > width + 0.5 && !forReaders(el)) {
+      wide.push([Math.round(box.right), named(el)]);
+    }
+  }
+  wide.sort((a, b) => b[0] - a[0]);
+  return {scroll: document.documentElement.scrollWidth, window: width, wide: wide.slice(0, 3)};
+}"""
+
+# Where each menu link is, against the window and the header it sits on.
+MENU = """() => {
+  const header = document.querySelector('header').getBoundingClientRect();
+  return [...document.querySelectorAll('header nav a')].map(a => {
+    const box = a.getBoundingClientRect();
+    return {text: a.textContent.trim(), left: box.left, right: box.right, top: box.top,
+            bottom: box.bottom, width: box.width,
+            inHeader: box.left >= header.left && box.right <= header.right
+                      && box.top >= header.top && box.bottom <= header.bottom};
+  });
+}"""
+
+# Per visible table row: its display, the left edge and top of each cell, and per data cell
+# the label it shows (::before) against its column's heading.
+TABLES = """() => {
+  const rows = [];
+  for (const table of document.querySelectorAll('main table')) {
+    if (!table.getClientRects().length) continue;
+    const headings = [...table.querySelectorAll('thead th')];
+    for (const tr of table.querySelectorAll('tbody tr')) {
+      const cells = [...tr.children];
+      const full = cells.length === 1 && Number(cells[0].getAttribute('colspan') || 1) > 1;
+      rows.push({
+        table: table.id || table.className || 'table',
+        display: getComputedStyle(tr).display,
+        full: full,
+        cells: cells.map((cell, i) => {
+          const box = cell.getBoundingClientRect();
+          const heading = headings[i];
+          const hidden = !heading || !heading.textContent.trim()
+                         || !!heading.querySelector('.visually-hidden');
+          const before = getComputedStyle(cell, '::before');
+          // The label needs room: the cell's content starts right of it or below it.
+          const range = document.createRange();
+          range.selectNodeContents(cell);
+          const content = range.getBoundingClientRect();
+          return {
+            shown: cell.getClientRects().length > 0,
+            room: content.width === 0 || content.left - box.left >= 24
+                  || content.top - box.top >= 12,
+            tag: cell.tagName.toLowerCase(), left: Math.round(box.left), top: Math.round(box.top),
+            heading: heading ? heading.textContent.trim() : '', headingHidden: hidden,
+            label: before.display === 'none' || before.visibility !== 'visible'
+                   ? 'none' : before.content,
+            button: !!cell.querySelector('button'),
+          };
+        }),
+      });
+    }
+  }
+  return rows;
+}"""
+
+# Everything a finger taps, with its size: buttons, menu links, form controls (a checkbox or
+# radio button by the label around it, which takes the tap), links in table rows, <summary>,
+# and the phone numbers to call (on shift, a caller's "call back").
+TARGETS = """() => {
+  const seen = [];
+  const selector = ['button', 'header nav a', 'input:not([type=hidden])', 'select', 'textarea',
+                    'summary', 'tbody a', '.on-shift a', 'dd a'].join(', ');
+  for (const el of document.querySelectorAll(selector)) {
+    if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
+    const ticked = el.type === 'checkbox' || el.type === 'radio';
+    const target = ticked ? (el.closest('label') || el) : el;
+    const box = target.getBoundingClientRect();
+    seen.push({what: el.tagName.toLowerCase() + (el.type ? '[' + el.type + ']' : '') + ' '
+                     + (el.getAttribute('name') || el.textContent.trim().slice(0, 30)),
+               width: Math.round(box.width * 10) / 10, height: Math.round(box.height * 10) / 10});
+  }
+  return seen;
+}"""
+
+
+def measure(page: Page, script: str) -> Any:
+    return page.evaluate(script)
+
+
+def snapshot(page: Page, name: str) -> None:
+    """With INTAKE_SCREENSHOTS=DIR, keep a picture of the page as DIR/layout-NAME.png."""
+    target = os.environ.get("INTAKE_SCREENSHOTS")
+    if target:
+        file = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        page.screenshot(path=str(Path(target) / f"layout-{file}.png"), full_page=True)
+
+
+def report(found: dict[str, Any]) -> str:
+    """One line per page, so a failure shows every page that is wrong, not the first."""
+    return "\n".join(f"{name}: {what}" for name, what in found.items())
+
+
+# --- the tests --------------------------------------------------------------------------
+
+
+def test_no_page_is_wider_than_the_screen(
+    app: Flask, desk: Desk, page: Page, log_in: LogIn, viewport: tuple[int, int]
+) -> None:
+    too_wide: dict[str, Any] = {}
+    for name in logged_in_tour(app, page, log_in):
+        snapshot(page, f"{viewport[0]} {'now' if name == '/' else name}")
+        found = measure(page, OVERFLOW)
+        if found["scroll"] > found["window"] or found["wide"]:
+            too_wide[name] = found
+    assert not too_wide, report(too_wide)
+
+
+def test_the_menu_stays_inside_the_header_and_the_screen(
+    app: Flask, desk: Desk, page: Page, log_in: LogIn, viewport: tuple[int, int]
+) -> None:
+    width = viewport[0]
+    problems: dict[str, list[Any]] = {}
+    for name in logged_in_tour(app, page, log_in):
+        links = measure(page, MENU)
+        if name == "login":
+            assert links == []  # no menu before logging in
+            continue
+        assert [link["text"] for link in links] == [
+            "Nu",
+            "Contacten",
+            "Inloop",
+            "Rooster",
+            "Vraag",
+            "Thema's",
+        ]
+        for link in links:
+            inside = link["left"] >= 0 and link["right"] <= width and link["top"] >= 0
+            if not (link["width"] and inside and link["inHeader"]):
+                problems.setdefault(name, []).append(link)
+    assert not problems, report(problems)
+
+
+def test_tables_become_labelled_rows_on_a_phone_and_stay_tables_on_a_laptop(
+    app: Flask, desk: Desk, page: Page, log_in: LogIn, viewport: tuple[int, int]
+) -> None:
+    phone = viewport == PHONE
+    problems: dict[str, list[str]] = {}
+    tables_seen: set[str] = set()
+    for name in logged_in_tour(app, page, log_in):
+        for row in measure(page, TABLES):
+            tables_seen.add(f"{name}: {row['table']}")
+            cells = [cell for cell in row["cells"] if cell["shown"]]  # an empty cell may hide
+            wrong: list[str] = []
+            if phone:
+                if row["display"] == "table-row":
+                    wrong.append("row laid out as a table row")
+                if len({cell["left"] for cell in cells}) > 1:
+                    wrong.append(f"cells side by side at x={[cell['left'] for cell in cells]}")
+                for cell in cells:
+                    if cell["tag"] != "td" or row["full"]:
+                        continue  # a row's heading, or one cell saying the table is empty
+                    if cell["headingHidden"]:
+                        if not cell["button"]:
+                            wrong.append(f"a cell under no heading holds no button: {cell}")
+                    elif cell["label"] != f'"{cell["heading"]}"':
+                        wrong.append(f"cell under {cell['heading']!r} shows {cell['label']}")
+                    elif not cell["room"]:
+                        wrong.append(f"the label of a cell under {cell['heading']!r} has no room")
+            elif not row["full"]:
+                if row["display"] != "table-row":
+                    wrong.append(f"row laid out as {row['display']}")
+                lefts = [cell["left"] for cell in cells]
+                if lefts != sorted(set(lefts)) or len({cell["top"] for cell in cells}) > 1:
+                    wrong.append(
+                        f"cells not side by side: {[(c['left'], c['top']) for c in cells]}"
+                    )
+            if wrong:
+                problems.setdefault(f"{name}: {row['table']}", []).extend(wrong)
+    # The tour really met the tables: the waiting list, the log, a mail's attachments, the
+    # contact's viewers, the rota's and the demand page's tables, the topics.
+    for table in (
+        "/: table",
+        "/contacts: contacts",
+        "contact (mail): attachments",
+        "contact (mail): views",
+        "/rota: table-shift-grid",
+        "/rota: table-changes",
+        "/topics: topics",
+        "/demand: table-heatmap",
+        "/demand: table-per_day",
+    ):
+        assert table in tables_seen
+    assert not problems, report(problems)
+
+
+def test_on_a_phone_everything_tapped_is_at_least_44_px(
+    app: Flask, desk: Desk, page: Page, log_in: LogIn
+) -> None:
+    page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
+    small: dict[str, list[Any]] = {}
+    for name in logged_in_tour(app, page, log_in):
+        targets = measure(page, TARGETS)
+        assert targets, name
+        tiny = [t for t in targets if t["height"] < TAP or t["width"] < TAP]
+        if tiny:
+            small[name] = tiny
+    assert not small, report(small)
+
+
+def test_the_page_before_any_desk_is_loaded_fits_the_screen(
+    page: Page, log_in: LogIn, viewport: tuple[int, int]
+) -> None:
+    log_in(role="coordinator", language="nl")  # no desk: Now says how to load one
+
+    assert page.locator("h1").inner_text() == "Nog geen helpdeskinstellingen"
+    found = measure(page, OVERFLOW)
+    assert found["scroll"] <= found["window"] and not found["wide"], found
+    assert all(link["inHeader"] for link in measure(page, MENU))
