@@ -133,6 +133,14 @@ def tour(page: Page, user: LoggedIn, contacts: dict[str, int]) -> Iterator[str]:
     response = page.goto("/no-such-page")
     assert response is not None and response.status == 404
     yield from opened(page, "404")
+    # A form sent after its session ended comes back to be checked and sent again.
+    user.open("/walk-in")
+    page.locator("select[name=topic]").select_option(index=1)
+    page.locator("textarea[name=note]").fill(f"Kon {LONG_URL} niet openen")
+    page.evaluate("document.querySelector('form.walk-in [name=csrf_token]').value = 'old'")
+    navigate(page, page.locator("form.walk-in button[type=submit]"))
+    assert page.locator("form.form-again").count() == 1
+    yield from opened(page, "form again")
 
 
 def opened(page: Page, name: str) -> Iterator[str]:
@@ -247,6 +255,43 @@ TARGETS = """() => {
 }"""
 
 
+# Text whose colour is too close to what is behind it: under 4.5:1, or 3:1 for large text
+# (WCAG 1.4.3). The background is the nearest one painted, up the element's ancestors.
+CONTRAST = """() => {
+  const rgb = text => {
+    const parts = text.match(/[\\d.]+/g).map(Number);
+    return {r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1};
+  };
+  const channel = v => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  const luminance = c => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const behind = el => {
+    for (let up = el; up; up = up.parentElement) {
+      const colour = rgb(getComputedStyle(up).backgroundColor);
+      if (colour.a > 0) return colour;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  const poor = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('svg, option')) continue;
+    const text = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (!text || box.width <= 1 || style.visibility !== 'visible') continue;
+    const [light, dark] = [luminance(rgb(style.color)), luminance(behind(el))]
+      .sort((a, b) => b - a);
+    const ratio = (light + 0.05) / (dark + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) {
+      poor.push([el.tagName.toLowerCase(), el.textContent.trim().slice(0, 30),
+                 Math.round(ratio * 10) / 10]);
+    }
+  }
+  return poor;
+}"""
+
+
 def measure(page: Page, script: str) -> Any:
     return page.evaluate(script)
 
@@ -355,6 +400,17 @@ def test_tables_become_labelled_rows_on_a_phone_and_stay_tables_on_a_laptop(
     ):
         assert table in tables_seen
     assert not problems, report(problems)
+
+
+def test_every_text_stands_out_from_its_background(
+    app: Flask, desk: Desk, page: Page, log_in: LogIn, viewport: tuple[int, int]
+) -> None:
+    poor: dict[str, Any] = {}
+    for name in logged_in_tour(app, page, log_in):
+        found = measure(page, CONTRAST)
+        if found:
+            poor[name] = found
+    assert not poor, report(poor)
 
 
 def test_on_a_phone_everything_tapped_is_at_least_44_px(
