@@ -20,15 +20,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from playwright.sync_api import Page
 
+from intake.core.clock import SimClock
 from routing.desk import Desk
 
-from .browser import LoggedIn, navigate
+from .browser import LoggedIn, navigate, submit_login
 from .conftest import local
-from .factories import add_contact, add_mail
+from .factories import PASSWORD, add_contact, add_mail
 
 LogIn = Callable[..., LoggedIn]
 
@@ -119,14 +121,18 @@ def fill_the_log(app: Flask) -> dict[str, int]:
 
 
 def tour(page: Page, user: LoggedIn, contacts: dict[str, int]) -> Iterator[str]:
-    """Visit every page of the menu through the menu, then two contacts and a missing page;
-    yield each page's name once it has loaded, with every <details> opened, as a person
-    reading the whole page would."""
+    """Visit every page of the menu through the menu, the account's pages from the header,
+    two contacts, a missing page and a form sent again; yield each page's name once it has
+    loaded, with every <details> opened, as a person reading the whole page would."""
     for index in range(page.locator("header nav a").count()):
         link = page.locator("header nav a").nth(index)
         name = link.get_attribute("href") or str(index)
         navigate(page, link)
         yield from opened(page, name)
+    navigate(page, page.locator("header a.account"))
+    yield from opened(page, "account")
+    navigate(page, page.locator(".account-factor a"))  # setting up an authenticator app
+    yield from opened(page, "second factor")
     for kind, contact_id in contacts.items():
         user.open(f"/contacts/{contact_id}")
         yield from opened(page, f"contact ({kind})")
@@ -182,10 +188,11 @@ OVERFLOW = """() => {
   return {scroll: document.documentElement.scrollWidth, window: width, wide: wide.slice(0, 3)};
 }"""
 
-# Where each menu link is, against the window and the header it sits on.
+# Where each link of the header is (the menu, then the account), against the window and the
+# header it sits on.
 MENU = """() => {
   const header = document.querySelector('header').getBoundingClientRect();
-  return [...document.querySelectorAll('header nav a')].map(a => {
+  return [...document.querySelectorAll('header nav a, header a.account')].map(a => {
     const box = a.getBoundingClientRect();
     return {text: a.textContent.trim(), left: box.left, right: box.right, top: box.top,
             bottom: box.bottom, width: box.width,
@@ -237,11 +244,12 @@ TABLES = """() => {
 
 # Everything a finger taps, with its size: buttons, menu links, form controls (a checkbox or
 # radio button by the label around it, which takes the tap), links in table rows, <summary>,
-# and the phone numbers to call (on shift, a caller's "call back").
+# the account link and a link styled as a button (the organisation's sign-in), and the phone
+# numbers to call (on shift, a caller's "call back").
 TARGETS = """() => {
   const seen = [];
-  const selector = ['button', 'header nav a', 'input:not([type=hidden])', 'select', 'textarea',
-                    'summary', 'tbody a', '.on-shift a', 'dd a'].join(', ');
+  const selector = ['button', 'header a', 'a.button', 'input:not([type=hidden])', 'select',
+                    'textarea', 'summary', 'tbody a', '.on-shift a', 'dd a'].join(', ');
   for (const el of document.querySelectorAll(selector)) {
     if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
     const ticked = el.type === 'checkbox' || el.type === 'radio';
@@ -292,6 +300,13 @@ CONTRAST = """() => {
 }"""
 
 
+MENU_NL = ["Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's"]  # a coordinator's
+
+
+def user_email(page: Page) -> str:
+    return page.locator("header a.account").inner_text().strip()
+
+
 def measure(page: Page, script: str) -> Any:
     return page.evaluate(script)
 
@@ -334,14 +349,7 @@ def test_the_menu_stays_inside_the_header_and_the_screen(
         if name == "login":
             assert links == []  # no menu before logging in
             continue
-        assert [link["text"] for link in links] == [
-            "Nu",
-            "Contacten",
-            "Inloop",
-            "Rooster",
-            "Vraag",
-            "Thema's",
-        ]
+        assert [link["text"] for link in links] == [*MENU_NL, user_email(page)]
         for link in links:
             inside = link["left"] >= 0 and link["right"] <= width and link["top"] >= 0
             if not (link["width"] and inside and link["inHeader"]):
@@ -427,12 +435,61 @@ def test_on_a_phone_everything_tapped_is_at_least_44_px(
     assert not small, report(small)
 
 
+def fits(page: Page, viewport: tuple[int, int], name: str) -> dict[str, Any]:
+    """What is wrong with the page in front of us, by kind: wider than the screen, header
+    links outside the header, text hard to read, or (on a phone) targets too small."""
+    snapshot(page, f"{viewport[0]} {name}")
+    wrong: dict[str, Any] = {}
+    found = measure(page, OVERFLOW)
+    if found["scroll"] > found["window"] or found["wide"]:
+        wrong["too wide"] = found
+    links = [
+        link
+        for link in measure(page, MENU)
+        if not (link["width"] and link["inHeader"] and 0 <= link["left"] <= link["right"])
+        or link["right"] > viewport[0]
+    ]
+    if links:
+        wrong["header links outside"] = links
+    if poor := measure(page, CONTRAST):
+        wrong["contrast"] = poor
+    if viewport == PHONE:
+        tiny = [t for t in measure(page, TARGETS) if t["height"] < TAP or t["width"] < TAP]
+        if tiny:
+            wrong["too small to tap"] = tiny
+    return wrong
+
+
+def test_the_second_factor_pages_fit_the_screen(
+    desk: Desk, page: Page, log_in: LogIn, clock: SimClock, viewport: tuple[int, int]
+) -> None:
+    """Setting up an authenticator app, its recovery codes, and logging in with a code: the
+    phone is played by pyotp, as in tests/test_browser_second_factor.py."""
+    problems: dict[str, Any] = {}
+    user = log_in(language="nl")
+    navigate(page, page.locator("header a.account"))
+    navigate(page, page.locator(".account-factor a"))
+    page.locator(".qr + details summary").click()
+    problems["second factor"] = fits(page, viewport, "second factor")
+    key = page.locator("code.secret").inner_text().replace(" ", "")
+    page.locator("input[name=code]").fill(pyotp.TOTP(key).at(clock()))
+    navigate(page, page.locator("form.login button[type=submit]"))
+    assert page.locator("ul.recovery-codes li").count() == 10
+    problems["recovery codes"] = fits(page, viewport, "recovery codes")
+    navigate(page, page.locator("main p > a"))
+    user.log_out()
+    clock.advance(60)
+    submit_login(page, user.email, PASSWORD)
+    assert page.locator("input[name=code]").get_attribute("autocomplete") == "one-time-code"
+    problems["login code"] = fits(page, viewport, "login code")
+
+    assert not any(problems.values()), report(problems)
+
+
 def test_the_page_before_any_desk_is_loaded_fits_the_screen(
     page: Page, log_in: LogIn, viewport: tuple[int, int]
 ) -> None:
     log_in(role="coordinator", language="nl")  # no desk: Now says how to load one
 
     assert page.locator("h1").inner_text() == "Nog geen helpdeskinstellingen"
-    found = measure(page, OVERFLOW)
-    assert found["scroll"] <= found["window"] and not found["wide"], found
-    assert all(link["inHeader"] for link in measure(page, MENU))
+    assert fits(page, viewport, "no desk") == {}
