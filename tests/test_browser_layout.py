@@ -30,7 +30,7 @@ from routing.desk import Desk
 
 from .browser import LoggedIn, navigate, submit_login
 from .conftest import local
-from .factories import PASSWORD, add_contact, add_mail
+from .factories import PASSWORD, add_contact, add_mail, add_user
 
 LogIn = Callable[..., LoggedIn]
 
@@ -117,6 +117,7 @@ def fill_the_log(app: Flask) -> dict[str, int]:
         handled_by="coordinator@example.org",
         started_at=local("2026-11-20 16:45"),
     )
+    add_user(app, "bram.jansen@example.org", language="nl")  # a colleague in Accounts
     return {"mail": mail, "voicemail": voicemail}
 
 
@@ -129,6 +130,9 @@ def tour(page: Page, user: LoggedIn, contacts: dict[str, int]) -> Iterator[str]:
         name = link.get_attribute("href") or str(index)
         navigate(page, link)
         yield from opened(page, name)
+    navigate(page, page.locator("a[href='/users']"))
+    navigate(page, page.locator("table.users a.disable"))  # asks first
+    yield from opened(page, "disable a login")
     navigate(page, page.locator("header a.account"))
     yield from opened(page, "account")
     navigate(page, page.locator(".account-factor a"))  # setting up an authenticator app
@@ -249,7 +253,8 @@ TABLES = """() => {
 TARGETS = """() => {
   const seen = [];
   const selector = ['button', 'header a', 'a.button', 'input:not([type=hidden])', 'select',
-                    'textarea', 'summary', 'tbody a', '.on-shift a', 'dd a'].join(', ');
+                    'textarea', 'summary', 'tbody a', '.on-shift a', 'dd a', '.take-over a',
+                    'form a'].join(', ');
   for (const el of document.querySelectorAll(selector)) {
     if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
     const ticked = el.type === 'checkbox' || el.type === 'radio';
@@ -300,7 +305,8 @@ CONTRAST = """() => {
 }"""
 
 
-MENU_NL = ["Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's"]  # a coordinator's
+# A coordinator's menu.
+MENU_NL = ["Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's", "Accounts", "Toegangslog"]
 
 
 def user_email(page: Page) -> str:
