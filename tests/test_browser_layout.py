@@ -254,7 +254,7 @@ TARGETS = """() => {
   const seen = [];
   const selector = ['button', 'header a', 'a.button', 'input:not([type=hidden])', 'select',
                     'textarea', 'summary', 'tbody a', '.on-shift a', 'dd a', '.take-over a',
-                    'form a'].join(', ');
+                    'form a', 'main nav a'].join(', ');
   for (const el of document.querySelectorAll(selector)) {
     if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
     const ticked = el.type === 'checkbox' || el.type === 'radio';
