@@ -141,6 +141,12 @@ class VoiceSettings:
     # Calls put through to a colleague show the line the patient called, not the patient's
     # number: the colleague knows it is the helpdesk, and does not call back from their own.
     show_line_to_staff: bool = False
+    # When every colleague on shift is on a call: the caller waits in the line's queue (at
+    # most `queue_size` callers, each at most `max_wait_seconds`) instead of going straight
+    # to voicemail.
+    queue: bool = True
+    max_wait_seconds: int = 300
+    queue_size: int = 10
     # The text-to-speech voice chosen per language, as (language, Twilio's voice name) in
     # language order; a language left out speaks in its default (routing/voices.py).
     tts_voices: tuple[tuple[str, str], ...] = ()

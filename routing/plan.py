@@ -17,13 +17,13 @@ from routing.hours import (
 )
 from routing.rota import on_shift
 
-ACTIONS: tuple[str, ...] = ("dial", "fallback", "voicemail")
+ACTIONS: tuple[str, ...] = ("dial", "queue", "fallback", "voicemail")
 REASONS: tuple[str, ...] = ("open", "closed", "closure", "nobody-on-shift", "all-busy")
 
 
 @dataclass(frozen=True)
 class CallPlan:
-    action: str  # "dial" | "fallback" | "voicemail"
+    action: str  # "dial" | "queue" | "fallback" | "voicemail"
     reason: str  # "open" | "closed" | "closure" | "nobody-on-shift" | "all-busy"
     # "dial": who to ring, all at once (simultaneous) or one by one in this order (sequential).
     targets: tuple[Staff, ...] = ()
@@ -65,6 +65,9 @@ def plan_call(desk: Desk, at: datetime, busy: Collection[str] = ()) -> CallPlan:
             next_opening=opening,
         )
     reason = "all-busy" if staff else "nobody-on-shift"
+    if staff and desk.voice.queue:
+        # Colleagues are on shift but on a call: the caller waits for the first one free.
+        return CallPlan(action="queue", reason=reason, next_opening=opening)
     if desk.voice.fallback_number:
         return CallPlan(
             action="fallback",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC
 
@@ -61,14 +62,28 @@ def test_busy_colleagues_are_not_rung_again() -> None:
     assert (plan.action, target_ids(plan)) == ("dial", ["bram"])
 
 
-def test_when_everyone_on_shift_is_busy_the_caller_leaves_a_voicemail() -> None:
+def without_queue(desk: Desk) -> Desk:
+    return dataclasses.replace(desk, voice=dataclasses.replace(desk.voice, queue=False))
+
+
+def test_when_everyone_on_shift_is_busy_the_caller_waits_in_the_queue() -> None:
     plan = plan_call(desk_with(), local("2026-11-24 10:00"), busy=["anna", "bram", "dirk"])
-    assert (plan.action, plan.reason, plan.targets) == ("voicemail", "all-busy", ())
+    assert (plan.action, plan.reason, plan.targets) == ("queue", "all-busy", ())
     assert plan.next_opening == local("2026-11-25 08:30")
-
-
-def test_when_everyone_is_busy_the_fallback_number_is_rung() -> None:
+    # The fallback number is for a desk with nobody on shift, not for one whose colleagues
+    # are on a call: they will be free in a moment.
     desk = desk_with(fallback_number="+31201234567")
+    assert plan_call(desk, local("2026-11-24 10:00"), busy=("anna", "bram")).action == "queue"
+
+
+def test_without_a_queue_everyone_busy_leaves_a_voicemail() -> None:
+    desk = without_queue(desk_with())
+    plan = plan_call(desk, local("2026-11-24 10:00"), busy=["anna", "bram", "dirk"])
+    assert (plan.action, plan.reason, plan.targets) == ("voicemail", "all-busy", ())
+
+
+def test_without_a_queue_everyone_busy_rings_the_fallback_number() -> None:
+    desk = without_queue(desk_with(fallback_number="+31201234567"))
     plan = plan_call(desk, local("2026-11-24 10:00"), busy=("anna", "bram"))
     assert (plan.action, plan.reason, plan.fallback_number) == (
         "fallback",

@@ -29,6 +29,7 @@ from routing.plan import plan_call
 
 from . import bp
 from .answers import ring_colleagues
+from .queue import queue_or_voicemail
 from .twiml import (
     closed_key,
     dial_colleagues,
@@ -165,6 +166,8 @@ def incoming() -> VoiceResponse | Response:
         return ring_colleagues(snapshot.desk_version, desk, contact_id, plan.targets, values, line)
     if plan.action == "fallback":
         return dial_fallback(desk, contact_id, values)
+    if plan.action == "queue":
+        return queue_or_voicemail(desk, contact_id, caller_identity(called), now, values)
     return voicemail(desk, closed_key(plan), values)
 
 

@@ -459,3 +459,29 @@ class PasswordReset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class QueueEntry(Base):
+    """A caller waiting in a line's queue because every colleague on shift is on a call.
+
+    The order is ours, by `queued_at`: a caller who asked to be called back keeps their
+    place (`callback_requested_at`) after hanging up. `left_at` and `result` say how the
+    wait ended: "bridged", "voicemail", "hangup", "callback", "error".
+    """
+
+    __tablename__ = "call_queue"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[str] = mapped_column(String(32))
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queue_sid: Mapped[str | None] = mapped_column(String(64))  # Twilio's, from the wait URL
+    callback_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str] = mapped_column(String(16), default="")
+    # A callback request is served (a colleague calls back) once; until then it keeps its
+    # place among the callers still waiting.
+    served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_call_queue_line", "line", "queued_at"),)

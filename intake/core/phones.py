@@ -23,6 +23,37 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# How a withheld caller is stored (caller_identity keeps Twilio's marks as they came):
+# "anonymous", and Twilio's stand-in numbers for anonymous, restricted, blocked and
+# unavailable callers.
+WITHHELD = frozenset(
+    {
+        "anonymous",
+        "restricted",
+        "+266696687",
+        "+7378742833",
+        "+2562533",
+        "+8656696",
+        "+86282452253",
+    }
+)
+
+
+def is_withheld(caller: str | None) -> bool:
+    return (caller or "").strip().lower() in WITHHELD
+
+
+def can_call_back(caller: str | None) -> bool:
+    """A real number, not withheld: one we may ring (a callback, a call back offered)."""
+    text = (caller or "").strip()
+    if not text.startswith("+") or is_withheld(text):
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(text, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 @lru_cache(maxsize=4096)
 def caller_identity(raw: str | None, region: str = DEFAULT_REGION) -> str:
     """What we record as the caller: E.164 when it is a real number, else the raw text.

@@ -80,6 +80,9 @@ def _voice_document(desk: Desk) -> dict[str, Any]:
         "fallback_number": voice.fallback_number,
         "max_voicemail_seconds": voice.max_voicemail_seconds,
         "show_line_to_staff": voice.show_line_to_staff,
+        "queue": voice.queue,
+        "max_wait_seconds": voice.max_wait_seconds,
+        "queue_size": voice.queue_size,
     }
     # One voice for the desk's own language is written as it is usually written: alone.
     if [language for language, _ in voice.tts_voices] == [desk.language]:

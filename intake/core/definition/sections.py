@@ -36,6 +36,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "max_voicemail_seconds",
         "tts_voice",
         "show_line_to_staff",
+        "queue",
+        "max_wait_seconds",
+        "queue_size",
     ),
     "messages": LANGUAGES,
     "retention": ("days",),
@@ -58,3 +61,5 @@ SIGNIN_KEYS: dict[str, tuple[str, ...]] = {
 
 RING_SECONDS = (5, 600)  # Twilio's <Dial timeout> allows at most 600
 VOICEMAIL_SECONDS = (5, 3600)
+WAIT_SECONDS = (30, 3600)  # how long a caller may wait in the queue before voicemail
+QUEUE_SIZE = (1, 100)

@@ -11,7 +11,7 @@ from routing.desk import LANGUAGES, STRATEGIES, VoiceSettings
 from . import values
 from .fields import FieldReader
 from .problem_text import kind_of
-from .sections import RING_SECONDS, VOICEMAIL_SECONDS, Path
+from .sections import QUEUE_SIZE, RING_SECONDS, VOICEMAIL_SECONDS, WAIT_SECONDS, Path
 
 
 class VoiceReader(FieldReader):
@@ -41,6 +41,21 @@ class VoiceReader(FieldReader):
             tts_voices=self.tts_voices(table, language),
             show_line_to_staff=self.boolean(
                 table, ("voice", "show_line_to_staff"), defaults.show_line_to_staff
+            ),
+            queue=self.boolean(table, ("voice", "queue"), defaults.queue),
+            max_wait_seconds=self.integer(
+                table,
+                ("voice", "max_wait_seconds"),
+                defaults.max_wait_seconds,
+                minimum=WAIT_SECONDS[0],
+                maximum=WAIT_SECONDS[1],
+            ),
+            queue_size=self.integer(
+                table,
+                ("voice", "queue_size"),
+                defaults.queue_size,
+                minimum=QUEUE_SIZE[0],
+                maximum=QUEUE_SIZE[1],
             ),
         )
 

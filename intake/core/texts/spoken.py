@@ -59,6 +59,21 @@ BUILT_IN: Mapping[str, Mapping[str, str]] = {
             "Helpdeskgesprek voor {organisation}. Druk op 1 om het gesprek aan te nemen."
         ),
         "taken": "Een collega heeft dit helpdeskgesprek al aangenomen. Dank u wel.",
+        # A caller waiting because every colleague is on a call.
+        "queue_intro": (
+            "Welkom bij {desk}. Al onze medewerkers zijn in gesprek. "
+            "U wordt zo snel mogelijk geholpen. Blijft u aan de lijn."
+        ),
+        "queue_place": "U bent nummer {position}.",
+        "queue_expected": "Het duurt ongeveer {minutes} minuten.",
+        "queue_callback_offer": (
+            "Wilt u liever teruggebeld worden? Druk dan op 1. U houdt uw plek in de rij."
+        ),
+        "queue_callback_confirmed": (
+            "Wij bellen u terug op nummer {number}. U houdt uw plek in de rij. "
+            "U kunt nu ophangen. Tot ziens."
+        ),
+        "queue_too_long": "Het spijt ons dat u zo lang moet wachten.",
         # What the colleague hears who pressed "bel terug" on a contact's page.
         "callback_prompt": (
             "Terugbellen voor {organisation}. Patiënt met nummer {patient}, kenmerk "
@@ -105,6 +120,20 @@ BUILT_IN: Mapping[str, Mapping[str, str]] = {
         ),
         "screen_prompt": "Helpdesk call for {organisation}. Press 1 to take the call.",
         "taken": "A colleague has already taken this helpdesk call. Thank you.",
+        "queue_intro": (
+            "Welcome to {desk}. All of our team are on a call. "
+            "We will help you as soon as we can. Please stay on the line."
+        ),
+        "queue_place": "You are number {position}.",
+        "queue_expected": "It takes about {minutes} minutes.",
+        "queue_callback_offer": (
+            "Would you rather be called back? Then press 1. You keep your place in the queue."
+        ),
+        "queue_callback_confirmed": (
+            "We will call you back on number {number}. You keep your place in the queue. "
+            "You can hang up now. Goodbye."
+        ),
+        "queue_too_long": "We are sorry that you have to wait this long.",
         "callback_prompt": (
             "Call back for {organisation}. Patient with number {patient}, reference "
             "{reference}. Press 1 to call the patient now."
@@ -127,6 +156,12 @@ SPOKEN_KEYS: tuple[str, ...] = (
     "no_message",
     "screen_prompt",
     "taken",
+    "queue_intro",
+    "queue_place",
+    "queue_expected",
+    "queue_callback_offer",
+    "queue_callback_confirmed",
+    "queue_too_long",
     "callback_prompt",
     "callback_not_reached",
     "technical_trouble",
@@ -146,6 +181,13 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
         "screen_prompt": frozenset({"organisation", "desk"}),
         # What a colleague hears who pressed 1 just after another colleague did.
         "taken": frozenset({"desk"}),
+        "queue_intro": frozenset({"desk", "organisation"}),
+        "queue_place": frozenset({"position", "desk"}),
+        "queue_expected": frozenset({"minutes", "desk"}),
+        "queue_callback_offer": frozenset({"desk"}),
+        # The caller's own number, said digit by digit.
+        "queue_callback_confirmed": frozenset({"number", "desk"}),
+        "queue_too_long": frozenset({"desk"}),
         # The patient's number is said digit by digit, the reference as HD-000123.
         "callback_prompt": frozenset({"organisation", "desk", "patient", "reference"}),
         "callback_not_reached": frozenset({"desk"}),

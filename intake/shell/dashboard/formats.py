@@ -14,7 +14,7 @@ from babel.numbers import get_decimal_symbol
 from babel.units import format_unit
 from flask_babel import format_decimal, format_percent, format_timedelta, get_locale
 
-from intake.core.phones import DEFAULT_REGION
+from intake.core.phones import DEFAULT_REGION, is_withheld
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.labels import _
 
@@ -22,25 +22,6 @@ from intake.shell.dashboard.labels import _
 # any other country's in international form ("+32 470 12 34 56"), never as a foreign national
 # number a colleague would dial wrongly.
 DESK_REGION = DEFAULT_REGION
-
-# How a withheld caller is stored (intake.core.phones.caller_identity keeps Twilio's marks as
-# they came): "anonymous", and Twilio's stand-in numbers for anonymous, restricted, blocked
-# and unavailable callers.
-WITHHELD = frozenset(
-    {
-        "anonymous",
-        "restricted",
-        "+266696687",
-        "+7378742833",
-        "+2562533",
-        "+8656696",
-        "+86282452253",
-    }
-)
-
-
-def is_withheld(caller: str | None) -> bool:
-    return (caller or "").strip().lower() in WITHHELD
 
 
 def _parsed(caller: str) -> phonenumbers.PhoneNumber | None:

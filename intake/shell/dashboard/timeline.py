@@ -159,6 +159,27 @@ def _callback(contact: Contact, event: ContactEvent, desk: Desk | None) -> str:
     return stage
 
 
+def _queue(contact: Contact, event: ContactEvent, desk: Desk | None) -> str:
+    """A step of waiting in the queue while every colleague was on a call."""
+    detail = event.detail or {}
+    stage = str(detail.get("stage", ""))
+    waited = call_length(detail["seconds"]) if isinstance(detail.get("seconds"), int) else ""
+    said = {
+        "joined": _("Every colleague was on a call: the caller waited in the queue"),
+        "full": _("Every colleague was on a call and the queue was full: to voicemail"),
+        "callback-requested": _("The caller pressed 1 to be called back, keeping their place"),
+        "callback": _(
+            "The caller hung up to be called back, after waiting %(waited)s", waited=waited
+        ),
+        "voicemail": _("Waited %(waited)s in the queue, then to voicemail", waited=waited),
+        "hangup": _(
+            "The caller hung up while waiting in the queue, after %(waited)s", waited=waited
+        ),
+        "bridged": _("Put through from the queue after %(waited)s", waited=waited),
+    }
+    return said.get(stage, _("Left the queue (%(stage)s)", stage=stage))
+
+
 def _by(event: ContactEvent) -> str:
     return str((event.detail or {}).get("by") or "")
 
@@ -185,6 +206,7 @@ SENTENCES: Mapping[str, Sentence] = {
         _("%(who)s marked it handled", who=_by(e)) if _by(e) else _("Marked handled")
     ),
     "callback": _callback,
+    "queue": _queue,
     "reopened": lambda c, e, d: _("%(who)s re-opened it", who=_by(e)) if _by(e) else _("Re-opened"),
 }
 
