@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,27 +20,48 @@ from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import QueueEntry
 from routing.desk import Desk
+from voice.simulator import TwilioSide, new_sid
 
 from .auth import AuthActions
-from .conftest import LINE_NOORD, Twilio, contacts, load_desk, new_call
+from .conftest import ANNA, AUTH_TOKEN, BRAM, LINE_NOORD, Twilio, contacts, load_desk, new_call
 from .factories import add_contact
+from .twilioapi import TwilioApi
 from .twiml import only, said, tags
 
 QUEUE_SID = "QU" + "7" * 32
+ACCOUNT_SID = "AC" + "1" * 32
 
 
 @pytest.fixture
-def everyone_busy(app: Flask, desk: Desk, clock: SimClock) -> None:
-    """Anna and Bram, on shift on Monday morning, are each on a helpdesk call."""
+def twilio_api(app: Flask, desk: Desk) -> Iterator[TwilioApi]:
+    """Twilio's REST API, which rings the colleague who frees up first."""
+    api = TwilioApi(ACCOUNT_SID, AUTH_TOKEN, {line.number for line in desk.lines}).start()
+    app.config.update(TWILIO_API_BASE=api.base, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def busy_calls(app: Flask, desk: Desk, clock: SimClock, twilio_api: TwilioApi) -> dict[str, str]:
+    """Anna and Bram, on shift on Monday morning, are each on a helpdesk call: its CallSid."""
+    sids = {}
     for staff in ("anna", "bram"):
+        sids[staff] = new_sid("CA")
         add_contact(
             app,
             outcome="answered",
             answered_by=staff,
             caller="+31600000001",
             via=LINE_NOORD,
+            call_sid=sids[staff],
             started_at=clock() - timedelta(minutes=4),
         )
+    return sids
+
+
+@pytest.fixture
+def everyone_busy(busy_calls: dict[str, str]) -> None:
+    pass
 
 
 def queued(twilio: Twilio) -> ET.Element:
@@ -176,3 +199,131 @@ def test_without_a_queue_a_caller_finding_everyone_busy_leaves_a_voicemail(
     load_desk(app, dataclasses.replace(example_desk, voice=voice))
 
     assert "Record" in tags(twilio.call())
+
+
+def at_once_signed(twilio: Twilio, url: str, forms: list[dict[str, str]]) -> list[int]:
+    """Signed requests from Twilio at the same moment, each on its own connection."""
+    sides = [TwilioSide(twilio.side.app, twilio.side.auth_token) for _ in forms]
+    together = threading.Barrier(len(forms))
+    statuses = [0] * len(forms)
+
+    def send(i: int) -> None:
+        together.wait(10)
+        statuses[i] = sides[i].post(url, forms[i]).status
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(forms))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return statuses
+
+
+def call_ends(twilio: Twilio, sid: str) -> None:
+    """The status callback of a colleague's helpdesk call that just ended."""
+    reply = twilio.post(
+        twilio.url("voice.status"),
+        twilio.params(CallSid=sid, CallStatus="completed", CallDuration="240"),
+    )
+    assert reply.status == 204, reply.body
+
+
+def test_a_colleague_whose_call_ends_is_rung_for_the_first_caller_and_takes_them(
+    app: Flask, busy_calls: dict[str, str], twilio: Twilio, twilio_api: TwilioApi
+) -> None:
+    enqueue = queued(twilio)
+    queued(new_call(twilio, caller="+31687654321"))
+
+    call_ends(twilio, busy_calls["anna"])
+
+    [ring] = twilio_api.calls
+    assert (ring.to, ring.from_) == (ANNA, LINE_NOORD)
+    prompt = twilio.twiml(
+        ring.url, CallSid=ring.sid, To=ANNA, From=LINE_NOORD, Direction="outbound-api"
+    )
+    gather = only(prompt, "Gather")
+    assert "Druk op 1 om het gesprek aan te nemen" in said(gather)
+    dial = only(twilio.twiml(gather.attrib["action"], CallSid=ring.sid, Digits="1"), "Dial")
+    queue = only(dial, "Queue")
+    assert queue.text == enqueue.text  # Twilio bridges Anna with the line's first caller
+    # Twilio asks the Queue's url for the caller it takes out, then connects the two.
+    assert tags(twilio.twiml(queue.attrib["url"], QueueSid=QUEUE_SID, QueueTime="95")) == []
+
+    first = contacts(app)[2]
+    assert (first.outcome, first.answered_by) == ("answered", "anna")
+    assert queue_steps(app) == [["joined"]]  # the second caller still waits
+    assert [s for s in (e.detail.get("stage") for e in first.events if e.kind == "queue")] == [
+        "joined",
+        "bridged",
+    ]
+
+
+def test_a_colleague_who_does_not_take_the_caller_leaves_them_in_their_place(
+    app: Flask, busy_calls: dict[str, str], twilio: Twilio, twilio_api: TwilioApi
+) -> None:
+    enqueue = queued(twilio)
+    call_ends(twilio, busy_calls["anna"])
+    [ring] = twilio_api.calls
+
+    reply = twilio.post(
+        ring.status_callback, twilio.params(CallSid=ring.sid, CallStatus="no-answer")
+    )
+
+    assert reply.status == 204
+    assert "U bent nummer 1." in said(wait(twilio, enqueue))
+    call_ends(twilio, busy_calls["bram"])  # the next colleague free is offered the caller
+    assert [call.to for call in twilio_api.calls] == [ANNA, BRAM]
+
+
+def test_two_colleagues_free_at_once_are_offered_different_callers(
+    app: Flask, busy_calls: dict[str, str], twilio: Twilio, twilio_api: TwilioApi
+) -> None:
+    queued(twilio)
+    queued(new_call(twilio, caller="+31687654321"))
+    url = twilio.url("voice.status")
+    signed = [
+        twilio.params(CallSid=busy_calls[staff], CallStatus="completed", CallDuration="200")
+        for staff in ("anna", "bram")
+    ]
+
+    answers = at_once_signed(twilio, url, signed)
+
+    assert answers == [204, 204]
+    assert sorted(call.to for call in twilio_api.calls) == sorted([ANNA, BRAM])
+    with database(app).session() as session:
+        offered = sorted(str(e.offered_to) for e in session.scalars(select(QueueEntry)))
+    assert offered == ["anna", "bram"]
+
+
+def test_a_callback_request_in_its_turn_rings_the_free_colleague_for_it(
+    app: Flask, busy_calls: dict[str, str], twilio: Twilio, twilio_api: TwilioApi
+) -> None:
+    enqueue = queued(twilio)
+    gather = only(wait(twilio, enqueue), "Gather")
+    twilio.twiml(gather.attrib["action"], Digits="1")
+    left(twilio, enqueue, "leave", 40)
+    queued(new_call(twilio, caller="+31687654321"))  # a caller who came later
+
+    call_ends(twilio, busy_calls["anna"])
+
+    [ring] = twilio_api.calls
+    assert ring.to == ANNA and "/voice/callback/colleague?" in ring.url  # the helpline callback
+    with database(app).session() as session:
+        entry = session.get(QueueEntry, contacts(app)[2].id)
+        assert entry is not None and entry.served_at is not None
+
+
+def test_a_callback_request_is_on_the_board_in_its_turn(
+    app: Flask, everyone_busy: None, twilio: Twilio, auth: AuthActions
+) -> None:
+    enqueue = queued(twilio)
+    gather = only(wait(twilio, enqueue), "Gather")
+    twilio.twiml(gather.attrib["action"], Digits="1")
+    left(twilio, enqueue, "leave", 40)
+    twilio.post(
+        twilio.url("voice.status"), twilio.params(CallStatus="completed", CallDuration="45")
+    )
+
+    board = html.unescape(auth.login(language="nl").get("/now/board").get_data(as_text=True))
+
+    assert "wil teruggebeld worden" in board

@@ -16,25 +16,38 @@ then requests:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from flask import Response
-from twilio.twiml.voice_response import VoiceResponse
+from flask import Response, request
+from twilio.base.exceptions import TwilioException
+from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from intake.core import queueing
+from intake.core import callbacks, contactlog, lifecycle, queueing
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.lifecycle import add_event
-from intake.core.models import Contact
+from intake.core.models import Contact, QueueEntry
 from intake.core.phones import can_call_back
-from routing.desk import Desk
+from routing.desk import Desk, Staff
+from routing.rota import on_shift
 
 from . import bp
-from .callbacks import spoken_number
+from .callbacks import CallbackRefused, can_place_calls, place_callback, rest_client, spoken_number
 from .signature import twilio_url
 from .twiml import hang_up, message_values, say, voicemail
-from .webhook import contact_arg, form_int, form_value, safe_voicemail, webhook
+from .webhook import (
+    contact_arg,
+    form_int,
+    form_value,
+    log_callback_failure,
+    no_content,
+    safe_voicemail,
+    webhook,
+)
+
+log = logging.getLogger(__name__)
 
 # Between two announcements: time to press 1, then quiet (Twilio repeats the wait URL).
 OFFER_SECONDS = 10
@@ -152,3 +165,133 @@ def queue_left() -> VoiceResponse | Response:
         return hang_up()
     values = message_values(desk, contact.organisation, now)
     return voicemail(desk, "unavailable", values)
+
+
+# --- a colleague free again: the first in line is theirs ------------------------------------
+
+
+def offer_to_free_colleague(desk: Desk, staff_id: str, now: datetime) -> None:
+    """`staff_id`'s call just ended: ring them for the first caller waiting, or call back
+    the first callback request in its turn. Commits the offer before ringing anyone."""
+    staff = desk.staff_by_id.get(staff_id)
+    if staff is None or not staff.phone or not can_place_calls():
+        return
+    if staff_id not in {s.id for s in on_shift(desk, now)}:
+        return  # their shift is over: the next colleague free takes it
+    session = get_session()
+    entry = queueing.offer_next(session, staff_id, now)
+    contact = session.get(Contact, entry.contact_id) if entry is not None else None
+    session.commit()
+    if entry is None or contact is None:
+        return
+    if entry.result == queueing.CALLBACK:
+        _call_back_in_turn(desk, contact, staff, now)
+        return
+    try:
+        rest_client().calls.create(
+            to=staff.phone,
+            from_=entry.line,
+            url=twilio_url("voice.queue_colleague", contact=contact.id, staff=staff.id),
+            method="POST",
+            status_callback=twilio_url(
+                "voice.queue_colleague_status", contact=contact.id, staff=staff.id
+            ),
+            status_callback_method="POST",
+            status_callback_event=["completed"],
+            timeout=desk.voice.ring_seconds,
+        )
+    except (TwilioException, OSError) as exc:
+        log.error("queue: could not ring %s for %s: %s", staff.id, contact.reference, exc)
+        queueing.offer_declined(session, contact.id, staff.id)
+        session.commit()
+
+
+def _call_back_in_turn(desk: Desk, contact: Contact, staff: Staff, now: datetime) -> None:
+    """A callback request's turn: the helpline callback, the colleague's phone first."""
+    session = get_session()
+    try:
+        callback = callbacks.start(session, contact, staff=staff.id, by="queue", now=now)
+    except callbacks.CallbackUnderWay:
+        session.rollback()
+        return
+    session.commit()
+    try:
+        sid = place_callback(desk, callback, contact, staff.phone)
+    except CallbackRefused as exc:
+        callbacks.refused(session, callback, now, str(exc))
+    else:
+        callbacks.placed(session, callback, sid)
+    session.commit()
+
+
+@bp.post("/queue/colleague")
+@webhook(safe=hang_up)
+def queue_colleague() -> VoiceResponse:
+    """The free colleague answered: a caller waits; 1 takes them."""
+    session = get_session()
+    contact = session.get(Contact, contact_arg())
+    staff = request.args.get("staff", "")
+    if contact is None:
+        return hang_up()
+    desk = current_desk(session)
+    response = VoiceResponse()
+    gather = response.gather(
+        num_digits=1,
+        timeout=OFFER_SECONDS,
+        action=twilio_url("voice.queue_take", contact=contact.id, staff=staff),
+        method="POST",
+    )
+    say(gather, desk, "screen_prompt", organisation=contact.organisation or desk.name)
+    say(gather, desk, "screen_prompt", organisation=contact.organisation or desk.name)
+    response.hangup()
+    return response
+
+
+@bp.post("/queue/take")
+@webhook(safe=hang_up)
+def queue_take() -> VoiceResponse:
+    """The colleague pressed 1: Twilio bridges them with the first caller in the queue."""
+    session = get_session()
+    entry = session.get(QueueEntry, contact_arg())
+    staff = request.args.get("staff", "")
+    if entry is None or form_value("Digits") != "1" or entry.left_at is not None:
+        return hang_up()
+    response = VoiceResponse()
+    dial = Dial(
+        action=twilio_url("voice.queue_taken", contact=entry.contact_id, staff=staff),
+        method="POST",
+    )
+    dial.queue(queue_name(entry.line), url=twilio_url("voice.queue_bridging", staff=staff))
+    response.append(dial)
+    return response
+
+
+@bp.post("/queue/bridging")
+@webhook(safe=VoiceResponse)
+def queue_bridging() -> VoiceResponse:
+    """Asked for the caller Twilio takes out of the queue, just before they are connected:
+    the colleague now has the call (and counts as busy), and the wait is over."""
+    session = get_session()
+    contact = contactlog.find_call(session, form_value("CallSid"))
+    staff = request.args.get("staff", "")
+    if contact is not None and staff:
+        now = clock_now()
+        lifecycle.call_accepted(session, contact, now, staff=staff)
+        queueing.left(session, contact, now, "bridged", seconds=form_int("QueueTime"))
+    return VoiceResponse()  # connected at once
+
+
+@bp.post("/queue/taken")
+@webhook(safe=hang_up)
+def queue_taken() -> VoiceResponse:
+    """The colleague's <Dial><Queue> ended: the conversation is over, or nobody was there."""
+    return hang_up()
+
+
+@bp.post("/queue/colleague-status")
+@webhook(safe=log_callback_failure)
+def queue_colleague_status() -> Response:
+    """The call to the free colleague ended. Not taken (no answer, no 1): the caller is
+    offered again in their place, to the next colleague free."""
+    queueing.offer_declined(get_session(), contact_arg(), request.args.get("staff", ""))
+    return no_content()

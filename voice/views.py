@@ -29,7 +29,8 @@ from routing.plan import plan_call
 
 from . import bp
 from .answers import ring_colleagues
-from .queue import queue_or_voicemail
+from .callbacks import can_place_calls
+from .queue import offer_to_free_colleague, queue_or_voicemail
 from .twiml import (
     closed_key,
     dial_colleagues,
@@ -166,7 +167,8 @@ def incoming() -> VoiceResponse | Response:
         return ring_colleagues(snapshot.desk_version, desk, contact_id, plan.targets, values, line)
     if plan.action == "fallback":
         return dial_fallback(desk, contact_id, values)
-    if plan.action == "queue":
+    if plan.action == "queue" and can_place_calls():
+        # A queue needs Twilio's REST API to ring the colleague who frees up first.
         return queue_or_voicemail(desk, contact_id, caller_identity(called), now, values)
     return voicemail(desk, closed_key(plan), values)
 
@@ -299,7 +301,7 @@ def recording() -> Response:
 @webhook(safe=log_callback_failure)
 def status() -> Response:
     """Call status callback: the call's final outcome and duration."""
-    session, _desk, now, contact = _this_call()
+    session, desk, now, contact = _this_call()
     call_status = form_value("CallStatus")[:32] or "unknown"
     with _refusal_logged():
         lifecycle.status_reported(
@@ -314,6 +316,9 @@ def status() -> Response:
             lifecycle.call_ended(contact, now, form_int("CallDuration"))
     if call_status not in FINAL_CALL_STATUSES | LIVE_CALL_STATUSES:
         log.warning("call %s: unknown CallStatus %r stored", contact.reference, call_status)
+    if call_status in FINAL_CALL_STATUSES and contact.answered_by:
+        # The colleague on this call is free again: the first caller waiting is theirs.
+        offer_to_free_colleague(desk, contact.answered_by, now)
     return no_content()
 
 

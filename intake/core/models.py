@@ -483,5 +483,8 @@ class QueueEntry(Base):
     # A callback request is served (a colleague calls back) once; until then it keeps its
     # place among the callers still waiting.
     served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The colleague being offered this caller now (rung, not yet pressed 1), so a second
+    # colleague who frees up at the same moment is offered the next caller instead.
+    offered_to: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (Index("ix_call_queue_line", "line", "queued_at"),)

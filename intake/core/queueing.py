@@ -9,6 +9,10 @@ place among those still waiting, and "u bent nummer 2" counts them too.
     place           1 + the entries ahead: waiting callers and callback requests not served
     callback_wanted the caller pressed 1: once; they hang up and keep their place
     left            the wait ended (voicemail, hang up, bridged, callback, error): once
+    offer_next      a colleague is free: the first in line not offered to anyone yet is
+                    theirs to take (a caller still waiting, or a callback request, served
+                    once); two colleagues free at once are offered different ones
+    offer_declined  the colleague did not take it: it is free to offer again, in its place
 
 Each is one statement whose WHERE says what must still be true, so Twilio repeating a
 request changes nothing twice; joining is an INSERT ... SELECT that counts the queue in the
@@ -21,7 +25,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -152,3 +167,42 @@ def waited_seconds(session: Session, contact_id: int, now: datetime) -> int:
 def result_of(session: Session, contact_id: int) -> str | None:
     entry = session.get(QueueEntry, contact_id)
     return None if entry is None else entry.result
+
+
+def offer_next(session: Session, staff: str, now: datetime) -> QueueEntry | None:
+    """The first in line that nobody is being offered, now offered to `staff`; None when
+    nobody waits. A callback request offered is served at once (it is called back once)."""
+    first = (
+        select(QueueEntry.contact_id)
+        .where(in_line(), QueueEntry.offered_to.is_(None))
+        .order_by(QueueEntry.queued_at, QueueEntry.contact_id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        first = first.with_for_update(skip_locked=True)  # a colleague at once takes the next
+    claimed = session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.contact_id == first.scalar_subquery(), QueueEntry.offered_to.is_(None))
+        .values(
+            offered_to=staff,
+            served_at=case((QueueEntry.result == CALLBACK, now), else_=QueueEntry.served_at),
+        )
+        .returning(QueueEntry.contact_id)
+    ).first()
+    if claimed is None:
+        return None
+    return session.get(QueueEntry, claimed[0], populate_existing=True)
+
+
+def offer_declined(session: Session, contact_id: int, staff: str) -> bool:
+    """`staff` did not take the caller (no answer, no 1): offered to nobody again, in place."""
+    result = session.execute(
+        update(QueueEntry)
+        .where(
+            QueueEntry.contact_id == contact_id,
+            QueueEntry.offered_to == staff,
+            QueueEntry.left_at.is_(None),
+        )
+        .values(offered_to=None)
+    )
+    return _rowcount(result) == 1

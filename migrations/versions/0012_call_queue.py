@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("left_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("result", sa.String(length=16), nullable=False),
         sa.Column("served_at", intake.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("offered_to", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(["contact_id"], ["contact.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("contact_id"),
     )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.core import taking
-from intake.core.models import Contact
+from intake.core.models import Contact, QueueEntry
 from intake.shell.dashboard.formats import duration
 from intake.shell.dashboard.labels import _
 from routing.desk import Desk
@@ -85,8 +85,18 @@ def board_context(session: Session, desk: Desk, local: datetime, user_id: int) -
         )
         for contact_id, held in taking.holds(session, [c.id for c in waiting], local, hold).items()
     }
+    asked = set(
+        session.scalars(
+            select(QueueEntry.contact_id).where(
+                QueueEntry.contact_id.in_([c.id for c in waiting]),
+                QueueEntry.callback_requested_at.is_not(None),
+                QueueEntry.served_at.is_(None),
+            )
+        )
+    )
     return {
         "waiting": waiting,
+        "callback_asked": asked,  # asked in the queue to be called back, not yet called
         "waited": {c.id: waited(c, local) for c in waiting},
         "holds": holds,
         "as_of": local.strftime("%H:%M"),
