@@ -9,7 +9,7 @@ import dataclasses
 import html
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,11 +23,22 @@ from routing.desk import Desk
 from voice.simulator import TwilioSide, new_sid
 
 from .auth import AuthActions
-from .conftest import ANNA, AUTH_TOKEN, BRAM, LINE_NOORD, Twilio, contacts, load_desk, new_call
+from .conftest import (
+    ANNA,
+    AUTH_TOKEN,
+    BRAM,
+    EXAMPLE_DESK,
+    LINE_NOORD,
+    Twilio,
+    contacts,
+    load_desk,
+    new_call,
+)
 from .factories import add_contact
 from .twilioapi import TwilioApi
 from .twiml import only, said, tags
 
+Intake = Callable[..., tuple[int, str, str]]
 QUEUE_SID = "QU" + "7" * 32
 ACCOUNT_SID = "AC" + "1" * 32
 
@@ -327,3 +338,38 @@ def test_a_callback_request_is_on_the_board_in_its_turn(
     board = html.unescape(auth.login(language="nl").get("/now/board").get_data(as_text=True))
 
     assert "wil teruggebeld worden" in board
+
+
+def test_intake_simulate_call_puts_a_caller_in_the_queue_and_asks_for_a_callback(
+    app: Flask, intake: Intake
+) -> None:
+    assert intake("load-config", str(EXAMPLE_DESK))[0] == 0
+
+    code, out, err = intake(
+        "simulate-call", "--from", "0687654321", "--at", "2026-11-23T10:15",
+        "--busy", "anna,bram", "--press", "1",
+    )  # fmt: skip
+
+    assert code == 0, err
+    assert "puts the caller in the queue line-31851234567" in out
+    assert 'hears "U bent nummer 1."' in out
+    assert "caller   presses 1" in out
+    assert 'hears "Wij bellen u terug op nummer 0 6, 8 7, 6 5, 4 3, 2 1.' in out
+    # Anna and Bram were on a call for the simulation only: free again afterwards.
+    code, out, _ = intake("simulate-call", "--from", "0611111111", "--at", "2026-11-23T10:20")
+    assert code == 0 and "anna     presses 1" in out
+
+
+def test_intake_simulate_call_in_the_queue_until_the_longest_wait_leaves_a_voicemail(
+    app: Flask, intake: Intake
+) -> None:
+    intake("load-config", str(EXAMPLE_DESK))
+
+    code, out, err = intake(
+        "simulate-call", "--from", "0687654321", "--at", "2026-11-23T10:15", "--busy", "anna,bram"
+    )
+
+    assert code == 0, err
+    assert 'hears "Het spijt ons dat u zo lang moet wachten."' in out
+    assert "takes the caller out of the queue" in out
+    assert "hears a beep" in out  # the voicemail

@@ -113,6 +113,7 @@ class CallSimulation:
     answer: str | None
     talk_seconds: int = 180
     message_seconds: int = 25
+    press_in_queue: str = ""  # the key the caller presses while waiting in the queue
     call_sid: str = field(default_factory=lambda: new_sid("CA"))
     steps: list[Step] = field(default_factory=list)
     started: datetime | None = None
@@ -170,6 +171,8 @@ class CallSimulation:
                 return self.dial(verb)
             elif verb.tag == "Record":
                 return self.record(verb)
+            elif verb.tag == "Enqueue":
+                return self.enqueue(verb)
             elif verb.tag == "Hangup":
                 self.note("twilio", "hangs up")
                 return None
@@ -309,3 +312,55 @@ class CallSimulation:
         if callback:
             self.request(callback, {**fields, "RecordingStatus": "completed"})
         return None
+
+    # --- the queue ---------------------------------------------------------------------
+
+    # A wait is bounded: a desk's max_wait_seconds is at most an hour, asked every ~25 s.
+    MAX_WAIT_ROUNDS = 200
+
+    def enqueue(self, enqueue: ET.Element) -> Reply | None:
+        """Wait in the queue as Twilio holds a caller: its wait URL, over and over, until
+        the TwiML says <Leave> (or the caller presses the key they were told to)."""
+        self.note("twilio", f"puts the caller in the queue {(enqueue.text or '').strip()}")
+        queued = self.clock()
+        result = "hangup"
+        for _ in range(self.MAX_WAIT_ROUNDS):
+            waited = int((self.clock() - queued).total_seconds())
+            wait = self.request(
+                enqueue.get("waitUrl", ""),
+                {"QueueSid": "QU" + "5" * 32, "QueueTime": str(waited), "AvgQueueTime": "0"},
+            )
+            if wait.twiml is None:
+                break
+            left = self.wait_round(wait.twiml)
+            if left:
+                result = "leave"
+                break
+        action = enqueue.get("action")
+        if action is None:
+            return None
+        waited = int((self.clock() - queued).total_seconds())
+        return self.request(action, {"QueueResult": result, "QueueTime": str(waited)})
+
+    def wait_round(self, document: ET.Element) -> bool:
+        """One run of the wait URL's TwiML; True when the caller leaves the queue."""
+        for verb in document:
+            if verb.tag == "Say":
+                self.hear_say("caller", verb)
+                self.clock.advance(len((verb.text or "").split()) * 0.4)
+            elif verb.tag == "Gather":
+                for say in verb.iter("Say"):
+                    self.hear_say("caller", say)
+                if self.press_in_queue:
+                    self.note("caller", f"presses {self.press_in_queue}")
+                    pressed = self.request(verb.get("action", ""), {"Digits": self.press_in_queue})
+                    self.press_in_queue = ""
+                    if pressed.twiml is not None:
+                        return self.wait_round(pressed.twiml)
+                self.clock.advance(int(verb.get("timeout", "5")))
+            elif verb.tag == "Pause":
+                self.clock.advance(int(verb.get("length", "1")))
+            elif verb.tag == "Leave":
+                self.note("twilio", "takes the caller out of the queue")
+                return True
+        return False

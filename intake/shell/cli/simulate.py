@@ -4,11 +4,14 @@ Twilio would, each step printed, then the contact as it was logged."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import click
+from flask import Flask
 
-from intake.core import callbacks, contactlog
+from intake.core import callbacks, contactlog, lifecycle
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.deskstore import current_desk
@@ -20,7 +23,7 @@ from intake.shell.cli.context import command_app, parse_moment, require_schema
 from routing.desk import Desk
 from routing.plan import plan_call
 from voice.callback_simulator import CallbackSimulation
-from voice.simulator import CallSimulation, TwilioSide, new_sid
+from voice.simulator import ACCOUNT_SID, CallSimulation, TwilioSide, new_sid
 
 
 @click.command(
@@ -34,9 +37,22 @@ from voice.simulator import CallSimulation, TwilioSide, new_sid
     metavar="STAFF-ID|none",
     help="who presses 1 (default: the first colleague rung); none: nobody answers",
 )
+@click.option(
+    "--busy",
+    metavar="STAFF-ID,...",
+    default="",
+    help="colleagues already on a call (all on shift busy: the caller waits in the queue)",
+)
+@click.option("--press", metavar="KEY", default="", help="the key the caller presses in the queue")
 @click.pass_context
 def simulate_call(
-    ctx: click.Context, caller: str, called: str | None, at_text: str | None, answer: str | None
+    ctx: click.Context,
+    caller: str,
+    called: str | None,
+    at_text: str | None,
+    answer: str | None,
+    busy: str,
+    press: str,
 ) -> None:
     app = command_app(ctx)
     require_schema(app)
@@ -53,6 +69,15 @@ def simulate_call(
         raise IntakeError("the desk has no [[line]]: give --to NUMBER")
     clock = SimClock(at)
     app.config["CLOCK"] = clock
+    busy_ids = [s for s in busy.split(",") if s]
+    for staff_id in busy_ids:
+        if staff_id not in desk.staff_by_id:
+            known = ", ".join(desk.staff_by_id) or "none"
+            raise IntakeError(f"--busy {staff_id!r} is not a colleague (known: {known})")
+    if busy_ids and not app.config.get("TWILIO_ACCOUNT_SID"):
+        # The queue rings the colleague who frees up through Twilio's REST API; nobody
+        # frees up during a simulation, so the account is only named, never called.
+        app.config["TWILIO_ACCOUNT_SID"] = ACCOUNT_SID
     if not app.config.get("TWILIO_AUTH_TOKEN"):
         # This in-process app is ours alone: sign with a token made for this run, so the
         # real signature check runs exactly as it does for Twilio.
@@ -74,11 +99,13 @@ def simulate_call(
         called=line_number,
         answer=chosen,
     )
+    simulation.press_in_queue = press
     if chosen == "*first*":
-        simulation.answer = _first_rung(desk, at)
-    for step in simulation.run():
-        local = step.at.astimezone(desk.tz)
-        click.echo(f"{local:%H:%M:%S}  {step.who:<8} {step.text}")
+        simulation.answer = _first_rung(desk, at, busy_ids)
+    with _on_calls(app, desk, busy_ids, line_number, clock):
+        for step in simulation.run():
+            local = step.at.astimezone(desk.tz)
+            click.echo(f"{local:%H:%M:%S}  {step.who:<8} {step.text}")
     with database(app).session() as session:
         contact = contactlog.find_call(session, simulation.call_sid)
         if contact is None:
@@ -92,9 +119,40 @@ def simulate_call(
             click.echo(f"  {event.at.astimezone(desk.tz):%H:%M:%S} {event.kind} {detail}".rstrip())
 
 
-def _first_rung(desk: Desk, at: datetime) -> str | None:
-    plan = plan_call(desk, at)
+def _first_rung(desk: Desk, at: datetime, busy: list[str]) -> str | None:
+    plan = plan_call(desk, at, busy=busy)
     return plan.targets[0].id if plan.targets else None
+
+
+@contextmanager
+def _on_calls(
+    app: Flask, desk: Desk, staff_ids: list[str], line: str, clock: SimClock
+) -> Iterator[None]:
+    """`staff_ids` on a helpdesk call each for the simulation (logged as calls), ended after
+    it, so they are busy for it and no longer afterwards."""
+    with database(app).session() as session:
+        rows = []
+        for staff_id in staff_ids:
+            contact, _ = contactlog.open_call(
+                session,
+                call_sid=new_sid("CA"),
+                at=clock() - timedelta(minutes=3),
+                caller="unknown",
+                via=line,
+                organisation=desk.lines[0].organisation if desk.lines else "",
+            )
+            lifecycle.call_accepted(session, contact, clock(), staff=staff_id)
+            rows.append(contact.id)
+        session.commit()
+    try:
+        yield
+    finally:
+        with database(app).session() as session:
+            for contact_id in rows:
+                on_call = session.get(Contact, contact_id)
+                if on_call is not None:
+                    lifecycle.call_ended(on_call, clock(), 180)
+            session.commit()
 
 
 def _describe_contact(contact: Contact, desk: Desk) -> str:
