@@ -147,6 +147,9 @@ class VoiceSettings:
     queue: bool = True
     max_wait_seconds: int = 300
     queue_size: int = 10
+    # Between the announcements: "" for silence, "twilio" for Twilio's own hold music, or
+    # the https URL of the desk's own audio file.
+    queue_music: str = ""
     # The text-to-speech voice chosen per language, as (language, Twilio's voice name) in
     # language order; a language left out speaks in its default (routing/voices.py).
     tts_voices: tuple[tuple[str, str], ...] = ()

@@ -373,3 +373,57 @@ def test_intake_simulate_call_in_the_queue_until_the_longest_wait_leaves_a_voice
     assert 'hears "Het spijt ons dat u zo lang moet wachten."' in out
     assert "takes the caller out of the queue" in out
     assert "hears a beep" in out  # the voicemail
+
+
+@pytest.mark.parametrize(
+    ("music", "between"),
+    [
+        ("", ("Pause", None)),
+        ("twilio", ("Play", "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3")),
+        (
+            "https://helpdesk.example.org/wacht.mp3",
+            ("Play", "https://helpdesk.example.org/wacht.mp3"),
+        ),
+    ],
+)
+def test_between_announcements_the_caller_hears_silence_or_music(
+    app: Flask,
+    example_desk: Desk,
+    everyone_busy: None,
+    twilio: Twilio,
+    music: str,
+    between: tuple[str, str | None],
+) -> None:
+    voice = dataclasses.replace(example_desk.voice, queue_music=music)
+    load_desk(app, dataclasses.replace(example_desk, voice=voice))
+
+    last = list(wait(twilio, queued(twilio)))[-1]
+
+    assert (last.tag, last.text) == between
+
+
+def test_a_callback_requested_behind_two_callers_keeps_its_place_and_its_turn(
+    app: Flask, busy_calls: dict[str, str], twilio: Twilio, twilio_api: TwilioApi, clock: SimClock
+) -> None:
+    first, second = new_call(twilio, "+31611111111"), new_call(twilio, "+31622222222")
+    queued(first)
+    clock.advance(5)
+    queued(second)
+    clock.advance(5)
+    enqueue = queued(twilio)
+    gather = only(wait(twilio, enqueue), "Gather")
+    assert "U bent nummer 3." in said(wait(twilio, enqueue))
+    twilio.twiml(gather.attrib["action"], Digits="1")
+    left(twilio, enqueue, "leave", 30)
+    fourth = new_call(twilio, "+31644444444")
+    clock.advance(5)
+    assert "U bent nummer 4." in said(wait(fourth, queued(fourth)))
+
+    call_ends(twilio, busy_calls["anna"])  # the first caller's turn: a call to take
+    call_ends(twilio, busy_calls["bram"])  # the second caller's
+
+    assert ["/voice/queue/colleague?" in call.url for call in twilio_api.calls] == [True, True]
+    with database(app).session() as session:
+        entries = session.scalars(select(QueueEntry).order_by(QueueEntry.queued_at)).all()
+        assert [e.offered_to for e in entries] == ["anna", "bram", None, None]
+        assert entries[2].result == "callback" and entries[2].served_at is None  # next: it

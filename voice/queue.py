@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # Between two announcements: time to press 1, then quiet (Twilio repeats the wait URL).
 OFFER_SECONDS = 10
 QUIET_SECONDS = 15
+# Twilio's own hold music, the one its default wait URL plays.
+TWILIO_HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 
 
 def queue_name(line: str) -> str:
@@ -123,7 +125,11 @@ def queue_wait() -> VoiceResponse:
             method="POST",
         )
         say(gather, desk, "queue_callback_offer", desk=desk.name)
-    response.pause(length=QUIET_SECONDS)
+    music = desk.voice.queue_music
+    if music:
+        response.play(TWILIO_HOLD_MUSIC if music == "twilio" else music)
+    else:
+        response.pause(length=QUIET_SECONDS)
     return response
 
 

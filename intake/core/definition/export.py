@@ -83,6 +83,7 @@ def _voice_document(desk: Desk) -> dict[str, Any]:
         "queue": voice.queue,
         "max_wait_seconds": voice.max_wait_seconds,
         "queue_size": voice.queue_size,
+        "queue_music": voice.queue_music,
     }
     # One voice for the desk's own language is written as it is usually written: alone.
     if [language for language, _ in voice.tts_voices] == [desk.language]:

@@ -39,6 +39,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "queue",
         "max_wait_seconds",
         "queue_size",
+        "queue_music",
     ),
     "messages": LANGUAGES,
     "retention": ("days",),

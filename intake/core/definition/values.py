@@ -92,6 +92,15 @@ def optional_phone(raw: str) -> str:
     return phone(raw) if raw.strip() else ""
 
 
+def queue_music(raw: str) -> str:
+    """What a waiting caller hears between announcements: "" (silence), "twilio" (Twilio's
+    own hold music) or the https URL of an audio file Twilio can fetch."""
+    text = raw.strip()
+    if text in ("", "twilio") or (text.startswith("https://") and " " not in text):
+        return text
+    raise Invalid(f'{quote(text)} is not "", "twilio" or an https:// URL of an audio file')
+
+
 def staff_id(raw: str) -> str:
     if not raw:
         raise Invalid("must not be empty")

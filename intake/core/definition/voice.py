@@ -50,6 +50,9 @@ class VoiceReader(FieldReader):
                 minimum=WAIT_SECONDS[0],
                 maximum=WAIT_SECONDS[1],
             ),
+            queue_music=self.value(
+                table, ("voice", "queue_music"), defaults.queue_music, values.queue_music
+            ),
             queue_size=self.integer(
                 table,
                 ("voice", "queue_size"),
