@@ -1,6 +1,6 @@
 """In Chromium: a colleague presses "Log in with Zorggroep Noord", passes through the
 organisation's identity provider (the local stand-in, tests/oidcprovider.py) and lands on
-Now; a forged ID token leaves them on the login page with the reason in their language."""
+Now; a forged, foreign or expired ID token leaves them on the login page, told so."""
 
 from __future__ import annotations
 
@@ -76,11 +76,12 @@ def test_a_colleague_signs_in_through_the_organisation(
     assert provider.tokens_issued == 1 and provider.refusals == []
 
 
-def test_a_forged_id_token_leaves_the_colleague_on_the_login_page(
-    desk: Desk, page: Page, provider: IdentityProvider, at_provider: None
+@pytest.mark.parametrize("wrong", ["forged", "audience", "expired"])
+def test_an_id_token_that_fails_a_check_leaves_the_colleague_on_the_login_page(
+    desk: Desk, page: Page, provider: IdentityProvider, at_provider: None, wrong: str
 ) -> None:
     provider.signed_in = Colleague("anna@zorggroepnoord.nl", [STAFF])
-    provider.misbehave = "forged"
+    provider.misbehave = wrong  # signed by another key, for another app, or expired
 
     press_sign_in(page)
 
