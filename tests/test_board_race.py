@@ -10,11 +10,8 @@ while another takes it: the item ends handled, held by nobody.
 from __future__ import annotations
 
 import html
-import threading
-from typing import Any
 
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from intake.core.db import database
@@ -22,31 +19,12 @@ from intake.core.models import Contact, ContactTaken, User
 from routing.desk import Desk
 
 from .auth import STAFF, AuthActions, csrf_token
+from .concurrency import at_once
 from .factories import add_contact
 
 ROUNDS = 6
 BRAM = "bram@example.org"
 NAMES = {STAFF: "Anna de Vries", BRAM: "Bram Jansen"}  # as the example desk lists them
-
-
-def at_once(posts: list[tuple[FlaskClient, str, dict[str, str]]]) -> list[Any]:
-    barrier = threading.Barrier(len(posts))
-    answers: list[Any] = [None] * len(posts)
-
-    def run(i: int) -> None:
-        client, path, data = posts[i]
-        barrier.wait(10)
-        try:
-            answers[i] = client.post(path, data=data)
-        except BaseException as exc:  # what the test is looking for
-            answers[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(posts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
 
 
 def holder(app: Flask, contact_id: int) -> list[str]:
