@@ -22,7 +22,7 @@ from intake.core.models import QueueEntry
 from routing.desk import Desk
 from voice.simulator import TwilioSide, new_sid
 
-from .auth import AuthActions
+from .auth import AuthActions, csrf_token
 from .conftest import (
     ANNA,
     AUTH_TOKEN,
@@ -427,3 +427,33 @@ def test_a_callback_requested_behind_two_callers_keeps_its_place_and_its_turn(
         entries = session.scalars(select(QueueEntry).order_by(QueueEntry.queued_at)).all()
         assert [e.offered_to for e in entries] == ["anna", "bram", None, None]
         assert entries[2].result == "callback" and entries[2].served_at is None  # next: it
+
+
+def test_a_colleague_calling_back_is_busy_and_when_done_is_offered_the_first_caller(
+    app: Flask,
+    desk: Desk,
+    clock: SimClock,
+    auth: AuthActions,
+    twilio: Twilio,
+    twilio_api: TwilioApi,
+) -> None:
+    # Bram is on a call, and Anna is calling a patient back through the helpline.
+    add_contact(
+        app, outcome="answered", answered_by="bram", caller="+31600000001", via=LINE_NOORD,
+        call_sid=new_sid("CA"), started_at=clock() - timedelta(minutes=4),
+    )  # fmt: skip
+    patient = add_contact(app, outcome="voicemail", caller="+31655555555", via=LINE_NOORD)
+    client = auth.login("anna@example.org")
+    page = f"/contacts/{patient}"
+    client.post(f"{page}/callback", data={"csrf_token": csrf_token(client, page)})
+    [callback_call] = twilio_api.calls
+    queued(twilio)  # so a new caller waits: Anna is busy too
+
+    reply = twilio.post(
+        callback_call.status_callback,
+        twilio.params(CallSid=callback_call.sid, CallStatus="completed"),
+    )
+
+    assert reply.status == 204
+    assert [call.to for call in twilio_api.calls] == [ANNA, ANNA]
+    assert "/voice/queue/colleague?" in twilio_api.calls[1].url

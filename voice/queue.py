@@ -34,7 +34,7 @@ from routing.desk import Desk, Staff
 from routing.rota import on_shift
 
 from . import bp
-from .callbacks import CallbackRefused, can_place_calls, place_callback, rest_client, spoken_number
+from .rest import CallbackRefused, can_place_calls, place_callback, rest_client, spoken_number
 from .signature import twilio_url
 from .twiml import hang_up, message_values, say, voicemail
 from .webhook import (
@@ -185,6 +185,8 @@ def offer_to_free_colleague(desk: Desk, staff_id: str, now: datetime) -> None:
     if staff_id not in {s.id for s in on_shift(desk, now)}:
         return  # their shift is over: the next colleague free takes it
     session = get_session()
+    if staff_id in contactlog.busy_staff(session, now):
+        return  # on another call after all (a callback of theirs under way)
     entry = queueing.offer_next(session, staff_id, now)
     contact = session.get(Contact, entry.contact_id) if entry is not None else None
     session.commit()

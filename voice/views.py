@@ -29,8 +29,8 @@ from routing.plan import plan_call
 
 from . import bp
 from .answers import ring_colleagues
-from .callbacks import can_place_calls
 from .queue import offer_to_free_colleague, queue_or_voicemail
+from .rest import can_place_calls
 from .twiml import (
     closed_key,
     dial_colleagues,

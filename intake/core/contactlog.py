@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .db import Prepared, UTCDateTime
 from .lifecycle import Channel, Outcome
-from .models import Contact, ContactEvent, DeskDefinition
+from .models import Callback, Contact, ContactEvent, DeskDefinition
 
 # A call that has been answered is "open" (its colleague busy) until Twilio reports its end;
 # should that report never come, the colleague counts as free again after this long.
@@ -32,7 +32,7 @@ class CallSnapshot:
     """What a new call needs to know from the database, read in one round trip."""
 
     desk_version: int | None  # the newest desk definition's id
-    busy: frozenset[str]  # colleagues on an answered call that has not ended
+    busy: frozenset[str]  # colleagues on an answered call not ended, or calling back
 
 
 # The statements of every call's first request, built once (constructing SQLAlchemy
@@ -58,20 +58,32 @@ def _open_answered(since: datetime | ColumnElement[datetime]) -> ColumnElement[b
     )
 
 
-_BUSY_NAMES = {  # who is busy, as one text ("anna,bram"): each database's own aggregate
-    "sqlite": func.group_concat(_contacts.c.answered_by, ","),
-    "postgresql": func.string_agg(_contacts.c.answered_by, ","),
-}
+_callbacks = cast(Table, Callback.__table__)
+def _names(dialect: str, column: ColumnElement[str]) -> ColumnElement[str]:
+    """Who is busy, as one text ("anna,bram"): each database's own aggregate."""
+    if dialect == "postgresql":
+        return func.string_agg(column, ",")
+    return func.group_concat(column, ",")
+
+
+def _calling_back(since: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Colleagues calling a patient back through the helpline (intake.core.callbacks)."""
+    return _callbacks.c.ended_at.is_(None) & (_callbacks.c.requested_at >= since)
+
+
 SNAPSHOT = {
     dialect: Prepared(
         select(
             select(_desks.c.id).order_by(_desks.c.id.desc()).limit(1).scalar_subquery(),
-            select(names)
+            select(_names(dialect, _contacts.c.answered_by))
             .where(_open_answered(bindparam("since", type_=UTCDateTime)))
+            .scalar_subquery(),
+            select(_names(dialect, _callbacks.c.staff))
+            .where(_calling_back(bindparam("since", type_=UTCDateTime)))
             .scalar_subquery(),
         )
     )
-    for dialect, names in _BUSY_NAMES.items()
+    for dialect in ("sqlite", "postgresql")
 }
 _CALL_COLUMNS = ("channel", "via", "organisation", "caller", "started_at", "outcome", "call_sid")
 _CALL_VALUES = {name: bindparam(name, type_=_contacts.c[name].type) for name in _CALL_COLUMNS}
@@ -118,8 +130,10 @@ START_CALL_AND_EVENT = Prepared(
 def call_snapshot(session: Session, now: datetime) -> CallSnapshot:
     connection = session.connection()
     snapshot = SNAPSHOT[connection.dialect.name]
-    version, names = tuple(snapshot.execute(connection, {"since": now - BUSY_WINDOW}).one())
-    return CallSnapshot(version, frozenset(n for n in (names or "").split(",") if n))
+    row = snapshot.execute(connection, {"since": now - BUSY_WINDOW}).one()
+    version, on_calls, calling_back = tuple(row)
+    names = f"{on_calls or ''},{calling_back or ''}"
+    return CallSnapshot(version, frozenset(n for n in names.split(",") if n))
 
 
 def start_call(
@@ -203,9 +217,11 @@ def open_call(
 
 
 def busy_staff(session: Session, now: datetime) -> set[str]:
-    """Colleagues on an answered helpdesk call that has not ended yet."""
-    rows = session.scalars(select(_contacts.c.answered_by).where(_open_answered(now - BUSY_WINDOW)))
-    return {row for row in rows if row}
+    """Colleagues on an answered helpdesk call that has not ended yet, or calling back."""
+    since = now - BUSY_WINDOW
+    on_calls = session.scalars(select(_contacts.c.answered_by).where(_open_answered(since)))
+    calling_back = session.scalars(select(_callbacks.c.staff).where(_calling_back(since)))
+    return {row for row in on_calls if row} | set(calling_back)
 
 
 def list_contacts(

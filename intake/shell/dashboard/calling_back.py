@@ -20,7 +20,7 @@ from intake.shell.dashboard.contacts import contact_or_404, desk_or_none
 from intake.shell.dashboard.formats import phone_link
 from intake.shell.dashboard.labels import _
 from routing.desk import Desk, Staff
-from voice.callbacks import CallbackRefused, can_place_calls, place_callback
+from voice.rest import CallbackRefused, can_place_calls, place_callback
 
 
 def colleague_of(desk: Desk | None, email: str) -> Staff | None:
