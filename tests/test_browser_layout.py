@@ -360,3 +360,20 @@ def test_the_page_before_any_desk_is_loaded_fits_the_screen(
 
     assert page.locator("h1").inner_text() == "Nog geen helpdeskinstellingen"
     assert fits(page, viewport, "no desk") == {}
+
+
+def test_no_page_needs_what_its_content_security_policy_refuses(
+    app: Flask, desk: Desk, page: Page, log_in: LogIn, viewport: tuple[int, int]
+) -> None:
+    # Inline styles and scripts are refused (style-src and script-src 'self'): a page that
+    # relied on one would show unstyled, or lose what its script does.
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    pages = list(logged_in_tour(app, page, log_in))
+
+    assert len(pages) > 10 and refused == []

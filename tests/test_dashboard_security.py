@@ -22,6 +22,8 @@ def test_no_page_can_be_framed_sniffed_or_leak_its_address(
         assert "frame-ancestors 'none'" in csp
         script_src = csp.split("script-src")[1].split(";")[0]
         assert script_src.strip() == "'self'"  # no inline script, nothing from elsewhere
+        style_src = csp.split("style-src")[1].split(";")[0]
+        assert style_src.strip() == "'self'"  # no inline style either
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "same-origin"

@@ -12,14 +12,13 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.wrappers import Response
 
-# No inline script anywhere. Inline styles remain in a few templates (style attributes
-# and <style> blocks of the Demand and Rota pages), so styles allow them; nothing loads
-# from another site.
+# No inline script and no inline style anywhere (tests/test_browser_layout.py visits every
+# page and counts what the browser refused); nothing loads from another site.
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
+        "style-src 'self'",
         "img-src 'self' data:",
         "media-src 'self'",
         "object-src 'none'",
