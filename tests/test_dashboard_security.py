@@ -77,6 +77,7 @@ def test_a_form_sent_after_its_token_ran_out_comes_back_with_what_was_typed(
     assert response.status_code == 400
     assert "Je sessie was verlopen; controleer het en verstuur het opnieuw." in page
     assert "Mevrouw Jansen\nbelt terug over haar pomp</textarea>" in page
+    assert "<label>Notitie" in page and "<label>Note" not in page  # in the user's language
     assert 'action="/walk-in"' in page
     fresh = _TOKEN.search(page)
     assert fresh is not None and fresh.group(1) != token

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, flash, render_template, request
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -75,6 +76,29 @@ def error_page(error: HTTPException) -> HTTPException | Response:
     return Response(body, status=code)
 
 
+# What the forms' fields are called on their own pages, so the form shown again names them
+# in the user's language; a field not listed shows its name as it is.
+FIELD_LABELS = {
+    "topic": _l("Topic"),
+    "note": _l("Note"),
+    "organisation": _l("Organisation"),
+    "email": _l("E-mail address"),
+    "name": _l("Name"),
+    "staff": _l("Colleague"),
+    "days": _l("Days"),
+    "date": _l("Date"),
+    "from": _l("Started"),
+    "to": _l("Ended"),
+    "role": _l("Role"),
+    "language": _l("Language"),
+}
+
+
+def field_label(name: str) -> str:
+    label = FIELD_LABELS.get(name)
+    return str(label) if label is not None else name.replace("_", " ").capitalize()
+
+
 def _typed_fields() -> list[tuple[str, str]]:
     return [
         (name, value)
@@ -99,6 +123,7 @@ def form_again(error: CSRFError) -> HTTPException | Response:
         action=request.full_path.rstrip("?"),
         fields=fields,
         repeated=repeated,
+        field_label=field_label,
     )
     return Response(body, status=400)
 
