@@ -29,7 +29,7 @@ from . import bp
 from .queue import offer_to_free_colleague
 from .rest import spoken_number
 from .signature import twilio_url
-from .twiml import goodbye, hang_up, say
+from .twiml import goodbye, hang_up, press_one
 from .webhook import form_int, form_value, log_callback_failure, no_content, webhook
 
 log = logging.getLogger(__name__)
@@ -65,23 +65,15 @@ def callback_colleague() -> VoiceResponse:
         return hang_up()
     callback, contact = found
     desk = current_desk(get_session())
-    response = VoiceResponse()
-    gather = response.gather(
-        num_digits=1,
-        timeout=PRESS_SECONDS,
-        action=twilio_url("voice.callback_connect", callback=callback.id),
-        method="POST",
-    )
     values = {
         "desk": desk.name,
         "organisation": contact.organisation or desk.name,
         "patient": spoken_number(contact.caller),
         "reference": contact.reference,
     }
-    say(gather, desk, "callback_prompt", **values)
-    say(gather, desk, "callback_prompt", **values)  # twice: the phone may be on its way up
-    response.hangup()  # no 1: the status callback ends it as declined
-    return response
+    # No 1: the status callback ends it as declined.
+    action = twilio_url("voice.callback_connect", callback=callback.id)
+    return press_one(desk, action, PRESS_SECONDS, "callback_prompt", **values)
 
 
 @bp.post("/callback/connect")

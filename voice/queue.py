@@ -36,7 +36,7 @@ from routing.rota import on_shift
 from . import bp
 from .rest import CallbackRefused, can_place_calls, place_callback, rest_client, spoken_number
 from .signature import twilio_url
-from .twiml import hang_up, message_values, say, voicemail
+from .twiml import hang_up, message_values, press_one, say, voicemail
 from .webhook import (
     contact_arg,
     form_int,
@@ -242,17 +242,9 @@ def queue_colleague() -> VoiceResponse:
     if contact is None:
         return hang_up()
     desk = current_desk(session)
-    response = VoiceResponse()
-    gather = response.gather(
-        num_digits=1,
-        timeout=OFFER_SECONDS,
-        action=twilio_url("voice.queue_take", contact=contact.id, staff=staff),
-        method="POST",
-    )
-    say(gather, desk, "screen_prompt", organisation=contact.organisation or desk.name)
-    say(gather, desk, "screen_prompt", organisation=contact.organisation or desk.name)
-    response.hangup()
-    return response
+    action = twilio_url("voice.queue_take", contact=contact.id, staff=staff)
+    organisation = contact.organisation or desk.name
+    return press_one(desk, action, OFFER_SECONDS, "screen_prompt", organisation=organisation)
 
 
 @bp.post("/queue/take")

@@ -179,15 +179,17 @@ def dial_fallback(desk: Desk, contact_id: int, greeting: dict[str, str]) -> Voic
 
 def screen_prompt(desk: Desk, contact_id: int, staff_id: str, organisation: str) -> VoiceResponse:
     """What a colleague hears on picking up: press 1 to take the call; else this leg ends."""
+    action = twilio_url("voice.screen_result", contact=contact_id, staff=staff_id)
+    return press_one(desk, action, SCREEN_SECONDS, "screen_prompt", organisation=organisation)
+
+
+def press_one(desk: Desk, action: str, seconds: int, key: str, /, **values: str) -> VoiceResponse:
+    """A colleague's phone picked up (a call to take, a caller waiting, a patient to call
+    back): the text `key` twice, and their 1 goes to `action`; no key ends this leg."""
     response = VoiceResponse()
-    gather = response.gather(
-        num_digits=1,
-        timeout=SCREEN_SECONDS,
-        action=twilio_url("voice.screen_result", contact=contact_id, staff=staff_id),
-        method="POST",
-    )
+    gather = response.gather(num_digits=1, timeout=seconds, action=action, method="POST")
     voice = desk_voice(desk)
-    chunks = say_chunks(render(desk, "screen_prompt", organisation=organisation), voice)
+    chunks = say_chunks(render(desk, key, **values), voice)
     # Said twice, for a colleague who answered with the phone still on the way to the ear.
     if len(chunks) == 1:
         gather.say(chunks[0], voice=voice.name, language=voice.locale, loop=2)

@@ -59,6 +59,8 @@ def _open_answered(since: datetime | ColumnElement[datetime]) -> ColumnElement[b
 
 
 _callbacks = cast(Table, Callback.__table__)
+
+
 def _names(dialect: str, column: ColumnElement[str]) -> ColumnElement[str]:
     """Who is busy, as one text ("anna,bram"): each database's own aggregate."""
     if dialect == "postgresql":

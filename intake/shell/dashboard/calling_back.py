@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from flask import flash, redirect, url_for
 from flask_login import current_user
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from intake.core import callbacks, taking
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.models import Callback, Contact
+from intake.core.phones import can_call_back
 from intake.shell.auth import login_required
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.board import hold_time
 from intake.shell.dashboard.contacts import contact_or_404, desk_or_none
-from intake.shell.dashboard.formats import phone_link
 from intake.shell.dashboard.labels import _
 from routing.desk import Desk, Staff
 from voice.rest import CallbackRefused, can_place_calls, place_callback
@@ -33,9 +32,9 @@ def colleague_of(desk: Desk | None, email: str) -> Staff | None:
     return None
 
 
-def why_not(session: Session, desk: Desk | None, contact: Contact) -> str | None:
+def why_not(desk: Desk | None, contact: Contact) -> str | None:
     """Why this login cannot call this contact back through the helpdesk; None if it can."""
-    if contact.channel != "call" or phone_link(contact.caller) is None or not contact.via:
+    if contact.channel != "call" or not can_call_back(contact.caller) or not contact.via:
         return _("Only a call from a number that is not withheld can be called back.")
     if not can_place_calls():
         return _("Calling back through the helpdesk needs the Twilio account's settings.")
@@ -63,7 +62,7 @@ def callback_offer(contact: Contact, desk: Desk | None) -> dict[str, str | None]
     calling back at the moment (None: nobody)."""
     session = get_session()
     return {
-        "problem": why_not(session, desk, contact),
+        "problem": why_not(desk, contact),
         "under_way": under_way_text(callbacks.under_way(session, contact.id), desk),
     }
 
@@ -75,7 +74,7 @@ def contact_callback(contact_id: int) -> BaseResponse:
     contact = contact_or_404(session, contact_id)
     back = redirect(url_for("dashboard.contact", contact_id=contact.id))
     desk = desk_or_none(session)
-    problem = why_not(session, desk, contact)
+    problem = why_not(desk, contact)
     staff = colleague_of(desk, current_user.email)
     if problem is not None or desk is None or staff is None:
         flash(problem or _("No desk definition yet."), "error")
