@@ -233,7 +233,9 @@ def test_an_attachment_name_with_html_is_shown_as_text_and_never_runs(
 
 # --- the menu and who sees what ---------------------------------------------------------
 
-EVERY_PAGE = ["Now", "Contacts", "Walk-in", "Rota", "Demand", "Topics", "Accounts", "Access log"]
+EVERY_PAGE = [
+    "Now", "Contacts", "Walk-in", "Rota", "Demand", "Topics", "Recordings", "Accounts", "Access log"
+]  # fmt: skip
 
 
 def test_a_coordinator_can_open_every_page_from_the_menu(desk: Desk, log_in: LogIn) -> None:

@@ -56,7 +56,8 @@ def test_a_dutch_coordinator_finds_every_page_in_dutch(desk: Desk, log_in: LogIn
     page = user.page
 
     assert user.menu() == [
-        "Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's", "Accounts", "Toegangslog"
+        "Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's", "Opnames", "Accounts",
+        "Toegangslog",
     ]  # fmt: skip
     for label, heading in [
         ("Contacten", "Contacten"),
@@ -64,6 +65,7 @@ def test_a_dutch_coordinator_finds_every_page_in_dutch(desk: Desk, log_in: LogIn
         ("Rooster", "Rooster"),
         ("Drukte", "Drukte"),
         ("Thema's", "Thema's"),
+        ("Opnames", "Opnames"),
         ("Accounts", "Accounts"),
         ("Toegangslog", "Toegangslog"),
     ]:

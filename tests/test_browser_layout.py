@@ -171,7 +171,10 @@ def logged_in_tour(app: Flask, page: Page, log_in: LogIn) -> Iterator[str]:
 
 
 # A coordinator's menu.
-MENU_NL = ["Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's", "Accounts", "Toegangslog"]
+MENU_NL = [
+    "Nu", "Contacten", "Inloop", "Rooster", "Drukte", "Thema's", "Opnames", "Accounts",
+    "Toegangslog",
+]  # fmt: skip
 
 
 def user_email(page: Page) -> str:

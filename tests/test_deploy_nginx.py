@@ -292,9 +292,9 @@ def test_the_dashboard_sets_secure_cookies_and_logs_in_through_nginx(
 # --- what nginx answers itself ----------------------------------------------------------
 
 
-def oversized_post(front: Front) -> bytes:
-    """The status line nginx answers a 2 MB post with, having sent only the headers: it
-    answers on Content-Length before reading a byte of the body."""
+def oversized_post(front: Front, path: str = "/voice/incoming", size: int = 2_000_000) -> bytes:
+    """The status line nginx answers a post of `size` bytes with, having sent only the
+    headers: over the limit, it answers on Content-Length before reading a byte of the body."""
     context = client_context(front.nginx.cafile)
     address = (LOCALHOST, front.nginx.ports.https)
     with (
@@ -302,9 +302,35 @@ def oversized_post(front: Front) -> bytes:
         context.wrap_socket(raw, server_hostname=LOCALHOST) as tls,
     ):
         tls.sendall(
-            b"POST /voice/incoming HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\n"
-            b"Content-Length: 2000000\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+            + b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {size}\r\n\r\n".encode()
+        )
+        return tls.recv(4096).split(b"\r\n", 1)[0]
+
+
+def upload_through(front: Front, size: int) -> bytes:
+    """The status line of a whole upload of `size` bytes to the Recordings page."""
+    context = client_context(front.nginx.cafile)
+    address = (LOCALHOST, front.nginx.ports.https)
+    boundary = "recording-upload"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="recording"; '
+            'filename="welkom.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        ).encode()
+        + bytes(size)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with (
+        socket.create_connection(address, timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname=LOCALHOST) as tls,
+    ):
+        tls.sendall(
+            b"POST /recordings HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            + f"Content-Type: multipart/form-data; boundary={boundary}\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
         return tls.recv(4096).split(b"\r\n", 1)[0]
 
@@ -333,6 +359,9 @@ def test_what_nginx_answers_itself(app: Flask, front: Front) -> None:
     status_line = oversized_post(front)
     assert status_line.split()[1] == b"413", status_line
     assert contacts(app) == 0
+    # A recording of up to 5 MB reaches the app (which wants the form's token), more does not.
+    assert upload_through(front, 4_500_000).split()[1] == b"400"  # the app's: no form token
+    assert oversized_post(front, "/recordings", 7_000_000).split()[1] == b"413"
 
     # Someone trying passwords from one address is slowed down by nginx, per address.
     tries = [elsewhere.get("/login").status for _ in range(LOGIN_TRIES)]

@@ -75,7 +75,7 @@ def test_gunicorn_finds_the_app_factory_where_the_readme_says(tmp_path: Path) ->
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['dashboard', 'voice']"
+    assert done.stdout.strip() == "['dashboard', 'voice', 'voice_media']"
 
 
 def test_the_architecture_page_names_every_module_and_only_modules_that_exist() -> None:

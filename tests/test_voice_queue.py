@@ -22,7 +22,8 @@ from intake.core.models import QueueEntry
 from routing.desk import Desk
 from voice.simulator import TwilioSide, new_sid
 
-from .auth import AuthActions, csrf_token
+from .audio import mp3_bytes, upload, wav_bytes
+from .auth import COORDINATOR, AuthActions, csrf_token
 from .conftest import (
     ANNA,
     AUTH_TOKEN,
@@ -400,6 +401,25 @@ def test_between_announcements_the_caller_hears_silence_or_music(
     last = list(wait(twilio, queued(twilio)))[-1]
 
     assert (last.tag, last.text) == between
+
+
+def test_the_desks_own_recordings_play_in_the_queue_and_the_place_is_still_spoken(
+    app: Flask, example_desk: Desk, everyone_busy: None, twilio: Twilio, auth: AuthActions
+) -> None:
+    voice = dataclasses.replace(example_desk.voice, queue_music="twilio")
+    load_desk(app, dataclasses.replace(example_desk, voice=voice))
+    coordinator = auth.login(COORDINATOR, role="coordinator")
+    upload(coordinator, "queue_intro", "nl", wav_bytes(4.0), "iedereen-bezet.wav")
+    upload(coordinator, "queue_music", "", mp3_bytes(30.0), "wachtmuziek.mp3")
+
+    document = twilio.call()
+    assert tags(document) == ["Play", "Enqueue"]
+    answer = wait(twilio, only(document, "Enqueue"))
+
+    assert "U bent nummer 1." in said(answer)  # no recording can say the place
+    music = list(answer)[-1]
+    assert music.tag == "Play" and (music.text or "").endswith(".mp3")  # the desk's, not Twilio's
+    assert (music.text or "").startswith("https://intake.example.test/media/recordings/")
 
 
 def test_a_callback_requested_behind_two_callers_keeps_its_place_and_its_turn(

@@ -16,6 +16,7 @@ from flask import Response, current_app, request
 
 from routing.desk import Desk, Staff
 
+from .recordings import recording_url
 from .twiml import MAX_NUMBERS_PER_DIAL, dial_colleagues
 
 EXTENSION = "voice.answers"
@@ -66,6 +67,8 @@ def ring_colleagues(
         tuple(s.id for s in staff),
         tuple(sorted(greeting.items())),
         line,
+        # The greeting the coordinator recorded, if any (played instead of said).
+        recording_url("greeting", desk.language),
         # What the URLs are built from besides the endpoint and its values.
         current_app.config.get("PUBLIC_URL", ""),
         request.host_url,

@@ -24,6 +24,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from intake.core import callbacks, contactlog, lifecycle, queueing
+from intake.core.announcements import MUSIC
 from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
@@ -34,6 +35,7 @@ from routing.desk import Desk, Staff
 from routing.rota import on_shift
 
 from . import bp
+from .recordings import recording_url
 from .rest import CallbackRefused, can_place_calls, place_callback, rest_client, spoken_number
 from .signature import twilio_url
 from .twiml import hang_up, message_values, press_one, say, voicemail
@@ -125,7 +127,9 @@ def queue_wait() -> VoiceResponse:
             method="POST",
         )
         say(gather, desk, "queue_callback_offer", desk=desk.name)
-    music = desk.voice.queue_music
+    # The desk's own music, uploaded, before the music the definition names. It plays to
+    # its end before the caller hears their place again.
+    music = recording_url(MUSIC, desk.language) or desk.voice.queue_music
     if music:
         response.play(TWILIO_HOLD_MUSIC if music == "twilio" else music)
     else:

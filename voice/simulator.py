@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from intake.core.announcements import inspect_audio
 from intake.core.clock import SimClock
+from intake.core.errors import RecordingRefused
 from routing.desk import Desk
 from routing.voices import find_voice, fits
 
@@ -92,6 +94,16 @@ class TwilioSide:
         # Our own app's answer, parsed as Twilio would: not untrusted input.
         tree = ET.fromstring(body) if response.mimetype == "text/xml" else None  # noqa: S314
         return Reply(response.status_code, response.mimetype or "", body, tree)
+
+    def fetch(self, url: str) -> tuple[int, str, bytes] | None:
+        """GET a <Play> URL as Twilio does (unsigned); None when it is not on this app."""
+        parts = urlsplit(url)
+        with self.app.test_request_context():
+            ours = twilio_url("voice.incoming")
+        if urlsplit(ours).netloc != parts.netloc:
+            return None
+        response = self.client.get(parts.path, base_url=f"{parts.scheme}://{parts.netloc}")
+        return response.status_code, response.mimetype or "", response.get_data()
 
 
 @dataclass
@@ -167,6 +179,8 @@ class CallSimulation:
             if verb.tag == "Say":
                 self.hear_say("caller", verb)
                 self.clock.advance(len((verb.text or "").split()) * 0.4)
+            elif verb.tag == "Play":
+                self.hear_play("caller", verb)
             elif verb.tag == "Dial":
                 return self.dial(verb)
             elif verb.tag == "Record":
@@ -188,6 +202,25 @@ class CallSimulation:
             self.note(who, f'hears "{text}"')
         else:
             self.note("twilio", f'cannot say "{text}" to {who}: {problem}')
+
+    def hear_play(self, who: str, play: ET.Element) -> None:
+        """`who` hears a recording: ours fetched as Twilio fetches it, anything else named."""
+        url = (play.text or "").strip()
+        fetched = self.twilio.fetch(url)
+        if fetched is None:
+            self.note(who, f"hears the audio at {url}")
+            return
+        status, content_type, audio = fetched
+        if status != 200 or not content_type.startswith("audio/"):
+            self.note("twilio", f"cannot play {urlsplit(url).path}: {status} {content_type}")
+            return
+        try:
+            seconds = inspect_audio(audio).seconds
+        except RecordingRefused as refused:
+            self.note("twilio", f"cannot play {urlsplit(url).path}: {refused}")
+            return
+        self.note(who, f"hears the desk's recording ({content_type}, {seconds:.0f} s)")
+        self.clock.advance(seconds)
 
     def who(self, number: str) -> str:
         for staff in self.desk.staff:
@@ -358,6 +391,8 @@ class CallSimulation:
                     if pressed.twiml is not None:
                         return self.wait_round(pressed.twiml)
                 self.clock.advance(int(verb.get("timeout", "5")))
+            elif verb.tag == "Play":
+                self.hear_play("caller", verb)
             elif verb.tag == "Pause":
                 self.clock.advance(int(verb.get("length", "1")))
             elif verb.tag == "Leave":

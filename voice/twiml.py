@@ -8,7 +8,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape
 
 from flask import Response
-from twilio.twiml.voice_response import Dial, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from intake.core.models import reference_for
 from intake.core.texts import last_resort_text, render
@@ -17,6 +17,7 @@ from routing.plan import CallPlan
 from routing.voices import default_voice, desk_voice, say_chunks
 from routing.wording import describe_moment
 
+from .recordings import recording_url
 from .signature import twilio_url
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,16 @@ def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), status=200, mimetype="text/xml")
 
 
-def say(response: VoiceResponse, desk: Desk, key: str, /, **values: str) -> None:
+def say(response: VoiceResponse | Gather, desk: Desk, key: str, /, **values: str) -> None:
     """The text `key` in the desk's voice: one <Say>, or more when Twilio's limit needs it.
 
-    A blank text says nothing: Twilio refuses an empty <Say>.
+    When the coordinator recorded this text, the recording is played instead. A blank text
+    says nothing: Twilio refuses an empty <Say>.
     """
+    played = recording_url(key, desk.language)
+    if played is not None:
+        response.play(played)
+        return
     voice = desk_voice(desk)
     for chunk in say_chunks(render(desk, key, **values), voice):
         response.say(chunk, voice=voice.name, language=voice.locale)

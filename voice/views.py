@@ -27,7 +27,7 @@ from intake.core.phones import caller_identity, mask
 from routing.desk import Desk
 from routing.plan import plan_call
 
-from . import bp
+from . import bp, recordings
 from .answers import ring_colleagues
 from .queue import offer_to_free_colleague, queue_or_voicemail
 from .rest import can_place_calls
@@ -137,6 +137,7 @@ def incoming() -> VoiceResponse | Response:
     now = clock_now()
     snapshot = contactlog.call_snapshot(session, now)
     desk = desk_version(session, snapshot.desk_version)
+    recordings.use(snapshot.recordings_version)
     called = form_value("To") or form_value("Called")
     organisation = _organisation(desk, called)
     plan = plan_call(desk, now, busy=snapshot.busy)

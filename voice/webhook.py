@@ -22,7 +22,7 @@ from intake.core.db import get_session
 from intake.core.deskstore import last_known_desk
 from routing.desk import Desk
 
-from . import bp
+from . import bp, recordings
 from .signature import is_signed_by_twilio
 from .twiml import (
     UNKNOWN_DESK,
@@ -68,11 +68,14 @@ def webhook(
     def decorate(view: Callable[[], VoiceResponse | Response]) -> Callable[[], Response]:
         @wraps(view)
         def run() -> Response:
+            if not database:
+                recordings.offline()  # no database here, not even for the recordings
             try:
                 return _respond(_run_committed(view) if database else view())
             except Exception:
                 log.exception("webhook %s failed; answering with its safe TwiML", request.path)
                 _discard_session()
+                recordings.offline()
                 try:
                     return _respond(safe())
                 except Exception:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .db import Prepared, UTCDateTime
 from .lifecycle import Channel, Outcome
-from .models import Callback, Contact, ContactEvent, DeskDefinition
+from .models import Announcement, Callback, Contact, ContactEvent, DeskDefinition
 
 # A call that has been answered is "open" (its colleague busy) until Twilio reports its end;
 # should that report never come, the colleague counts as free again after this long.
@@ -33,6 +33,7 @@ class CallSnapshot:
 
     desk_version: int | None  # the newest desk definition's id
     busy: frozenset[str]  # colleagues on an answered call not ended, or calling back
+    recordings_version: int = 0  # the desk's own recordings' (intake.core.announcements)
 
 
 # The statements of every call's first request, built once (constructing SQLAlchemy
@@ -41,6 +42,7 @@ class CallSnapshot:
 _contacts = cast(Table, Contact.__table__)
 _events = cast(Table, ContactEvent.__table__)
 _desks = cast(Table, DeskDefinition.__table__)
+_announcements = cast(Table, Announcement.__table__)
 
 
 def _open_answered(since: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
@@ -83,6 +85,7 @@ SNAPSHOT = {
             select(_names(dialect, _callbacks.c.staff))
             .where(_calling_back(bindparam("since", type_=UTCDateTime)))
             .scalar_subquery(),
+            select(func.max(_announcements.c.id)).scalar_subquery(),
         )
     )
     for dialect in ("sqlite", "postgresql")
@@ -133,9 +136,9 @@ def call_snapshot(session: Session, now: datetime) -> CallSnapshot:
     connection = session.connection()
     snapshot = SNAPSHOT[connection.dialect.name]
     row = snapshot.execute(connection, {"since": now - BUSY_WINDOW}).one()
-    version, on_calls, calling_back = tuple(row)
+    version, on_calls, calling_back, recordings = tuple(row)
     names = f"{on_calls or ''},{calling_back or ''}"
-    return CallSnapshot(version, frozenset(n for n in names.split(",") if n))
+    return CallSnapshot(version, frozenset(n for n in names.split(",") if n), recordings or 0)
 
 
 def start_call(

@@ -5,6 +5,7 @@
     ├── NoDeskError             no desk definition loaded yet
     ├── DefinitionError         a desk definition that cannot be used (exit 2)
     ├── SignInError             a mailbox's OAuth2 sign-in refused (provider's own words)
+    ├── RecordingRefused        an upload that is not a recording Twilio can play
     └── TransitionNotAllowed    a move in a contact's life its state does not allow
 
 The CLI turns an `IntakeError` into one line on stderr and a non-zero exit; the webhooks
@@ -81,6 +82,18 @@ class SignInError(IntakeError):
     def for_mailbox(self, mailbox: str) -> SignInError:
         """The same error, naming the mailbox (the token providers do not know it)."""
         return SignInError(self.provider, self.detail, mailbox=mailbox)
+
+
+class RecordingRefused(IntakeError):
+    """An uploaded recording that cannot be played to callers, and why.
+
+    `reason` is one word the dashboard turns into the user's language ("not_audio",
+    "too_long", ...); the message is the same in English, for the log and the CLI.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class TransitionNotAllowed(IntakeError):

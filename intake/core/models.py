@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -488,3 +489,31 @@ class QueueEntry(Base):
     offered_to: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (Index("ix_call_queue_line", "line", "queued_at"),)
+
+
+class Announcement(Base):
+    """A recording the coordinator uploaded for callers to hear instead of a spoken text.
+
+    Rows are only added: a new upload, or a removal (a row without a token), is the newest
+    row for its slot and language, and the newest row decides. So the highest id changes
+    with every change, and the voice webhooks know their cached recordings are current by
+    reading it beside the desk's version. The audio of a row that was replaced is dropped.
+    """
+
+    __tablename__ = "announcement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[str] = mapped_column(String(40))  # a spoken text's key, or "queue_music"
+    language: Mapped[str] = mapped_column(String(8))  # "" for music, which has none
+    # What Twilio fetches it by: unguessable, and new with every upload, so Twilio's cache
+    # of an old recording is never played again. None marks a removal.
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32), default="")
+    audio: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    changed_by: Mapped[str] = mapped_column(String(320))  # the login that uploaded or removed
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_announcement_slot", "slot", "language", "id"),)

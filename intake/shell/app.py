@@ -21,6 +21,7 @@ from intake.shell.proxy import trust_proxies
 from intake.shell.settings import from_environment
 from mail.notices import voicemail_left
 from voice import bp as voice_bp
+from voice import media as voice_media
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -61,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     # Twilio posts to the webhooks; they are guarded by its signature, not by a form token.
     csrf.exempt(voice_bp)
     app.register_blueprint(voice_bp)
+    app.register_blueprint(voice_media)
     app.register_blueprint(dashboard_bp)
 
 

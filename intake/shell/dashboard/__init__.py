@@ -18,6 +18,7 @@ NAV = (
     ("dashboard.rota", _l("Rota"), True),
     ("dashboard.demand", _l("Demand"), True),
     ("dashboard.topics", _l("Topics"), True),
+    ("dashboard.announcements_page", _l("Recordings"), True),
     ("dashboard.users", _l("Accounts"), True),
     ("dashboard.access_log", _l("Access log"), True),
 )
@@ -42,6 +43,7 @@ def login_choices() -> dict[str, object]:
 
 from intake.shell.dashboard import access_page as access_page  # noqa: E402
 from intake.shell.dashboard import account as account  # noqa: E402
+from intake.shell.dashboard import announcements as announcements  # noqa: E402
 from intake.shell.dashboard import board_actions as board_actions  # noqa: E402
 from intake.shell.dashboard import calling_back as calling_back  # noqa: E402
 from intake.shell.dashboard import contacts as contacts  # noqa: E402
