@@ -4,6 +4,7 @@
 - SIGTERM during a slow request: the request is answered, the process exits 0, and what
   the request wrote is there whole;
 - with three web workers the scheduler runs in exactly one process;
+- a scheduler that dies is started again; SIGTERM while it starts is still a clean stop;
 - /metrics adds up what two gunicorn workers observed (prometheus_client multiprocess).
 
 The process reads the real clock, so the desk loaded here is open around the clock.
@@ -336,23 +337,28 @@ def _commandline(pid: int) -> str:
         return ""
 
 
-def test_a_scheduler_that_dies_is_started_again_and_a_web_server_that_dies_stops_it_all(
-    start_serve: Callable[..., Served], tmp_path: Path
-) -> None:
-    url = f"sqlite:///{tmp_path / 'restart.db'}"
+def _children(served: Served, kind: str) -> list[int]:
+    """The supervisor's children whose command line holds `kind`."""
+    return [pid for pid in served.children() if kind in _commandline(pid)]
+
+
+def _sqlite_database(tmp_path: Path, name: str) -> str:
+    url = f"sqlite:///{tmp_path / name}"
     engine = create_engine(url)
     upgrade(engine)
     engine.dispose()
-    served = start_serve(url)
+    return url
 
-    def children(kind: str) -> list[int]:
-        return [pid for pid in served.children() if kind in _commandline(pid)]
 
-    [scheduler] = children("intake.shell.cli worker")
-    [web] = children("gunicorn")
+def test_a_scheduler_that_dies_is_started_again_and_a_web_server_that_dies_stops_it_all(
+    start_serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    served = start_serve(_sqlite_database(tmp_path, "restart.db"))
+    [scheduler] = _children(served, "intake.shell.cli worker")
+    [web] = _children(served, "gunicorn")
     os.kill(scheduler, signal.SIGKILL)
     wait_until(lambda: served.out.read_text().count("worker running") == 2, 60, "a new scheduler")
-    [again] = children("intake.shell.cli worker")
+    [again] = _children(served, "intake.shell.cli worker")
     served.child_pids.append(again)
     still = served.web.get("/healthz").status
 
@@ -364,6 +370,31 @@ def test_a_scheduler_that_dies_is_started_again_and_a_web_server_that_dies_stops
     assert code == 1
     assert "the web server stopped unexpectedly" in served.output
     assert not Path(f"/proc/{again}").exists()  # the scheduler was stopped and reaped
+
+
+def test_sigterm_while_the_scheduler_is_started_again_stops_the_service_cleanly(
+    start_serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """The stop reaches the new scheduler while it is still starting (its imports alone
+    take a second or more, the supervisor passes the signal on within a tick): SIGTERM
+    ends it outright, and with nothing under way that is a clean stop."""
+    served = start_serve(_sqlite_database(tmp_path, "restarting.db"))
+    [scheduler] = _children(served, "intake.shell.cli worker")
+    os.kill(scheduler, signal.SIGKILL)
+    restarted: list[int] = []
+
+    def started_again() -> bool:
+        restarted[:] = [p for p in _children(served, "intake.shell.cli worker") if p != scheduler]
+        return bool(restarted)
+
+    wait_until(started_again, 30, "the scheduler started again")
+    served.child_pids += restarted
+    served.process.send_signal(signal.SIGTERM)
+    code = served.process.wait(timeout=STOP_TIMEOUT)
+
+    assert code == 0, served.output
+    assert "stopped unexpectedly" not in served.output
+    assert not Path(f"/proc/{restarted[0]}").exists()  # stopped and reaped
 
 
 # --- its settings and its gunicorn command ---------------------------------------------------

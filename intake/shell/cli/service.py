@@ -3,12 +3,11 @@ round of mail for cron and tests."""
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
 import signal
 
 import click
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from imapclient.exceptions import IMAPClientError
 
@@ -25,6 +24,8 @@ from intake.shell.jobs import (
 from mail.check import check_every_mailbox
 from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
 from mail.poller import PollResult, poll
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 @click.command(help="Serve the webhooks under gunicorn, the scheduler beside it (one machine).")
@@ -69,24 +70,29 @@ def serve(
 @click.command(help="The scheduler alone: mail polling, outbox, backlog, retention.")
 @click.pass_context
 def worker(ctx: click.Context) -> None:
+    """Until SIGTERM or SIGINT; then the jobs under way finish and the IDLE watchers log out.
+
+    The stop is taken here, by `sigwait`, and not by a signal handler: a handler runs in
+    the middle of whatever this thread is doing, also while it holds a lock of the
+    scheduler's (submitting a job, starting a pool thread), and a shutdown from there
+    waited for that lock for ever. The signals are blocked before the first thread starts
+    (the threads inherit it), so one sent from then on waits for `sigwait`; a second one
+    changes nothing, SIGKILL is what cuts a job short. Before that, while the app is made,
+    a SIGTERM ends the process at once: nothing has started that could be cut short.
+    """
     log_at_info()
     app = command_app(ctx)
     require_schema(app)
-    scheduler = schedule(BlockingScheduler(), app)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    scheduler = schedule(BackgroundScheduler(), app)
     watchers = watch_mailboxes(scheduler, app)
-
-    def stop(_signum: int, _frame: object) -> None:
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
+    scheduler.start()
     idle = ", IMAP IDLE per mailbox" if watchers is not None else ""
     click.echo(f"worker running: mail polling{idle}, outbox, backlog and retention jobs")
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            scheduler.start()
-    finally:
-        if watchers is not None:
-            watchers.stop()  # each logs out; a few seconds at most
+    signal.sigwait(STOP_SIGNALS)
+    scheduler.shutdown(wait=True)  # the jobs under way end as they would
+    if watchers is not None:
+        watchers.stop()  # each logs out; a few seconds at most
 
 
 @click.command("poll-once", help="One mail poll and one outbox flush, then exit (cron, tests).")

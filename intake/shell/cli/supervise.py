@@ -140,19 +140,24 @@ class Service:
 
     def _stop(self, children: list[subprocess.Popen[bytes]]) -> list[int]:
         """SIGTERM to each, then wait: gunicorn answers what it has, the scheduler ends its
-        job. Whatever still runs past the graceful timeout (and a margin) is killed."""
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+        job. Whatever still runs past the graceful timeout (and a margin) is killed.
+
+        A child that the SIGTERM ended outright was still starting (a scheduler started
+        again moments before, still importing): neither takes the signal over before it
+        has anything to finish, so that is a clean stop, 0."""
+        signalled = [child for child in children if child.poll() is None]
+        for child in signalled:
+            child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.options.graceful_seconds + STOP_MARGIN
         codes: list[int] = []
         for child in children:
             try:
-                codes.append(child.wait(timeout=max(deadline - time.monotonic(), 0.1)))
+                code = child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 log.error("pid %d did not stop in time; killing it", child.pid)
                 child.kill()
-                codes.append(child.wait())
+                code = child.wait()
+            codes.append(0 if child in signalled and code == -signal.SIGTERM else code)
         return codes
 
 
