@@ -95,6 +95,10 @@ def test_a_file_that_is_no_recording_is_refused_with_the_reason_and_nothing_chan
     assert too_big.status_code == 302
     assert "the file is larger than 5 MB" in page(client)
 
+    # Far more than any recording: refused before the app reads it, with the error page.
+    refused = upload(client, "greeting", "nl", bytes(announcements.MAX_BYTES + 2_000_000))
+    assert refused.status_code == 413 and "<main" in refused.get_data(as_text=True)
+
     assert current(app) == {("greeting", "nl"): "goed.mp3"}  # the good one still plays
     assert not said(twilio.call()).startswith("Welkom")
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from intake.core import db, deskstore
+from intake.core.announcements import MAX_BYTES as MAX_UPLOAD_BYTES
 from intake.core.clock import system_clock
 from intake.core.notices import set_voicemail_notifier
 from intake.shell import auth, errors, health, i18n, metrics, oidc, security
@@ -36,7 +37,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
-    app.config.update(CLOCK=system_clock, PUBLIC_URL="", TWILIO_AUTH_TOKEN="", INSECURE_DEV=False)
+    app.config.update(
+        CLOCK=system_clock,
+        PUBLIC_URL="",
+        TWILIO_AUTH_TOKEN="",
+        INSECURE_DEV=False,
+        # The largest request anyone has reason to send: a recording's upload (at most 5 MB)
+        # and its form. Anything larger is refused before it is read, with or without nginx.
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES + 1024 * 1024,
+    )
     if test_config is None:
         app.config.update(from_environment())
     else:
