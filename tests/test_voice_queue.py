@@ -190,6 +190,22 @@ def test_a_full_queue_sends_the_next_caller_to_voicemail_never_an_error(
     assert queue_steps(app) == [["joined"], ["full"]]
 
 
+def test_callers_arriving_at_once_never_overfill_the_queue(
+    app: Flask, example_desk: Desk, everyone_busy: None, twilio: Twilio
+) -> None:
+    voice = dataclasses.replace(example_desk.voice, queue_size=2)
+    load_desk(app, dataclasses.replace(example_desk, voice=voice))
+    callers = [new_call(twilio, caller=f"+3161234560{i}") for i in range(5)]
+
+    statuses = at_once_signed(twilio, twilio.url("voice.incoming"), [c.params() for c in callers])
+
+    assert statuses == [200] * 5
+    with database(app).session() as session:
+        waiting = session.scalars(select(QueueEntry).where(QueueEntry.left_at.is_(None))).all()
+    assert len(waiting) == 2  # the bound, decided by the database; the others leave a message
+    assert sorted(len(steps) for steps in queue_steps(app)) == [1, 1, 1, 1, 1]
+
+
 @pytest.mark.parametrize("caller", ["anonymous", "+266696687"])
 def test_a_withheld_caller_is_not_offered_a_callback(
     app: Flask, everyone_busy: None, twilio: Twilio, caller: str

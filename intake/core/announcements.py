@@ -24,13 +24,13 @@ from types import MappingProxyType
 import mutagen
 from mutagen.mp3 import MP3
 from mutagen.wave import WAVE
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from routing.desk import LANGUAGES
 
 from .errors import RecordingRefused
-from .locks import advisory_key
+from .locks import in_turn
 from .models import Announcement
 
 MUSIC = "queue_music"
@@ -143,7 +143,8 @@ def store(
     _check_slot(slot, language)
     audio = inspect_audio(data)
     language = language_of(slot, language)
-    _one_change_at_a_time(session, slot, language)
+    # Changes to one slot in turn: the later sees the earlier's row and drops its audio.
+    in_turn(session, f"announcement/{slot}/{language}")
     row = Announcement(
         slot=slot,
         language=language,
@@ -166,7 +167,8 @@ def remove(session: Session, *, slot: str, language: str, by: str, at: datetime)
     """Callers hear the spoken text again; False when there was no recording to remove."""
     _check_slot(slot, language)
     language = language_of(slot, language)
-    _one_change_at_a_time(session, slot, language)
+    # Changes to one slot in turn: the later sees the earlier's row and drops its audio.
+    in_turn(session, f"announcement/{slot}/{language}")
     if (slot, language) not in current(session):
         return False
     row = Announcement(slot=slot, language=language, token=None, changed_by=by, changed_at=at)
@@ -174,17 +176,6 @@ def remove(session: Session, *, slot: str, language: str, by: str, at: datetime)
     session.flush()
     _drop_older_audio(session, slot, language, row.id)
     return True
-
-
-def _one_change_at_a_time(session: Session, slot: str, language: str) -> None:
-    """Changes to one slot wait for each other until commit, so the later one sees the
-    earlier one's row (and drops its audio). SQLite has one writer at a time already."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return
-    schema = str(connection.execute(text("SELECT current_schema()")).scalar())
-    key = advisory_key(f"announcement/{slot}/{language}", schema)
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _drop_older_audio(session: Session, slot: str, language: str, newest: int) -> None:

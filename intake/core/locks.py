@@ -1,4 +1,5 @@
-"""One holder at a time across processes and hosts: the mailbox poller's lock.
+"""One holder at a time across processes and hosts: the mailbox poller's lock, and
+`in_turn`, which makes writers of one thing wait for each other until they commit.
 
 PostgreSQL: a session advisory lock, held on a connection of its own for as long as the
 holder works; if the holder dies, its connection closes and the lock is free. SQLite: a
@@ -16,12 +17,29 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, or_, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .models import Lease
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(minutes=5)
+
+
+def in_turn(session: Session, name: str) -> None:
+    """Until this transaction ends, others calling `in_turn` with `name` wait for it.
+
+    For a write whose condition reads other rows (a count, the newest row): the second
+    writer then reads what the first committed. PostgreSQL: a transaction advisory lock.
+    SQLite has one writer at a time, and a writer whose reads went stale is refused.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    schema = str(connection.execute(text("SELECT current_schema()")).scalar())
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name, schema)}
+    )
 
 
 def holder_name() -> str:

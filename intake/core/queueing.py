@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from intake.core.db import UTCDateTime
 from intake.core.lifecycle import add_event
+from intake.core.locks import in_turn
 from intake.core.models import Contact, QueueEntry
 
 _queue = cast(Table, QueueEntry.__table__)
@@ -64,7 +65,9 @@ def in_line() -> ColumnElement[bool]:
 
 def join(session: Session, contact: Contact, line: str, now: datetime, *, size: int) -> bool:
     """A place in `line`'s queue for the contact's call; False when the queue is full.
-    A repeated request for the same call keeps the place it has."""
+    A repeated request for the same call keeps the place it has. Callers joining one line
+    at the same moment join in turn, so each counts the others and the bound holds."""
+    in_turn(session, f"queue/{line}")
     on_line = (
         select(func.count())
         .select_from(_queue)
