@@ -11,9 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from intake.core.clock import SimClock
@@ -299,3 +300,83 @@ def test_the_enrolment_page_opened_twice_at_once_shows_one_key(
     assert [getattr(answer, "status_code", answer) for answer in answers] == [200, 200]
     keys = {shown_key(answer.get_data(as_text=True)) for answer in answers}
     assert len(keys) == 1
+
+
+# --- the key, sealed in the database ------------------------------------------------------
+
+
+def stored_secret(app: Flask) -> str:
+    with database(app).session() as session:
+        return session.scalars(select(SecondFactor.secret)).one()
+
+
+def set_stored_secret(app: Flask, value: str) -> None:
+    with database(app).session() as session:
+        session.execute(update(SecondFactor).values(secret=value))
+        session.commit()
+
+
+def logs_in_with(client: FlaskClient, auth: AuthActions, code: str) -> bool:
+    auth.submit()
+    return send_code(client, "/login/code", code).status_code == 302
+
+
+def test_the_database_holds_the_key_sealed_not_as_the_app_shows_it(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.login()
+    key, _ = enrol(client, clock)
+
+    stored = stored_secret(app)
+
+    assert stored.startswith("fernet:") and key not in stored
+    assert pyotp.random_base32() not in stored  # (and not any other bare base32 key)
+
+
+def test_a_key_stored_before_sealing_still_opens_and_is_sealed_at_its_next_use(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.login()
+    key, _ = enrol(client, clock)
+    auth.logout()
+    set_stored_secret(app, key)  # as a login enrolled before sealing came in has it
+    clock.advance(60)
+
+    assert logs_in_with(client, auth, code_at(key, clock()))
+    assert stored_secret(app).startswith("fernet:")
+
+
+def test_a_new_secret_key_keeps_second_factors_with_the_old_one_as_a_fallback(
+    app: Flask, client: FlaskClient, auth: AuthActions, clock: SimClock
+) -> None:
+    auth.login()
+    key, _ = enrol(client, clock)
+    auth.logout()
+    before = stored_secret(app)
+    app.config.update(SECRET_KEY="the new key", SECRET_KEY_FALLBACKS=["test"])
+    clock.advance(60)
+
+    assert logs_in_with(client, auth, code_at(key, clock()))
+    assert stored_secret(app) != before  # sealed again, under the new key
+    auth.logout()
+    app.config.update(SECRET_KEY_FALLBACKS=[])  # the old key retired
+    clock.advance(60)
+    assert logs_in_with(client, auth, code_at(key, clock()))
+
+
+def test_without_the_old_key_the_app_code_fails_and_a_recovery_code_still_logs_in(
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    clock: SimClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    auth.login()
+    key, codes = enrol(client, clock)
+    auth.logout()
+    app.config.update(SECRET_KEY="the new key")
+    clock.advance(60)
+
+    assert not logs_in_with(client, auth, code_at(key, clock()))
+    assert "INTAKE_SECRET_KEY_FALLBACKS" in caplog.text
+    assert send_code(client, "/login/code", codes[0]).status_code == 302

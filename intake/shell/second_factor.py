@@ -8,18 +8,29 @@ Every use is decided by the database, never by a read followed by a write:
 - enrolment is confirmed once (`UPDATE ... WHERE confirmed_at IS NULL`).
 
 The secret is shown once, as a QR code (`segno`, an inline SVG: nothing is fetched) and as
-text, while the enrolment is pending; once confirmed it is never shown again.
+text, while the enrolment is pending; once confirmed it is never shown again. In the
+database it is sealed (`cryptography`'s Fernet, under a key derived from the app's
+SECRET_KEY with HKDF), so a copy of the database or a backup holds no second factor.
+INTAKE_SECRET_KEY_FALLBACKS lets a new SECRET_KEY come in: a secret sealed under an old
+key still opens, and is sealed again under the new one at its next use. A secret stored
+before sealing came in is read as it is and sealed at its next use.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import datetime
 
 import pyotp
 import segno
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,6 +45,9 @@ RECOVERY_CODES = 10
 # off, and typing a code takes a few seconds.
 DRIFT_STEPS = 1
 _POLICY_ID = 1
+SEALED = "fernet:"
+
+log = logging.getLogger(__name__)
 
 
 def _rowcount(result: object) -> int:
@@ -47,6 +61,56 @@ def _code_hash(code: str) -> str:
 def normalise(code: str) -> str:
     """What a colleague types, as compared: no spaces or dashes, lower case."""
     return "".join(ch for ch in code.lower() if ch.isalnum())
+
+
+# --- the secret, sealed -----------------------------------------------------------------
+
+
+def _fernet(key: str | bytes) -> Fernet:
+    raw = key.encode() if isinstance(key, str) else key
+    derived = HKDF(
+        algorithm=SHA256(), length=32, salt=None, info=b"helpdesk-intake second factor"
+    ).derive(raw)
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def _keys() -> list[Fernet]:
+    """The current key first, then the fallbacks, newest first."""
+    config = current_app.config
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or ()
+    return [_fernet(k) for k in (config["SECRET_KEY"], *fallbacks)]
+
+
+def seal(secret: str) -> str:
+    return SEALED + _keys()[0].encrypt(secret.encode()).decode()
+
+
+def _unsealed(row: SecondFactor) -> str | None:
+    """The row's secret; sealed again under the current key when it was not. None when no
+    key opens it (SECRET_KEY changed without the old one among the fallbacks)."""
+    stored = row.secret
+    if not stored.startswith(SEALED):
+        row.secret = seal(stored)  # stored before sealing came in
+        return stored
+    token = stored[len(SEALED) :].encode()
+    keys = _keys()
+    try:
+        return keys[0].decrypt(token).decode()
+    except InvalidToken:
+        pass
+    try:
+        secret = MultiFernet(keys).decrypt(token).decode()
+    except InvalidToken:
+        log.error(
+            "the second factor of login %s cannot be opened: INTAKE_SECRET_KEY changed and"
+            " the old key is not in INTAKE_SECRET_KEY_FALLBACKS; the colleague can log in"
+            " with a recovery code, or `intake users reset-second-factor` lets them enrol"
+            " again",
+            row.user_id,
+        )
+        return None
+    row.secret = seal(secret)
+    return secret
 
 
 # --- enrolment --------------------------------------------------------------------------
@@ -63,12 +127,13 @@ def pending_secret(session: Session, user: User, now: datetime) -> str | None:
     if row is None:
         try:  # the page opened twice at once: the first secret made stands
             with session.begin_nested():
-                row = SecondFactor(user_id=user.id, secret=pyotp.random_base32(), created_at=now)
+                secret = seal(pyotp.random_base32())
+                row = SecondFactor(user_id=user.id, secret=secret, created_at=now)
                 session.add(row)
         except IntegrityError:
             row = session.get(SecondFactor, user.id, populate_existing=True)
             assert row is not None  # the other request's row, which made ours fail
-    return row.secret if row.confirmed_at is None else None
+    return _unsealed(row) if row.confirmed_at is None else None
 
 
 def provisioning_uri(secret: str, email: str) -> str:
@@ -80,7 +145,10 @@ def qr_svg(uri: str) -> str:
     return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, title=ISSUER))
 
 
-def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+def _matching_step(row: SecondFactor, code: str, now: datetime) -> int | None:
+    secret = _unsealed(row)
+    if secret is None:
+        return None
     totp = pyotp.TOTP(secret)
     typed = normalise(code)
     current = totp.timecode(now)
@@ -96,7 +164,7 @@ def confirm(session: Session, user_id: int, code: str, now: datetime) -> list[st
     row = session.get(SecondFactor, user_id)
     if row is None or row.confirmed_at is not None:
         return None
-    step = _matching_step(row.secret, code, now)
+    step = _matching_step(row, code, now)
     if step is None:
         return None
     result = session.execute(
@@ -146,7 +214,7 @@ def verify(session: Session, user_id: int, code: str, now: datetime) -> bool:
     row = session.get(SecondFactor, user_id)
     if row is None or row.confirmed_at is None:
         return False
-    step = _matching_step(row.secret, code, now)
+    step = _matching_step(row, code, now)
     if step is not None:
         result = session.execute(
             update(SecondFactor)

@@ -57,6 +57,11 @@ def _reissue_minutes(env: Mapping[str, str]) -> int:
     return minutes
 
 
+def _list(value: str) -> list[str]:
+    """A comma-separated setting, its items stripped, empty ones left out."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def _proxies(env: Mapping[str, str]) -> int:
     """INTAKE_TRUSTED_PROXIES: how many proxies in front set X-Forwarded-*; 0 believes none."""
     hops = _int("INTAKE_TRUSTED_PROXIES", env, 0)
@@ -189,6 +194,9 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": database_url,
         "SECRET_KEY": env.get("INTAKE_SECRET_KEY") or _secret_key(instance),
+        # Earlier keys, newest first: sessions and sealed second factors made under them
+        # still open while a new INTAKE_SECRET_KEY comes in (Flask's own SECRET_KEY_FALLBACKS).
+        "SECRET_KEY_FALLBACKS": _list(env.get("INTAKE_SECRET_KEY_FALLBACKS", "")),
         "PUBLIC_URL": public_url,
         "TRUSTED_PROXIES": _proxies(env),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),

@@ -33,9 +33,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("last_ok_at", intake.core.db.UTCDateTime(timezone=True), nullable=True)
         )
-        batch_op.add_column(
-            sa.Column("failures", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("failures", sa.Integer(), server_default="0", nullable=False))
     op.execute("UPDATE mailbox_status SET last_ok_at = checked_at WHERE ok")
 
 
