@@ -7,12 +7,10 @@ row and its timeline are the same afterwards, even once the session is committed
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from intake.core import lifecycle
 from intake.core.db import database
@@ -22,43 +20,10 @@ from intake.core.models import Contact
 from routing.desk import Desk
 from voice.simulator import new_sid
 
-from .conftest import Twilio, contacts, local
-from .factories import add_contact
+from .conftest import Twilio, contacts
+from .lifecycle_moves import AT, MOVES, RECORDING_URL, STAFF, START, make, state
 from .twiml import only
 
-START = local("2026-11-23 10:00")
-AT = local("2026-11-23 10:20")
-RECORDING_URL = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
-STAFF = "anna@example.org"
-
-Move = Callable[[Session, Contact], object]
-MOVES: dict[str, Move] = {
-    "accepted by anna": lambda s, c: lifecycle.call_accepted(s, c, AT, staff="anna"),
-    "not bridged": lambda s, c: lifecycle.not_bridged(c),
-    "answered at the fallback": lambda s, c: lifecycle.answered_at_fallback(c),
-    "ended": lambda s, c: lifecycle.call_ended(c, AT, 42),
-    "status completed": lambda s, c: lifecycle.status_reported(
-        s, c, AT, status="completed", sequence="3", seconds=42
-    ),
-    "voicemail recorded": lambda s, c: lifecycle.voicemail_recorded(
-        s, c, AT, sid="RE1", status="completed", seconds=12, url=RECORDING_URL
-    ),
-    "recording processing": lambda s, c: lifecycle.voicemail_recorded(
-        s, c, AT, sid="RE1", status="in-progress", seconds=None, url=""
-    ),
-    "forwarded to bram": lambda s, c: lifecycle.mail_forwarded(s, c, [], "bram", AT),
-    "held": lambda s, c: lifecycle.mail_held(c),
-    "hold released": lambda s, c: lifecycle.hold_released(c),
-    "acknowledged": lambda s, c: lifecycle.mail_acknowledged(s, c, AT, reason="closed"),
-    "follow-up": lambda s, c: lifecycle.follow_up_received(
-        s, c, AT, attention=True, detail={"subject": "Nog een vraag"}
-    ),
-    "needs attention": lambda s, c: lifecycle.needs_attention(c),
-    "marked handled": lambda s, c: lifecycle.marked_handled(
-        s, c, AT, by=STAFF, topic="Inloggen", note="Opgelost"
-    ),
-    "reopened": lambda s, c: lifecycle.reopened(s, c, AT, by=STAFF),
-}
 # States a contact is put in, beyond its channel and outcome.
 HANDLED = {"handled_at": START, "handled_by": "bram@example.org"}
 BY_ANNA, BY_BRAM = {"answered_by": "anna"}, {"answered_by": "bram"}
@@ -72,12 +37,6 @@ PROCESSING = ("recording", "recording:RE1:in-progress")
 STATUS = ("status", "status:completed:3")
 
 
-def make(app: Flask, channel: str, outcome: str, **fields: Any) -> int:
-    """A contact in the given state, committed; its id."""
-    fields.setdefault("caller", "+31612345678")
-    return add_contact(app, channel=channel, outcome=outcome, started_at=START, **fields)
-
-
 def apply(app: Flask, contact_id: int, move: str) -> object:
     with database(app).session() as session:
         contact = session.get(Contact, contact_id)
@@ -85,13 +44,6 @@ def apply(app: Flask, contact_id: int, move: str) -> object:
         result = MOVES[move](session, contact)
         session.commit()
         return result
-
-
-def state(app: Flask, contact_id: int) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
-    """Every column of the contact, and its timeline."""
-    [contact] = [c for c in contacts(app) if c.id == contact_id]
-    row = {a.key: getattr(contact, a.key) for a in Contact.__mapper__.column_attrs}
-    return row, [(e.kind, e.key, e.detail) for e in contact.events]
 
 
 def test_the_stored_words_are_the_enumerations_values() -> None:

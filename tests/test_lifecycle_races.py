@@ -21,7 +21,7 @@ from intake.core.errors import TransitionNotAllowed
 from intake.core.lifecycle import Channel, Outcome
 from intake.core.models import Contact
 
-from .test_lifecycle import AT, MOVES, RECORDING_URL, STAFF, make, state
+from .lifecycle_moves import AT, MOVES, RECORDING_URL, STAFF, make, state
 
 REFUSED = "refused"
 MOVES_TOO = {

@@ -17,7 +17,7 @@ for those five minutes. PostgreSQL's advisory lock frees when the killed process
 connection closes, with nothing done by the test.
 """
 
-# ruff: noqa: F811  (the fixtures of test_mail_mailboxes, imported by name, are arguments)
+# ruff: noqa: F811  (the fixtures of two_mailboxes, imported by name, are arguments)
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +54,7 @@ from .intake_process import (
     start_intake,
 )
 from .mailbox import append_all, flags_of_all
-from .test_mail_mailboxes import (  # noqa: F401  (fixtures used by name)
+from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
     LINDE,
     NOORD,
     SECRETS,

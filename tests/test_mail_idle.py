@@ -4,7 +4,7 @@ Real Dovecot, both databases. Every wait is bounded and polls the database (or t
 watcher's state), never a bare sleep: a slow machine makes the test slower, not flaky.
 """
 
-# ruff: noqa: F811  (the fixtures of test_mail_mailboxes, imported by name, are arguments)
+# ruff: noqa: F811  (the fixtures of two_mailboxes, imported by name, are arguments)
 from __future__ import annotations
 
 import dataclasses
@@ -40,7 +40,7 @@ from tests.smtpsink import SmtpSink
 from .conftest import contacts, load_desk
 from .factories import always_open_desk, patient_mail
 from .intake_process import intake_env, start_intake
-from .test_mail_mailboxes import (  # noqa: F401  (fixtures used by name)
+from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
     LINDE,
     NOORD,
     desk_app,

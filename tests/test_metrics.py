@@ -26,7 +26,7 @@ from routing.desk import Desk
 
 from .conftest import Twilio, app_config, leave_voicemail, new_call
 from .factories import add_contact, add_mail, save
-from .test_health import assert_no_patient_or_desk_details, every_job_ran, mailbox_round, outbox_row
+from .health_rows import assert_no_patient_or_desk_details, every_job_ran, mailbox_round, outbox_row
 
 TOKEN = "metrics-token-0123456789"
 
