@@ -167,8 +167,7 @@ def remove(session: Session, *, slot: str, language: str, by: str, at: datetime)
     """Callers hear the spoken text again; False when there was no recording to remove."""
     _check_slot(slot, language)
     language = language_of(slot, language)
-    # Changes to one slot in turn: the later sees the earlier's row and drops its audio.
-    in_turn(session, f"announcement/{slot}/{language}")
+    in_turn(session, f"announcement/{slot}/{language}")  # as `store`
     if (slot, language) not in current(session):
         return False
     row = Announcement(slot=slot, language=language, token=None, changed_by=by, changed_at=at)

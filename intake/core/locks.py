@@ -36,9 +36,11 @@ def in_turn(session: Session, name: str) -> None:
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return
-    schema = str(connection.execute(text("SELECT current_schema()")).scalar())
+    # One round trip: the key is hashed by the server, scoped to the schema as
+    # `advisory_key` scopes the session locks (a 64-bit hash; these are held only briefly).
     connection.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name, schema)}
+        text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || :name, 0))"),
+        {"name": name},
     )
 
 
