@@ -83,6 +83,8 @@ def _this_request() -> Recordings:
 
 def recording_url(key: str, language: str) -> str | None:
     """The absolute URL of the recording callers hear for text `key`, or None: say it."""
+    if key not in announcements.SLOTS:
+        return None  # a text no recording can replace: no need to read which there are
     recording = _this_request().get((key, language_of(key, base_language(language))))
     if recording is None:
         return None
