@@ -107,7 +107,8 @@ def test_removing_a_recording_speaks_the_text_again_and_says_so(
     app: Flask, desk: Desk, auth: AuthActions
 ) -> None:
     client = auth.login(COORDINATOR, role="coordinator")
-    upload(client, "queue_music", "", mp3_bytes(30.0), "wachtmuziek.mp3")
+    saved = upload(client, "queue_music", "", mp3_bytes(30.0), "wachtmuziek.mp3")
+    assert saved.location.endswith("#queue_music-")  # back at the music's row
     assert current(app) == {("queue_music", ""): "wachtmuziek.mp3"}
 
     remove(client, "queue_music", "")

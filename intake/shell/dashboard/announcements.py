@@ -115,8 +115,8 @@ def announcements_page() -> str:
 
 
 def _back(slot: str, language: str) -> BaseResponse:
-    anchor = f"{slot}-{language}" if language else slot
-    return redirect(url_for("dashboard.announcements_page", _anchor=anchor))
+    # The row's id on the page (the music's has no language: "queue_music-").
+    return redirect(url_for("dashboard.announcements_page", _anchor=f"{slot}-{language}"))
 
 
 @bp.post("/recordings")
