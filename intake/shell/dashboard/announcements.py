@@ -55,6 +55,11 @@ def _(text: str, **variables: Any) -> str:
 
 
 def _refusal(refused: RecordingRefused) -> str:
+    """Why the upload or removal was refused, in the user's language."""
+    return _reason(refused.reason) or str(refused)
+
+
+def _reason(reason: str) -> str:
     reasons = {
         "empty": _("the file is empty"),
         "too_large": _(
@@ -69,7 +74,7 @@ def _refusal(refused: RecordingRefused) -> str:
         "unknown_slot": _("there is no such text"),
         "unknown_language": _("there is no such language"),
     }
-    return reasons.get(refused.reason, str(refused))
+    return reasons.get(reason, "")
 
 
 def _spoken(desk: Desk, slot: str, language: str) -> str:
@@ -119,17 +124,19 @@ def _back(slot: str, language: str) -> BaseResponse:
     return redirect(url_for("dashboard.announcements_page", _anchor=f"{slot}-{language}"))
 
 
+def _slot_asked() -> tuple[str, str, str]:
+    """The slot and language the form names, and the slot's label for the message after."""
+    slot = request.form.get("slot", "")
+    return slot, request.form.get("language", ""), str(SLOT_LABELS.get(slot, slot))
+
+
 @bp.post("/recordings")
 @login_required
 @coordinator_required
 def upload_announcement() -> BaseResponse:
-    slot = request.form.get("slot", "")
-    language = request.form.get("language", "")
-    label = str(SLOT_LABELS.get(slot, slot))
+    slot, language, label = _slot_asked()
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
-        flash(
-            _("Not saved: %(reason)s.", reason=_refusal(RecordingRefused("too_large", ""))), "error"
-        )
+        flash(_("Not saved: %(reason)s.", reason=_reason("too_large")), "error")
         return _back(slot, language)
     upload = request.files.get("recording")
     if upload is None or not upload.filename:
@@ -168,9 +175,7 @@ def upload_announcement() -> BaseResponse:
 @login_required
 @coordinator_required
 def remove_announcement() -> BaseResponse:
-    slot = request.form.get("slot", "")
-    language = request.form.get("language", "")
-    label = str(SLOT_LABELS.get(slot, slot))
+    slot, language, label = _slot_asked()
     session = get_session()
     try:
         removed = announcements.remove(
