@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -57,6 +58,58 @@ class Ingested:
 
 def dedupe_key(mail: ParsedMail) -> str:
     return mail.message_id or f"sha256:{mail.sha256}"
+
+
+def event_detail(mail: ParsedMail) -> dict[str, Any]:
+    """What the timeline's "mail" or "follow-up" step says of a message."""
+    return {
+        "subject": mail.subject[:200],
+        "attachments": len(mail.attachments),
+        "needs_attention": mail.needs_attention,
+        "problems": list(mail.problems)[:5],
+    }
+
+
+def organisation_of(desk: Desk, mailbox_address: str) -> str:
+    """The organisation a new thread at `mailbox_address` is for: its mailbox's, else the desk."""
+    mailbox = desk.mailbox_for(mailbox_address)
+    return mailbox.organisation if mailbox else desk.name
+
+
+def stored_values(
+    account: str, uidvalidity: int, uid: int, raw: bytes, mail: ParsedMail, now: datetime
+) -> dict[str, Any]:
+    """The `MailMessage` columns of a fetched message (all but its contact and forward)."""
+    return {
+        "mailbox": account,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "dedupe_key": dedupe_key(mail),
+        "message_id": mail.message_id,
+        "received_at": now,
+        "subject": mail.subject[:998],
+        "from_address": mail.from_address,
+        "from_name": mail.from_name[:320],
+        "text": mail.text,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in mail.attachments
+        ],
+        "automatic": list(mail.automatic),
+        "problems": list(mail.problems),
+        "needs_attention": mail.needs_attention,
+        "size": mail.size,
+        "raw": raw,
+    }
+
+
+def log_logged(reference: str, mail: ParsedMail, new_contact: bool) -> None:
+    log.info(
+        "mail %s from %s: %s",
+        reference,
+        mask(mail.from_address or "unknown"),
+        "automatic" if mail.automatic else ("new" if new_contact else "follow-up"),
+    )
 
 
 def find_thread(session: Session, mail: ParsedMail) -> Contact | None:
@@ -155,20 +208,14 @@ def ingest(
         seen.uidvalidity, seen.uid = uidvalidity, uid
         return Ingested(seen.contact_id, new_contact=False, duplicate=True)
 
-    detail = {
-        "subject": mail.subject[:200],
-        "attachments": len(mail.attachments),
-        "needs_attention": mail.needs_attention,
-        "problems": list(mail.problems)[:5],
-    }
+    detail = event_detail(mail)
     contact = find_thread(session, mail)
     new_contact = contact is None
     if contact is None:
-        mailbox = desk.mailbox_for(mailbox_address)
         contact = lifecycle.mail_received(
             session,
             via=mailbox_address,
-            organisation=mailbox.organisation if mailbox else desk.name,
+            organisation=organisation_of(desk, mailbox_address),
             caller=mail.from_address or mail.from_name[:320] or "unknown",
             subject=mail.subject[:998],
             message_id=mail.message_id,
@@ -182,34 +229,11 @@ def ingest(
             session, contact, now, attention=mail.needs_attention, detail=detail
         )
     stored = MailMessage(
-        mailbox=account,
-        uidvalidity=uidvalidity,
-        uid=uid,
-        dedupe_key=key,
-        message_id=mail.message_id,
-        received_at=now,
-        subject=mail.subject[:998],
-        from_address=mail.from_address,
-        from_name=mail.from_name[:320],
-        text=mail.text,
-        attachments=[
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-            for a in mail.attachments
-        ],
-        automatic=list(mail.automatic),
-        problems=list(mail.problems),
-        needs_attention=mail.needs_attention,
-        size=mail.size,
-        raw=raw,
+        contact_id=contact.id,
+        **stored_values(account, uidvalidity, uid, raw, mail, now),
     )
-    stored.contact_id = contact.id
     session.add(stored)
-    log.info(
-        "mail %s from %s: %s",
-        contact.reference,
-        mask(mail.from_address or "unknown"),
-        "automatic" if mail.automatic else ("new" if new_contact else "follow-up"),
-    )
+    log_logged(contact.reference, mail, new_contact)
     if mail.automatic:
         lifecycle.add_event(session, contact, "automatic", now, reasons=list(mail.automatic))
         return Ingested(contact.id, new_contact)

@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from intake.core.addresses import strict_address
@@ -155,6 +155,32 @@ def enqueue(
     stored message. `auto_reply_to` marks an acknowledgement, for `replied_today`;
     `smtp_account` says which account sends it (see `account_of`).
     """
+    values = outbox_row(
+        message,
+        kind=kind,
+        contact_id=contact_id,
+        now=now,
+        auto_reply_to=auto_reply_to,
+        mail_from=mail_from,
+        smtp_account=smtp_account,
+    )
+    row = OutboxMessage(**values)
+    session.add(row)
+    return row
+
+
+def outbox_row(
+    message: EmailMessage,
+    *,
+    kind: str,
+    contact_id: int | None,
+    now: datetime,
+    auto_reply_to: str | None = None,
+    mail_from: str | None = None,
+    smtp_account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """The outbox row of `message`, checked and written out, as column values (`enqueue`
+    adds it through the ORM; a batch of mail inserts many at once, `insert_rows`)."""
     message_id = str(message.get("Message-ID", "")).strip()
     if not message_id:
         raise ValueError("an outgoing message needs a Message-ID")
@@ -168,22 +194,26 @@ def enqueue(
         mail_from = senders[0]
     elif mail_from:
         mail_from = _checked_address(mail_from)
-    row = OutboxMessage(
-        contact_id=contact_id,
-        kind=kind,
-        message_id=message_id,
-        mail_from=mail_from,
-        smtp_account=smtp_account,
-        recipients=recipients,
-        auto_reply_to=_checked_address(auto_reply_to).lower() if auto_reply_to else None,
-        raw=_serialise(message),
-        created_at=now,
-        next_attempt_at=now,
-        attempts=0,
-        last_error="",
-    )
-    session.add(row)
-    return row
+    return {
+        "contact_id": contact_id,
+        "kind": kind,
+        "message_id": message_id,
+        "mail_from": mail_from,
+        "smtp_account": smtp_account,
+        "recipients": recipients,
+        "auto_reply_to": _checked_address(auto_reply_to).lower() if auto_reply_to else None,
+        "raw": _serialise(message),
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "last_error": "",
+    }
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Add the outbox rows made by `outbox_row`, in one statement, in `session`'s transaction."""
+    if rows:
+        session.execute(insert(_OUTBOX), list(rows))
 
 
 def replied_today(session: Session, address: str, now: datetime, tz: tzinfo) -> bool:

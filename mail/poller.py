@@ -34,7 +34,8 @@ from mail.message import ParsedMail
 from mail.parsing import parse_message
 from routing.desk import Desk, Mailbox
 
-from .ingest import Outgoing, RoundRobin, dedupe_key, ingest
+from .batch import Fetched, Lane
+from .ingest import Ingested, Outgoing, RoundRobin, dedupe_key, ingest
 from .oauth import Tokens, imap_sign_in
 from .outbox import account_of
 
@@ -249,29 +250,67 @@ def _finish_batch(
     What was finished (all of `batch`) and what is left for a person.
     """
     attention: list[int] = []
+    clock: Callable[[], datetime] = app.config["CLOCK"]
     with database(app).session() as session:
         # A write first: it opens the transaction (on SQLite the pysqlite driver starts one
         # only at a write, and a first SAVEPOINT outside one would commit on release) and
         # takes the database's write lock for the batch before any work is done.
         _move_position(session, app, settings, batch[0] - 1)
         state = _BatchState.read(app, session, settings, uidvalidity)
+        fetched: list[Fetched] = []
         for uid in batch:
             raw = bodies.pop(uid, {}).get(b"BODY[]")
             if raw is None:
                 log.warning("message %s of %s vanished before it was read", uid, settings.account)
                 continue
-            result.fetched += 1
-            mail = parse_message(raw)
-            if _finish(session, state, uid, raw, mail):
+            fetched.append(Fetched(uid, raw, parse_message(raw), clock()))
+            del raw
+        lane = Lane.open(
+            session,
+            desk=state.desk,
+            account=settings.account,
+            uidvalidity=uidvalidity,
+            mailbox_address=_mailbox_address(settings, state.desk),
+            outgoing=state.outgoing,
+            round_robin=state.round_robin,
+            mails=[f.mail for f in fetched],
+        )
+
+        def alone(message: Fetched) -> None:
+            done = _finish(session, state, message.uid, message.raw, message.mail, message.now)
+            if done is not None and done.duplicate:
                 result.duplicates += 1
             else:
                 result.logged += 1
-            if mail.needs_attention:
-                attention.append(uid)
-            del raw, mail
+            lane.touched_alone(done.contact_id if done is not None else None)
+
+        fetched.reverse()  # popped from the end: each message is let go once it is written
+        while fetched:
+            message = fetched.pop()
+            result.fetched += 1
+            if message.mail.needs_attention:
+                attention.append(message.uid)
+            if lane.take(message):
+                result.logged += 1
+                if lane.full:
+                    _alone_again(lane.write(), alone, result)
+                continue
+            _alone_again(lane.write(), alone, result)
+            alone(message)
+            del message
+        _alone_again(lane.write(), alone, result)
         _move_position(session, app, settings, batch[-1])
         session.commit()
     return batch, attention
+
+
+def _alone_again(
+    failed: list[Fetched], alone: Callable[[Fetched], None], result: PollResult
+) -> None:
+    """Messages the lane took and could not write: each ingested alone after all."""
+    for message in failed:
+        result.logged -= 1  # counted when taken; `alone` counts it again
+        alone(message)
 
 
 @dataclass
@@ -300,15 +339,16 @@ class _BatchState:
         )
 
 
-def _finish(session: Session, batch: _BatchState, uid: int, raw: bytes, mail: ParsedMail) -> bool:
-    """Log one message inside the batch's transaction, in a savepoint: True when seen before.
+def _finish(
+    session: Session, batch: _BatchState, uid: int, raw: bytes, mail: ParsedMail, now: datetime
+) -> Ingested | None:
+    """Log one message inside the batch's transaction, in a savepoint: what it became (None:
+    it could not be processed and was logged bare).
 
     Whatever the message does to us it must not block the mailbox or be lost: when its
     ingest fails, its savepoint is rolled back and it is logged bare, for a person to look at.
     """
     settings, desk = batch.settings, batch.desk
-    clock: Callable[[], datetime] = batch.app.config["CLOCK"]
-    now = clock()
     before = batch.round_robin.copy()
     try:
         with session.begin_nested():
@@ -325,15 +365,16 @@ def _finish(session: Session, batch: _BatchState, uid: int, raw: bytes, mail: Pa
                 outgoing=batch.outgoing,
                 round_robin=batch.round_robin,
             )
-        return done.duplicate
+        return done
     except DBAPIError:
         raise  # the database is in trouble: stop; the whole batch is tried again next poll
     except Exception:
         log.exception("could not process message %s of %s", uid, settings.account)
-    batch.round_robin = before  # the forward, if any, was rolled back with the rest
+    # The forward, if any, was rolled back with the rest (the lane holds the same object).
+    batch.round_robin.newest = before.newest
     with session.begin_nested():
         _log_unprocessable(session, settings, desk, batch.uidvalidity, uid, raw, mail, now)
-    return False
+    return None
 
 
 def _log_unprocessable(

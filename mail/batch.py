@@ -1,0 +1,321 @@
+"""The ordinary mail of a fetch batch, logged and forwarded a group at a time.
+
+Most mail a desk gets while it is open is plain: a patient starts a thread, or writes again
+on a thread that is not held, and it goes to a colleague on shift. `Lane` takes such
+messages in the batch's order and writes a group of them together: each kind of row (the
+contacts, the stored messages, the timeline, the outbox) one statement for the group, the
+same rows, events and forwards `mail.ingest.ingest` writes a message at a time with a few
+statements each. What the batch reads to judge its messages (which were seen before, which
+threads their ids and subjects name, those threads' rows, under a row lock) is read once.
+
+Anything else is not taken, and the poller ingests it alone, as before, after writing the
+group so far (so the database sees the mailbox's order): a message seen before or twice in
+the batch, automatic mail, mail to hold or acknowledge, a follow-up that needs a person or
+whose thread is held, is not a mail thread, was touched by an earlier message of this
+batch, or is named ambiguously. A message whose forward cannot be made is handed back
+too: its group is written without it, and the poller ingests it alone (where it is logged
+bare, for a person, if it fails again).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from intake.core import mailbatch
+from intake.core.lifecycle import Channel
+from intake.core.mailbatch import NewThread, Step, Thread
+from intake.core.models import MailMessage, OutboxMessage
+from intake.core.references import reference_for
+from mail.message import ParsedMail
+from routing.desk import Desk, Staff
+from routing.mailplan import plan_mail
+
+from .compose import forward, new_message_id
+from .ingest import (
+    REFERENCE_IN_SUBJECT,
+    Outgoing,
+    RoundRobin,
+    dedupe_key,
+    event_detail,
+    log_logged,
+    organisation_of,
+    stored_values,
+)
+from .outbox import insert_rows, outbox_row
+
+log = logging.getLogger(__name__)
+
+GROUP_BYTES = 2 * 1024 * 1024  # a group is written once its messages hold about this much
+# Round-robin numbers for forwards planned but not written yet: above every stored id, in
+# order; replaced by the stored messages' ids when the group is written.
+_PLANNED = 1 << 62
+
+_MESSAGES = cast(Table, MailMessage.__table__)
+
+
+class _Alone:
+    """What `Lane._thread` gives for a message the lane does not take."""
+
+
+_ALONE = _Alone()
+
+
+@dataclass
+class Fetched:
+    """One message of the batch: its UID, bytes, what the parser read, when it was seen."""
+
+    uid: int
+    raw: bytes
+    mail: ParsedMail
+    now: datetime
+
+
+@dataclass
+class _Taken:
+    fetched: Fetched
+    colleague: Staff
+    thread: Thread | None  # None: a new thread
+    contact_id: int = 0
+
+
+@dataclass
+class Lane:
+    """The batch's plain messages, `take`n in order and `write`n a group at a time."""
+
+    session: Session
+    desk: Desk
+    account: str
+    uidvalidity: int
+    mailbox_address: str
+    outgoing: Outgoing
+    round_robin: RoundRobin  # the batch's, kept up to date by what is written
+    seen: set[str] = field(default_factory=set)  # dedupe keys stored before the batch
+    by_message: dict[str, set[int]] = field(default_factory=dict)  # Message-ID -> contacts
+    by_outbox: dict[str, set[int]] = field(default_factory=dict)
+    threads: dict[int, Thread] = field(default_factory=dict)
+    # What this batch showed so far: keys and Message-IDs, and threads written to.
+    keys: set[str] = field(default_factory=set)
+    message_ids: set[str] = field(default_factory=set)
+    touched: set[int] = field(default_factory=set)
+    pending: list[_Taken] = field(default_factory=list)
+    pending_bytes: int = 0
+    planned: RoundRobin | None = None
+    written: int = 0  # messages written by the lane
+
+    @classmethod
+    def open(
+        cls,
+        session: Session,
+        *,
+        desk: Desk,
+        account: str,
+        uidvalidity: int,
+        mailbox_address: str,
+        outgoing: Outgoing,
+        round_robin: RoundRobin,
+        mails: list[ParsedMail],
+    ) -> Lane:
+        """A lane for the batch `mails`, with what it needs read in a few statements."""
+        lane = cls(session, desk, account, uidvalidity, mailbox_address, outgoing, round_robin)
+        keys = sorted({dedupe_key(m) for m in mails})
+        if keys:
+            lane.seen = set(
+                session.scalars(
+                    select(MailMessage.dedupe_key).where(
+                        MailMessage.mailbox == account, MailMessage.dedupe_key.in_(keys)
+                    )
+                )
+            )
+        ids = sorted({i for m in mails for i in (*m.in_reply_to, *m.references)})
+        if ids:
+            answered = (
+                select(MailMessage.message_id, MailMessage.contact_id).where(
+                    MailMessage.message_id.in_(ids)
+                ),
+                select(OutboxMessage.message_id, OutboxMessage.contact_id).where(
+                    OutboxMessage.message_id.in_(ids), OutboxMessage.contact_id.is_not(None)
+                ),
+            )
+            for found, query in zip((lane.by_message, lane.by_outbox), answered, strict=True):
+                for message_id, contact_id in session.execute(query):
+                    if message_id is not None and contact_id is not None:
+                        found.setdefault(message_id, set()).add(contact_id)
+        named = {
+            int(m.group(1)) for mail in mails for m in REFERENCE_IN_SUBJECT.finditer(mail.subject)
+        }
+        named |= {
+            c for found in (lane.by_message, lane.by_outbox) for s in found.values() for c in s
+        }
+        lane.threads = mailbatch.lock_threads(session, named)
+        return lane
+
+    # --- taking -------------------------------------------------------------------------
+
+    def take(self, fetched: Fetched) -> bool:
+        """Whether the lane takes the message (to be written with its group), else False:
+        the caller writes the group (`write`) and ingests the message alone."""
+        mail = fetched.mail
+        key = dedupe_key(mail)
+        thread = self._thread(mail, key)
+        self.keys.add(key)
+        if mail.message_id:
+            self.message_ids.add(mail.message_id)
+        if isinstance(thread, _Alone):
+            return False
+        if thread is not None and (
+            thread.id in self.touched
+            or thread.forward_pending
+            or not thread.takes_mail
+            or mail.needs_attention
+        ):
+            return False
+        if not self.pending:
+            self.planned = self.round_robin.copy()
+        assert self.planned is not None
+        plan = plan_mail(
+            self.desk,
+            fetched.now,
+            previous=thread.forwarded_to if thread is not None else None,
+            last_forwarded=self.planned.as_of(fetched.now),
+        )
+        if plan.action != "forward" or plan.colleague is None:
+            return False
+        self.planned.forwarded(plan.colleague.id, _PLANNED + len(self.pending), fetched.now)
+        self.pending.append(_Taken(fetched, plan.colleague, thread))
+        self.pending_bytes += len(fetched.raw)
+        if thread is not None:
+            self.touched.add(thread.id)
+        return True
+
+    def _thread(self, mail: ParsedMail, key: str) -> Thread | _Alone | None:
+        """The thread `mail` follows up (None: it starts one), or `_ALONE`: not for the lane.
+
+        As `mail.ingest.find_thread` finds it: by the ids it answers (our stored messages
+        first, then our own mail), else the first reference in its subject to a mail thread.
+        """
+        if key in self.seen or key in self.keys or mail.automatic:
+            return _ALONE
+        ids = (*mail.in_reply_to, *mail.references)
+        if any(i in self.message_ids for i in ids):
+            return _ALONE  # it answers a message of this batch
+        for found in (self.by_message, self.by_outbox):
+            contacts = {c for i in ids for c in found.get(i, ())}
+            if len(contacts) > 1:
+                return _ALONE  # which one `find_thread` takes is not defined: leave it to it
+            if contacts:
+                return self.threads.get(contacts.pop(), _ALONE)
+        for match in REFERENCE_IN_SUBJECT.finditer(mail.subject):
+            thread = self.threads.get(int(match.group(1)))
+            if thread is None:
+                return _ALONE  # no such contact before the batch; one may be made in it
+            if thread.channel == Channel.MAIL:
+                return thread
+        return None
+
+    @property
+    def full(self) -> bool:
+        return self.pending_bytes >= GROUP_BYTES
+
+    def touched_alone(self, contact_id: int | None) -> None:
+        """A message ingested alone wrote to this contact: the lane's copy of it is stale."""
+        if contact_id is not None:
+            self.touched.add(contact_id)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def write(self) -> list[Fetched]:
+        """Write the messages taken since the last write. Those whose forward could not be
+        made are left out and returned, for the caller to ingest alone."""
+        taken, self.pending, self.pending_bytes, self.planned = self.pending, [], 0, None
+        if not taken:
+            return []
+        session = self.session
+        new = [t for t in taken if t.thread is None]
+        ids = mailbatch.threads_started(session, [self._new_thread(t.fetched) for t in new])
+        for t, contact_id in zip(new, ids, strict=True):
+            t.contact_id = contact_id
+        for t in taken:
+            if t.thread is not None:
+                t.contact_id = t.thread.id
+
+        outbox: list[dict[str, object]] = []
+        done: list[_Taken] = []
+        failed: list[_Taken] = []
+        for t in taken:
+            try:
+                outbox.append(self._forward(t))
+                done.append(t)
+            except Exception:
+                log.exception("could not forward message %s of %s", t.fetched.uid, self.account)
+                failed.append(t)
+        mailbatch.dropped(session, [t.contact_id for t in failed if t.thread is None])
+        if done:
+            self._store(done)
+            insert_rows(session, outbox)
+        self.written += len(done)
+        return [t.fetched for t in failed]
+
+    def _new_thread(self, fetched: Fetched) -> NewThread:
+        mail = fetched.mail
+        return NewThread(
+            via=self.mailbox_address,
+            organisation=organisation_of(self.desk, self.mailbox_address),
+            caller=mail.from_address or mail.from_name[:320] or "unknown",
+            subject=mail.subject[:998],
+            message_id=mail.message_id,
+            needs_attention=mail.needs_attention,
+            at=fetched.now,
+        )
+
+    def _forward(self, t: _Taken) -> dict[str, object]:
+        reference = reference_for(t.contact_id)
+        fetched, outgoing = t.fetched, self.outgoing
+        message = forward(
+            desk=self.desk,
+            reference=reference,
+            mail=fetched.mail,
+            raw=fetched.raw,
+            colleague=t.colleague,
+            sender=outgoing.sender,
+            message_id=new_message_id("forward", reference, outgoing.domain),
+            at=fetched.now,
+            received_at=fetched.now,
+            mailbox=t.thread.via if t.thread is not None else self.mailbox_address,
+        )
+        return outbox_row(
+            message,
+            kind="forward",
+            contact_id=t.contact_id,
+            now=fetched.now,
+            smtp_account=outgoing.smtp_account,
+        )
+
+    def _store(self, done: list[_Taken]) -> None:
+        """The stored messages, the contacts' forwards and the timeline of `done`."""
+        session = self.session
+        rows = []
+        for t in done:
+            f = t.fetched
+            values = stored_values(self.account, self.uidvalidity, f.uid, f.raw, f.mail, f.now)
+            values.update(contact_id=t.contact_id, forwarded_to=t.colleague.id, forwarded_at=f.now)
+            rows.append(values)
+        statement = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+        message_ids = list(session.execute(statement, rows).scalars())
+        del rows
+        forwards = mailbatch.forwarded(
+            session, [(t.contact_id, t.colleague.id, t.fetched.now) for t in done]
+        )
+        steps: list[Step] = []
+        for t, step in zip(done, forwards, strict=True):
+            kind = "mail" if t.thread is None else "follow-up"
+            steps += [Step(t.contact_id, kind, t.fetched.now, event_detail(t.fetched.mail)), step]
+        mailbatch.timeline(session, steps)
+        for t, message_id in zip(done, message_ids, strict=True):
+            self.round_robin.forwarded(t.colleague.id, int(message_id), t.fetched.now)
+            log_logged(reference_for(t.contact_id), t.fetched.mail, t.thread is None)

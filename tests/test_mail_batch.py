@@ -1,0 +1,241 @@
+"""A fetch batch's plain mail is written a group at a time (mail.batch), with the same rows,
+timeline and forwards as a message at a time; whatever is not plain goes alone, in order."""
+
+# ruff: noqa: F811  (the fixtures of two_mailboxes, imported by name, are arguments)
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from intake.core.db import database
+from intake.core.models import Contact, MailMessage, OutboxMessage
+from mail import batch
+from mail.accounts import imap_accounts
+from mail.batch import Lane
+from mail.mailboxes import poll_every_mailbox, poll_one_mailbox
+from mail.poller import poll
+from routing.desk import Desk
+from tests.mailservers import configure_mail
+
+from .conftest import contacts
+from .factories import patient_mail
+from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
+    desk_app,
+    linde,
+    linde_smtp,
+    linde_smtp_server,
+    two_desk,
+)
+
+if TYPE_CHECKING:
+    from tests.mailservers import Dovecot, SmtpSink
+
+
+@pytest.fixture
+def mail_app(app: Flask, desk: Desk, dovecot: Dovecot, smtp: SmtpSink) -> Iterator[Flask]:
+    configure_mail(app, dovecot, smtp)
+    yield app
+
+
+@pytest.fixture(params=["in groups", "one at a time"])
+def taken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What the lane said of each message; "one at a time" makes it take none, the way
+    every message was ingested before the lane, which the results must equal."""
+    said: list[bool] = []
+    take = Lane.take
+
+    def recorded(lane: Lane, fetched: Any) -> bool:
+        took = request.param == "in groups" and take(lane, fetched)
+        said.append(took)
+        return took
+
+    monkeypatch.setattr(Lane, "take", recorded)
+    return said
+
+
+def timeline(app: Flask) -> list[tuple[str, str, str | None, list[str]]]:
+    """Per contact, oldest first: who wrote, the outcome, to whom it went, its steps."""
+    return [
+        (
+            c.caller,
+            c.outcome,
+            c.forwarded_to,
+            [e.kind for e in sorted(c.events, key=lambda e: e.id)],
+        )
+        for c in contacts(app)
+    ]
+
+
+def stored(app: Flask) -> list[tuple[int, str | None, int]]:
+    """Each stored message by UID: to whom it went, and the how-many-th contact it is on."""
+    with database(app).session() as session:
+        order = {
+            cid: n for n, cid in enumerate(session.scalars(select(Contact.id).order_by(Contact.id)))
+        }
+        rows = session.execute(
+            select(MailMessage.uid, MailMessage.forwarded_to, MailMessage.contact_id).order_by(
+                MailMessage.uid
+            )
+        )
+        return [(uid, to, order[cid]) for uid, to, cid in rows]
+
+
+def outbox(app: Flask) -> list[tuple[str, list[str], str]]:
+    with database(app).session() as session:
+        rows = session.execute(
+            select(OutboxMessage.kind, OutboxMessage.recipients, Contact.caller)
+            .join(Contact, Contact.id == OutboxMessage.contact_id)
+            .order_by(OutboxMessage.id)
+        )
+        return [(kind, list(recipients), caller) for kind, recipients, caller in rows]
+
+
+def test_a_mixed_batch_is_logged_as_one_message_at_a_time_would_log_it(
+    mail_app: Flask, dovecot: Dovecot, taken: list[bool]
+) -> None:
+    dovecot.append(patient_mail(sender="e@example.nl", message_id="<e0@x.nl>"))
+    poll(mail_app)  # a thread from an earlier poll: E, to anna
+    [earlier] = contacts(mail_app)
+    taken.clear()
+
+    mails = [
+        patient_mail(sender="a@example.nl", message_id="<m0@x.nl>"),  # new: A
+        patient_mail(sender="b@example.nl", message_id="<m1@x.nl>"),  # new: B
+        # A again, answering its first mail in this same batch: alone, after A is written
+        patient_mail(sender="a@example.nl", message_id="<m2@x.nl>", In_Reply_To="<m0@x.nl>"),
+        patient_mail(sender="b@example.nl", message_id="<m1@x.nl>"),  # B's mail twice: once
+        patient_mail(
+            sender="c@example.nl", message_id="<m4@x.nl>", Auto_Submitted="auto-replied"
+        ),  # an out-of-office: logged, nothing sent
+        patient_mail(sender="d@example.nl", message_id=None),  # no Message-ID: D
+        patient_mail(sender="e@example.nl", message_id="<m6@x.nl>", In_Reply_To="<e0@x.nl>"),
+        # E again, by the reference in the subject: E was just written to, so alone
+        patient_mail(
+            subject=f"Re: [{earlier.reference}] inloggen",
+            sender="e@example.nl",
+            message_id="<m7@x.nl>",
+        ),
+        patient_mail(sender="f@example.nl", message_id="<m8@x.nl>"),  # new: F
+    ]
+    for raw in mails:
+        dovecot.append(raw)
+
+    result = poll(mail_app)
+
+    assert (result.fetched, result.logged, result.duplicates) == (9, 8, 1)
+    assert timeline(mail_app) == [
+        (
+            "e@example.nl",
+            "forwarded",
+            "anna",
+            ["mail", "forwarded"] + ["follow-up", "forwarded"] * 2,
+        ),
+        ("a@example.nl", "forwarded", "bram", ["mail", "forwarded", "follow-up", "forwarded"]),
+        ("b@example.nl", "forwarded", "anna", ["mail", "forwarded"]),
+        ("c@example.nl", "automatic", None, ["mail", "automatic"]),
+        ("d@example.nl", "forwarded", "anna", ["mail", "forwarded"]),
+        ("f@example.nl", "forwarded", "bram", ["mail", "forwarded"]),
+    ]
+    first = min(uid for uid, _, _ in stored(mail_app))
+    # B's mail, seen again at UID 5, is noted where it is now.
+    assert [(uid - first + 1, to, n) for uid, to, n in stored(mail_app)] == [
+        (1, "anna", 0),
+        (2, "bram", 1),
+        (4, "bram", 1),
+        (5, "anna", 2),
+        (6, None, 3),
+        (7, "anna", 4),
+        (8, "anna", 0),
+        (9, "anna", 0),
+        (10, "bram", 5),
+    ]
+    assert [(to, caller) for _, [to], caller in outbox(mail_app)] == [
+        ("anna@example.org", "e@example.nl"),
+        ("bram@example.org", "a@example.nl"),
+        ("anna@example.org", "b@example.nl"),
+        ("bram@example.org", "a@example.nl"),
+        ("anna@example.org", "d@example.nl"),
+        ("anna@example.org", "e@example.nl"),
+        ("anna@example.org", "e@example.nl"),
+        ("bram@example.org", "f@example.nl"),
+    ]
+    if taken and any(taken):
+        # New threads and the follow-up on E went in groups; the rest alone.
+        assert taken == [True, True, False, False, False, True, True, False, True]
+
+
+def test_a_forward_the_lane_cannot_make_is_made_alone_and_logged_once(
+    mail_app: Flask, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = batch.forward
+
+    def failing(**kwargs: Any) -> Any:
+        if kwargs["mail"].from_address == "b@example.nl":
+            raise ValueError("cannot be written")
+        return made(**kwargs)
+
+    monkeypatch.setattr(batch, "forward", failing)
+    for n, sender in enumerate(["a@example.nl", "b@example.nl", "c@example.nl"]):
+        dovecot.append(patient_mail(sender=sender, message_id=f"<f{n}@x.nl>"))
+
+    result = poll(mail_app)
+
+    assert (result.fetched, result.logged) == (3, 3)
+    # b's contact the lane made was taken back: one contact each, all forwarded once
+    # (alone, mail.ingest makes b's forward), and b's after the others.
+    assert [(c.caller, c.outcome) for c in contacts(mail_app)] == [
+        ("a@example.nl", "forwarded"),
+        ("c@example.nl", "forwarded"),
+        ("b@example.nl", "forwarded"),
+    ]
+    assert sorted(caller for _, _, caller in outbox(mail_app)) == [
+        "a@example.nl",
+        "b@example.nl",
+        "c@example.nl",
+    ]
+
+
+def test_two_mailboxes_following_up_one_thread_at_once_both_log_and_forward(
+    desk_app: Flask, two_desk: Desk, dovecot: Dovecot, linde: Dovecot
+) -> None:
+    # The patient's thread, from Noord; then a follow-up on it in each mailbox, both polled
+    # at once: each lane reads the thread under a row lock, the second after the first.
+    dovecot.append(patient_mail(sender="e@example.nl", message_id="<e0@x.nl>"))
+    poll_every_mailbox(desk_app)
+    for n, box in enumerate((dovecot, linde)):
+        box.append(
+            patient_mail(
+                sender="e@example.nl", message_id=f"<e{n + 1}@x.nl>", In_Reply_To="<e0@x.nl>"
+            )
+        )
+    keys = [a.key for a in imap_accounts(two_desk, desk_app.config)]
+    barrier = threading.Barrier(len(keys))
+    rounds: list[Any] = []
+
+    def worker(key: str) -> None:
+        barrier.wait(10)
+        rounds.append(poll_one_mailbox(desk_app, key))
+
+    threads = [threading.Thread(target=worker, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(r.result.logged for r in rounds if r.result is not None) == [1, 1]
+    [thread] = contacts(desk_app)
+    assert (thread.outcome, thread.forwarded_to) == ("forwarded", "anna")
+    assert [e.kind for e in sorted(thread.events, key=lambda e: e.id)] == [
+        "mail",
+        "forwarded",
+        "follow-up",
+        "forwarded",
+        "follow-up",
+        "forwarded",
+    ]
+    assert [to for _, [to], _ in outbox(desk_app)] == ["anna@example.org"] * 3
