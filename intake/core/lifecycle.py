@@ -23,8 +23,9 @@ A call's contact is made in `contactlog` (`start_call` on the hot path of every 
 pre-built statements, and `open_call`), in progress; mail and walk-ins are made here.
 The ordinary mail of a fetch batch goes through `mailbatch`: the same moves, rows and
 events as mail_received, follow_up_received and mail_forwarded, one statement per kind for
-many messages. Steps that change nothing about the contact (a colleague's phone picking up, a round of
-ringing ending, a caller leaving no message) are only noted on the timeline: `add_event`.
+many messages. Steps that change nothing about the contact (a colleague's phone picking
+up, a round of ringing ending, a caller leaving no message) are only noted on the timeline:
+`add_event`.
 
     transition              allowed from                     outcome afterwards
     call_accepted           in-progress, answered            answered (False: taken)
