@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import string
 import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.core.addresses import strict_address
+from intake.core.addresses import _read_address, read_address, strict_address
 from mail.htmltext import html_to_text
 from mail.message import Attachment, ParsedMail
 from mail.parsing import parse_message
@@ -395,6 +396,33 @@ def test_strict_address_reads_one_plain_address_or_nothing() -> None:
     assert strict_address("jan@example.nl\r\nBcc: evil@attacker.example") is None
     assert strict_address("jan@example.nl, evil@attacker.example") is None
     assert strict_address("") is None
+
+
+def test_a_bare_address_is_read_as_the_two_parses_read_it() -> None:
+    # `read_address` skips the header grammar for a bare plain address: what it gives must
+    # be what the two parses give, for the tricky ones and for many random ones.
+    alphabet = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@ <>\"()"
+    rng = random.Random(2026)
+    values = [
+        "Jan@Example.NL",
+        "a..b@example.nl",
+        "a@b",
+        "a@-b.nl",
+        "a@b.nl.",
+        "=?utf-8?q?x?=@example.nl",
+        "é@example.nl",
+        "a@ex_ample.nl",
+        "a" * 64 + "@example.nl",
+        "a" * 65 + "@example.nl",
+        " jan@example.nl",
+    ]
+    values += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16)))
+        + rng.choice(["@example.nl", "@a.b", "@x.co.uk", ""])
+        for _ in range(3000)
+    ]
+    for value in values:
+        assert read_address(value)[0] == _read_address(value)[0], value
 
 
 # --- header injection ---------------------------------------------------------------------

@@ -35,7 +35,21 @@ def strict_address(value: str) -> str | None:
 
 def read_address(value: str) -> tuple[str | None, str, str]:
     """(addr-spec or None, display name as written, why not) for one address header value."""
-    return _read_address(str(value))
+    value = str(value)
+    # A bare plain address (no name, quotes, comments, brackets or spaces) reads one way
+    # only: what the two parses below would give, without them. Not one with "=?" in it,
+    # which the header grammar may read as an encoded word.
+    local, at, domain = value.partition("@")
+    if (
+        at
+        and "=?" not in value
+        and len(local) <= 64
+        and len(value) <= 254
+        and _DOT_ATOM.fullmatch(local)
+        and _DOMAIN.fullmatch(domain)
+    ):
+        return value, "", ""
+    return _read_address(value)
 
 
 # The same few addresses (the desk's, the colleagues', a patient's in each of their
