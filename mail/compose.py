@@ -199,9 +199,20 @@ def forward(
     message.set_content(note, cte="quoted-printable")
     message.make_mixed()
     message.attach(_original_part(raw, reference))
-    # Our own boundary: otherwise the generator joins the whole message to pick one.
-    message.set_boundary(f"=_helpdesk_{secrets.token_hex(16)}")
+    # Our own boundary: otherwise the generator joins the whole message to pick one. The
+    # same one all along (so the header is parsed once, not per forward: see
+    # `_WritingPolicy`), unless the original holds it (our own forward, sent back to us);
+    # the note is quoted-printable, which writes "=" as "=3D" and cannot hold it.
+    boundary = _BOUNDARY if _BOUNDARY.encode() not in raw else _new_boundary()
+    message.replace_header("Content-Type", f'multipart/mixed; boundary="{boundary}"')
     return message
+
+
+def _new_boundary() -> str:
+    return f"=_helpdesk_{secrets.token_hex(16)}"
+
+
+_BOUNDARY = _new_boundary()
 
 
 def acknowledgement(

@@ -284,6 +284,22 @@ def test_as_bytes_writes_what_the_email_package_writes(example_desk: Desk) -> No
     assert raw in data and data.count(raw) == 1
 
 
+def test_our_own_forward_sent_back_to_the_desk_is_forwarded_whole_again(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    # Forwards share one boundary; one whose original holds it (a colleague sent our
+    # forward back to the desk) gets another, or the original would end at its first part.
+    raw = corpus("windows1252_body.eml")
+    [first] = deliver(app, clock, smtp, forward_of(example_desk, raw))
+    smtp.clear()
+    [again] = deliver(app, clock, smtp, forward_of(example_desk, first.raw))
+    assert first.message.get_boundary() != again.message.get_boundary()
+    inner = attached_original(again)
+    assert inner.get_boundary() == first.message.get_boundary()
+    assert first.raw.strip() in again.raw
+    assert len(list(inner.iter_attachments())) == 1
+
+
 def test_an_original_that_cannot_travel_as_a_message_is_attached_as_a_file(
     app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
 ) -> None:
