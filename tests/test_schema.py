@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 
 from intake.core.db import Base, database, make_engine
+from intake.core.models import Contact, MailMessage
 from intake.core.schema import is_current, upgrade
+
+from .conftest import local
 
 
 def test_migrations_match_the_models(app: Flask) -> None:
@@ -57,3 +62,30 @@ def test_upgrading_sqlite_keeps_the_rows_that_refer_to_a_rebuilt_table(tmp_path:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again
     assert is_current(engine)
     engine.dispose()
+
+
+def test_stored_mail_is_compressed_with_lz4_on_postgresql(app: Flask) -> None:
+    engine = database(app).engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite compresses no values")
+    text = ("Beste helpdesk, ik kan niet inloggen op het portaal. " * 400).encode()
+    with database(app).session() as session:
+        contact = Contact(channel="mail", started_at=local("2026-11-23 10:15"), outcome="received")
+        session.add(contact)
+        session.flush()
+        session.add(
+            MailMessage(
+                contact_id=contact.id,
+                mailbox="helpdesk@example.org",
+                uidvalidity=1,
+                uid=1,
+                dedupe_key="<lz4@x.nl>",
+                received_at=local("2026-11-23 10:15"),
+                raw=text,
+            )
+        )
+        session.commit()
+        method, stored = session.execute(
+            sa.text("SELECT pg_column_compression(raw), raw FROM mail_message")
+        ).one()
+    assert (method, bytes(stored)) == ("lz4", text)
