@@ -317,7 +317,6 @@ def _alone_again(
 class _BatchState:
     """What every message of a fetch batch is ingested with, read once for the batch."""
 
-    app: Flask
     settings: ImapSettings
     uidvalidity: int
     desk: Desk
@@ -330,7 +329,6 @@ class _BatchState:
     ) -> _BatchState:
         desk = current_desk(session, app)
         return cls(
-            app=app,
             settings=settings,
             uidvalidity=uidvalidity,
             desk=desk,
