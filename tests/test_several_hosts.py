@@ -60,7 +60,9 @@ CALLS = 50
 REPEATS = 10  # of those, sent a second time at once, to another process
 CALLS_DURING_CUT = 30
 POLL_SECONDS = 1
-MAIL = 40
+# Three fetch batches: the poller writes plain mail a group at a time, so one batch of 40
+# could be logged and committed between the holder's first log line and the kill.
+MAIL = 150
 LOGGED = " mail HD-"  # what a worker logs (at INFO) for each mail it logs
 SAFE_ANSWER = "answering with its safe TwiML"  # what voice/webhook.py logs when it gives up
 WAIT = 30.0  # seconds: the bound on anything the test waits for, far above what it takes
