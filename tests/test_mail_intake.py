@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -289,6 +290,26 @@ def test_a_strange_mail_is_still_logged_and_kept(
     with database(mail_app).session() as session:
         [stored] = session.scalars(select(MailMessage)).all()
         assert stored.raw == dovecot.fetch(uid)
+
+
+def test_the_mail_itself_never_reaches_the_log_even_at_debug_level(
+    mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # imapclient hands imaplib's protocol trace, fetched mail included, to a logger: an
+    # administrator who turns on DEBUG to see why a mailbox fails must not get patient mail.
+    body = "Mijn BSN staat in de bijlage, de app weigert mijn DigiD-code"
+    dovecot.append(patient_mail(subject="Vraag over mijn dossier", body=body))
+
+    with caplog.at_level(logging.DEBUG):
+        poll_and_send(mail_app)
+
+    [contact] = contacts(mail_app)
+    assert contact.outcome == "forwarded"
+    assert any(r.name.startswith("imapclient") for r in caplog.records)  # the trace was on
+    ours = [r for r in caplog.records if r.name != "mail.log"]  # not the test's SMTP server's
+    logged = "\n".join(r.getMessage() for r in ours)
+    assert "DigiD-code" not in logged
+    assert "dossier" not in logged
 
 
 def test_mail_over_ssl(mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink) -> None:
