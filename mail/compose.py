@@ -26,7 +26,6 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
@@ -37,6 +36,7 @@ from intake.core.references import is_reference
 from mail import notes
 from mail.headertext import header_text
 from mail.message import ParsedMail
+from mail.rawheaders import REGISTRY
 from routing.desk import Desk, Staff
 from routing.hours import require_aware
 from routing.languages import base_language
@@ -82,13 +82,13 @@ class _WritingPolicy(EmailPolicy):
 
 @functools.lru_cache(maxsize=512)
 def _stored_header(name: str, value: str) -> Any:
-    return _shared(policy.SMTP.header_factory(name, value))
+    return _shared(REGISTRY(name, value))
 
 
 @functools.lru_cache(maxsize=512)
 def _stored_address(name: str, display_name: str, addr_spec: str) -> Any:
     address = Address(display_name=display_name, addr_spec=addr_spec)
-    return _shared(policy.SMTP.header_factory(name, address))
+    return _shared(REGISTRY(name, address))
 
 
 def _shared(header: Any) -> Any:
@@ -97,7 +97,7 @@ def _shared(header: Any) -> Any:
 
 
 # policy.SMTP (CRLF), and headers set raw (the Message-IDs) are never refolded.
-POLICY = _WritingPolicy(linesep="\r\n", refold_source="none")
+POLICY = _WritingPolicy(linesep="\r\n", refold_source="none", header_factory=REGISTRY)
 
 # A msg-id as we accept it in a header we write: printable ASCII, no angle brackets inside.
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")

@@ -17,7 +17,7 @@ from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from typing import Any
 
-from mail.rawheaders import header_line
+from mail.rawheaders import REGISTRY, header_line
 
 _FEED_CHUNK = 1 << 20  # bytes handed to the parser at a time
 _COUNT_CHUNK = 1 << 20  # characters of an encoded payload counted at a time
@@ -69,10 +69,10 @@ class _ReadingPolicy(EmailPolicy):
 
 @functools.lru_cache(maxsize=256)
 def _parsed_header(name: str, value: str) -> Any:
-    return policy.default.header_fetch_parse(name, value)
+    return EmailPolicy.header_fetch_parse(_READING, name, value)
 
 
-_READING = _ReadingPolicy()
+_READING = _ReadingPolicy(header_factory=REGISTRY)
 
 
 def message_from_bytes(raw: bytes, *, headers_only: bool = False) -> EmailMessage:

@@ -384,9 +384,7 @@ def _addresses_in(name: str, value: str) -> tuple[str, ...] | None:
     try:
         header = REGISTRY(name, value)
         assert isinstance(header, AddressHeader)
-        return tuple(
-            header_line(a.addr_spec) for a in header.addresses if a.username and a.domain
-        )
+        return tuple(header_line(a.addr_spec) for a in header.addresses if a.username and a.domain)
     except Exception:
         return None
 

@@ -8,6 +8,7 @@ import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from intake.core.addresses import _read_address, read_address, strict_address
 from mail.htmltext import html_to_text
 from mail.message import Attachment, ParsedMail
 from mail.parsing import parse_message
+from mail.rawheaders import REGISTRY
 
 CORPUS = Path(__file__).resolve().parent / "mail_corpus"
 DESK = "helpdesk@helpdesk.example.org"
@@ -423,6 +425,35 @@ def test_a_bare_address_is_read_as_the_two_parses_read_it() -> None:
     ]
     for value in values:
         assert read_address(value)[0] == _read_address(value)[0], value
+
+
+def test_headers_made_once_per_class_are_the_headers_the_standard_registry_makes() -> None:
+    # mail.rawheaders.REGISTRY keeps each header's class; every header it makes must be the
+    # one HeaderRegistry makes: the same text, kind, parts and defects.
+    standard = HeaderRegistry()
+    values = [
+        ("Subject", "=?utf-8?q?Vraag_over_mijn_afspraak_=E2=82=AC?= en meer"),
+        ("From", '"Jansen, Jan" <jan@example.nl>, piet@example.nl'),
+        ("To", "undisclosed-recipients:;"),
+        ("Reply-To", "<<weird>>@@example"),
+        ("Content-Type", 'multipart/mixed; boundary="=_a"; charset=utf-8'),
+        ("Content-Disposition", "attachment; filename*=utf-8''sc%C3%A9n.pdf"),
+        ("Content-Transfer-Encoding", "Base64"),
+        ("Date", "Mon, 23 Nov 2026 09:00:00 +0100"),
+        ("Date", "gisteren"),
+        ("Message-ID", "<a1@mail.example.nl>"),
+        ("MIME-Version", "1.0"),
+        ("X-Mailer", "Outlook"),
+    ]
+    for name, value in values:
+        for _ in range(2):  # the second time from the kept class
+            ours, theirs = REGISTRY(name, value), standard(name, value)
+            assert str(ours) == str(theirs), (name, value)
+            assert type(ours).__mro__[1:] == type(theirs).__mro__[1:], (name, value)
+            assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
+            for part in ("addresses", "params", "datetime", "content_type", "cte", "max_count"):
+                assert getattr(ours, part, None) == getattr(theirs, part, None), (name, part)
+    assert REGISTRY["subject"] is REGISTRY["Subject"]
 
 
 # --- header injection ---------------------------------------------------------------------
