@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from intake.core import mailbatch
+from intake.core.db import insert_many
 from intake.core.lifecycle import Channel
 from intake.core.mailbatch import NewThread, Step, Thread
 from intake.core.models import MailMessage, OutboxMessage
@@ -305,8 +306,7 @@ class Lane:
             values = stored_values(self.account, self.uidvalidity, f.uid, f.raw, f.mail, f.now)
             values.update(contact_id=t.contact_id, forwarded_to=t.colleague.id, forwarded_at=f.now)
             rows.append(values)
-        statement = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
-        message_ids = list(session.execute(statement, rows).scalars())
+        message_ids = insert_many(session, _MESSAGES, rows, blob="raw")
         del rows
         forwards = mailbatch.forwarded(
             session, [(t.contact_id, t.colleague.id, t.fetched.now) for t in done]

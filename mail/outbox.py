@@ -26,11 +26,11 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from intake.core.addresses import strict_address
-from intake.core.db import Database
+from intake.core.db import Database, insert_many
 from intake.core.locks import ExclusiveLock
 from intake.core.models import OutboxMessage
 from mail.compose import as_bytes
@@ -212,8 +212,7 @@ def outbox_row(
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add the outbox rows made by `outbox_row`, in one statement, in `session`'s transaction."""
-    if rows:
-        session.execute(insert(_OUTBOX), list(rows))
+    insert_many(session, _OUTBOX, rows, blob="raw")
 
 
 def replied_today(session: Session, address: str, now: datetime, tz: tzinfo) -> bool:

@@ -4,16 +4,20 @@ timeline and forwards as a message at a time; whatever is not plain goes alone, 
 # ruff: noqa: F811  (the fixtures of two_mailboxes, imported by name, are arguments)
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from intake.core.db import database
+from intake.core.db import LARGE_BLOB, database
 from intake.core.models import Contact, MailMessage, OutboxMessage
+from intake.shell.jobs import flush_outbox
 from mail import batch
 from mail.accounts import imap_accounts
 from mail.batch import Lane
@@ -23,7 +27,7 @@ from routing.desk import Desk
 from tests.mailservers import configure_mail
 
 from .conftest import contacts
-from .factories import patient_mail
+from .factories import DESK_ADDRESS, patient_mail
 from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
     desk_app,
     linde,
@@ -198,6 +202,43 @@ def test_a_forward_the_lane_cannot_make_is_made_alone_and_logged_once(
         "b@example.nl",
         "c@example.nl",
     ]
+
+
+def test_large_mail_in_a_batch_is_stored_and_forwarded_byte_for_byte(
+    mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink
+) -> None:
+    # On SQLite a mail of LARGE_BLOB or more (and its forward) is written through blob I/O,
+    # not bound: what is stored and what the colleague gets must be the mail exactly.
+    scan = random.Random(7).randbytes(LARGE_BLOB + 12345)
+    raws = []
+    for n in range(4):
+        message = EmailMessage()
+        message["From"] = f"patient{n}@example.nl"
+        message["To"] = DESK_ADDRESS
+        message["Subject"] = f"Scan {n}"
+        message["Message-ID"] = f"<large{n}@example.nl>"
+        message.set_content("Hierbij de scan van mijn brief.")
+        if n in (1, 2):  # two large among small ones, in one fetch batch
+            message.add_attachment(
+                scan[n:], maintype="application", subtype="pdf", filename="scan.pdf"
+            )
+        raws.append(message.as_bytes(policy=SMTP))
+        dovecot.append(raws[-1])
+
+    assert poll(mail_app).logged == 4
+    with database(mail_app).session() as session:
+        stored = session.scalars(select(MailMessage).order_by(MailMessage.id)).all()
+        assert [m.raw for m in stored] == [dovecot.fetch(uid) for uid in dovecot.uids()]
+        assert [m.subject for m in stored] == ["Scan 0", "Scan 1", "Scan 2", "Scan 3"]
+    flush_outbox(mail_app)
+    sent = sorted(smtp.wait_for(4), key=lambda m: str(m.message["Subject"]))
+    for n, mail in enumerate(sent):
+        [original] = [
+            p for p in mail.message.iter_attachments() if p.get_content_type() == "message/rfc822"
+        ]
+        [inner] = original.get_payload()
+        attached = [p.get_content() for p in inner.iter_attachments()]
+        assert attached == ([scan[n:]] if n in (1, 2) else []), n
 
 
 def test_two_mailboxes_following_up_one_thread_at_once_both_log_and_forward(

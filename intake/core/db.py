@@ -7,7 +7,7 @@ contact log's functions.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +20,13 @@ from sqlalchemy import (
     CursorResult,
     DateTime,
     Engine,
+    Table,
+    bindparam,
     create_engine,
     event,
+    func,
+    insert,
+    update,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -175,6 +180,51 @@ class Prepared:
         with self._lock:
             self._forms[dialect.name] = form
         return form
+
+
+# A blob at least this large is written to SQLite through incremental blob I/O (see
+# `insert_many`), not bound as a parameter.
+LARGE_BLOB = 1 << 20
+_BLOB_PIECE = 1 << 20
+
+
+def insert_many(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, blob: str
+) -> list[int]:
+    """INSERT `rows` into `table` in one statement, in `session`'s transaction; their ids in
+    the order of `rows`.
+
+    On SQLite a value of the `blob` column of LARGE_BLOB or more is not bound: the row is
+    inserted with an empty blob, made its size with zeroblob() and written through sqlite3's
+    incremental blob I/O a piece at a time. A bound blob is copied by SQLite, and that copy
+    stays with the cached statement until the statement next runs: a 14 MB mail (and the
+    forward that carries it) held for the rest of the poll, and again per statement text.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    large: dict[int, bytes] = {}
+    if connection.dialect.name == "sqlite":
+        large = {n: row[blob] for n, row in enumerate(rows) if len(row[blob]) >= LARGE_BLOB}
+    values = [{**row, blob: b""} if n in large else row for n, row in enumerate(rows)]
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids = [int(i) for i in session.execute(statement, values).scalars()]
+    del values
+    if large:
+        resize = (
+            update(table)
+            .where(table.c.id == bindparam("blob_row"))
+            .values({blob: func.zeroblob(bindparam("blob_size"))})
+        )
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        for n, data in large.items():
+            connection.execute(resize, {"blob_row": ids[n], "blob_size": len(data)})
+            view = memoryview(data)
+            with driver.blobopen(table.name, blob, ids[n]) as target:
+                for start in range(0, len(view), _BLOB_PIECE):
+                    target.write(view[start : start + _BLOB_PIECE])
+    return ids
 
 
 class Database:
