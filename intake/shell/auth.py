@@ -10,7 +10,8 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 import flask_login
-from flask import Flask, abort
+from flask import Flask, Request, abort, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -197,6 +198,7 @@ def init_app(app: Flask) -> None:
 
     manager.user_loader(load_user)
     manager.init_app(app)
+    app.session_interface = _CookieSessions()
     # The session is looked up first thing, before a view writes anything.
     app.before_request(_load_current_user)
     app.config.setdefault("SESSION_IDLE_TIMEOUT", IDLE_TIMEOUT)
@@ -214,5 +216,25 @@ def init_app(app: Flask) -> None:
     )
 
 
+# Twilio's webhooks carry no cookie and never ask who is logged in: nobody is looked up.
+_NO_LOGIN_BLUEPRINTS = frozenset({"voice"})
+
+
 def _load_current_user() -> None:
+    if request.blueprint in _NO_LOGIN_BLUEPRINTS:
+        return
     current_user.is_authenticated  # noqa: B018 - loading it is the point
+
+
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its signer made only when there is a cookie to read.
+
+    Flask makes the signer (an itsdangerous serializer) for every request before it looks
+    for the cookie; Twilio's webhooks and the health checks send none, and making it was a
+    fiftieth of answering a call. Without a cookie the session is the same empty one.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
