@@ -14,6 +14,7 @@ Logs name rows by id and kind, never by address: addresses are patient data.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import smtplib
@@ -26,11 +27,21 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from intake.core.addresses import strict_address
-from intake.core.db import Database, insert_many
+from intake.core.db import LARGE_BLOB, Database, insert_many
 from intake.core.locks import ExclusiveLock
 from intake.core.models import OutboxMessage
 from mail.compose import as_bytes
@@ -362,25 +373,53 @@ def _send_one(
         return "sent"
 
 
-def _raw_of(session: Session, row_id: int) -> bytes:
+def _raw_of(session: Session, row_id: int) -> bytes | bytearray:
     """A row's bytes, read in the transaction that locked the row.
 
     Through psycopg they are asked for in binary format: in the text format PostgreSQL
     sends a bytea as hex, twice its size, and a 20 MB forward would briefly cost three
-    times its size before a byte of it is sent.
+    times its size before a byte of it is sent. A row of LARGE_BLOB or more is read a piece
+    at a time into one buffer: read whole, libpq holds it in its result and again in its
+    input buffer, which keeps that size for as long as the connection lives.
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        statement = str(_RAW.compile(dialect=connection.dialect))
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.cursor(binary=True) as cursor:
-            cursor.execute(statement, {"row_id": row_id})
+            cursor.execute(_compiled(_PG_RAW, connection.dialect), {"row_id": row_id})
             found = cursor.fetchone()
-        if found is None:
-            raise LookupError(f"outbox row {row_id} vanished while locked")
-        return bytes(found[0])
+            if found is None:
+                raise LookupError(f"outbox row {row_id} vanished while locked")
+            size, whole = int(found[0]), found[1]
+            if whole is not None:
+                return bytes(whole)
+            raw = bytearray(size)
+            piece = _compiled(_PG_RAW_PIECE, connection.dialect)
+            for start in range(0, size, LARGE_BLOB):
+                cursor.execute(piece, {"row_id": row_id, "at": start + 1})
+                data = cursor.fetchone()[0]
+                raw[start : start + len(data)] = data
+            return raw
     return bytes(session.execute(_RAW, {"row_id": row_id}).scalar_one())
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(statement: Any, dialect: Any) -> str:
+    return str(statement.compile(dialect=dialect))
+
+
+# Its size, and the bytes themselves when they are small: one round trip for most rows.
+_LARGE: ColumnElement[int] = literal_column(
+    str(LARGE_BLOB)
+)  # in the SQL: the driver is given only the row's id
+_PG_RAW = select(
+    func.octet_length(_OUTBOX.c.raw),
+    case((func.octet_length(_OUTBOX.c.raw) < _LARGE, _OUTBOX.c.raw)),
+).where(_OUTBOX.c.id == bindparam("row_id"))
+_PG_RAW_PIECE = select(func.substring(_OUTBOX.c.raw, bindparam("at", type_=Integer), _LARGE)).where(
+    _OUTBOX.c.id == bindparam("row_id")
+)
 
 
 def _record_refusal(

@@ -181,7 +181,7 @@ def close(smtp: smtplib.SMTP) -> None:
 
 
 def transaction(
-    smtp: smtplib.SMTP, mail_from: str, recipients: list[str], raw: bytes
+    smtp: smtplib.SMTP, mail_from: str, recipients: list[str], raw: bytes | bytearray
 ) -> dict[str, tuple[int, bytes]]:
     """MAIL, RCPT, DATA for one message; the recipients refused when others accepted it.
 
@@ -247,7 +247,7 @@ def _reset(smtp: smtplib.SMTP) -> None:
         smtp.rset()
 
 
-def _data(smtp: smtplib.SMTP, raw: bytes) -> tuple[int, bytes]:
+def _data(smtp: smtplib.SMTP, raw: bytes | bytearray) -> tuple[int, bytes]:
     smtp.putcmd("data")
     code, reply = smtp.getreply()
     if code != 354:
@@ -257,7 +257,7 @@ def _data(smtp: smtplib.SMTP, raw: bytes) -> tuple[int, bytes]:
     return smtp.getreply()
 
 
-def _dot_stuffed(raw: bytes) -> Iterator[bytes]:
+def _dot_stuffed(raw: bytes | bytearray) -> Iterator[bytes]:
     """`raw` in pieces of about _CHUNK bytes, cut after a line end, a leading "." doubled;
     the last ends with the end-of-data line (in the same write: a small write of its own
     waits for the server's delayed ACK, 40 ms a message)."""

@@ -230,9 +230,11 @@ def test_large_mail_in_a_batch_is_stored_and_forwarded_byte_for_byte(
         stored = session.scalars(select(MailMessage).order_by(MailMessage.id)).all()
         assert [m.raw for m in stored] == [dovecot.fetch(uid) for uid in dovecot.uids()]
         assert [m.subject for m in stored] == ["Scan 0", "Scan 1", "Scan 2", "Scan 3"]
+        forwards = {row.message_id: row.raw for row in session.scalars(select(OutboxMessage))}
     flush_outbox(mail_app)
     sent = sorted(smtp.wait_for(4), key=lambda m: str(m.message["Subject"]))
     for n, mail in enumerate(sent):
+        assert mail.raw == forwards[mail.message["Message-ID"]], n  # sent as it was queued
         [original] = [
             p for p in mail.message.iter_attachments() if p.get_content_type() == "message/rfc822"
         ]
