@@ -401,8 +401,9 @@ def test_strict_address_reads_one_plain_address_or_nothing() -> None:
 
 
 def test_a_bare_address_is_read_as_the_two_parses_read_it() -> None:
-    # `read_address` skips the header grammar for a bare plain address: what it gives must
-    # be what the two parses give, for the tricky ones and for many random ones.
+    # `read_address` skips the header grammar for a bare plain address (or one in angle
+    # brackets): what it gives must be what the two parses give, for the tricky ones and
+    # for many random ones.
     alphabet = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@ <>\"()"
     rng = random.Random(2026)
     values = [
@@ -423,8 +424,10 @@ def test_a_bare_address_is_read_as_the_two_parses_read_it() -> None:
         + rng.choice(["@example.nl", "@a.b", "@x.co.uk", ""])
         for _ in range(3000)
     ]
+    values += [f"<{value}>" for value in values]  # as in a Return-Path
+    values += ["<>", "<<jan@example.nl>>", "< jan@example.nl>", "<jan@example.nl"]
     for value in values:
-        assert read_address(value)[0] == _read_address(value)[0], value
+        assert read_address(value)[:2] == _read_address(value)[:2], value
 
 
 def test_headers_made_once_per_class_are_the_headers_the_standard_registry_makes() -> None:

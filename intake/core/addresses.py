@@ -36,19 +36,21 @@ def strict_address(value: str) -> str | None:
 def read_address(value: str) -> tuple[str | None, str, str]:
     """(addr-spec or None, display name as written, why not) for one address header value."""
     value = str(value)
-    # A bare plain address (no name, quotes, comments, brackets or spaces) reads one way
-    # only: what the two parses below would give, without them. Not one with "=?" in it,
-    # which the header grammar may read as an encoded word.
-    local, at, domain = value.partition("@")
+    # A bare plain address (no name, quotes, comments, brackets or spaces), alone or in one
+    # pair of angle brackets (a Return-Path), reads one way only: what the two parses below
+    # would give, without them. Not one with "=?" in it, which the header grammar may read
+    # as an encoded word.
+    bare = value[1:-1] if value[:1] == "<" and value[-1:] == ">" else value
+    local, at, domain = bare.partition("@")
     if (
         at
-        and "=?" not in value
+        and "=?" not in bare
         and len(local) <= 64
-        and len(value) <= 254
+        and len(bare) <= 254
         and _DOT_ATOM.fullmatch(local)
         and _DOMAIN.fullmatch(domain)
     ):
-        return value, "", ""
+        return bare, "", ""
     return _read_address(value)
 
 
