@@ -410,9 +410,8 @@ def _compiled(statement: Any, dialect: Any) -> str:
 
 
 # Its size, and the bytes themselves when they are small: one round trip for most rows.
-_LARGE: ColumnElement[int] = literal_column(
-    str(LARGE_BLOB)
-)  # in the SQL: the driver is given only the row's id
+# LARGE_BLOB is written into the SQL: the driver is given only the row's id (and offset).
+_LARGE: ColumnElement[int] = literal_column(str(LARGE_BLOB))
 _PG_RAW = select(
     func.octet_length(_OUTBOX.c.raw),
     case((func.octet_length(_OUTBOX.c.raw) < _LARGE, _OUTBOX.c.raw)),

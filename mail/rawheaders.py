@@ -12,38 +12,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
-from typing import Any
 
+from intake.core.addresses import HeaderClasses
 from mail.headertext import one_line
-
-
-class HeaderClasses(HeaderRegistry):
-    """The standard library's header registry, with each header's class made once.
-
-    `HeaderRegistry.__getitem__` makes a new class (`type(...)`) at every lookup, and the
-    email package looks one up for every header it builds and for every header set on a
-    message (`policy.header_max_count`): a tenth of making a forward. The class made is the
-    same each time, so it is kept per name; headers behave exactly as with the default
-    registry. Every policy of this project that makes headers uses `REGISTRY`.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
-
-    def map_to_type(self, name: str, cls: Any) -> None:
-        super().map_to_type(name, cls)
-        self._classes.clear()
-
-    def __getitem__(self, name: str) -> Any:
-        key = name.lower()
-        made = self._classes.get(key)
-        if made is None:
-            made = self._classes[key] = super().__getitem__(name)
-        return made
-
 
 REGISTRY = HeaderClasses()
 _FOLD = re.compile(r"\r?\n(?=[ \t])")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import functools
 import re
 from email import errors
-from email.headerregistry import AddressHeader, HeaderRegistry
+from email.headerregistry import AddressHeader, BaseHeader, HeaderRegistry
 from email.utils import getaddresses
+from typing import Any
 
 MAX_ADDRESS_HEADER = 2 * 1024  # a longer From or Return-Path is not one plain address
-_REGISTRY = HeaderRegistry()
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{2,63}"
@@ -25,6 +25,35 @@ _DOMAIN = re.compile(
 # Obsolete syntax is common in real mail ("Jan A. de Vries <...>" has a period in a phrase)
 # and does not make the address ambiguous; every other header defect does.
 _HARMLESS_ADDRESS_DEFECTS = (errors.ObsoleteHeaderDefect,)
+
+
+class HeaderClasses(HeaderRegistry):
+    """The standard library's header registry, with each header's class made once.
+
+    `HeaderRegistry.__getitem__` makes a new class (`type(...)`) at every lookup, and the
+    email package looks one up for every header it builds and for every header set on a
+    message (`policy.header_max_count`): a tenth of making a forward. The class made is the
+    same each time, so it is kept per name; headers behave exactly as with the default
+    registry. The address check here and the mail package's policies use one each.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: Any) -> None:
+        super().map_to_type(name, cls)
+        self._classes.clear()
+
+    def __getitem__(self, name: str) -> Any:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+
+_REGISTRY = HeaderClasses()
 
 
 def strict_address(value: str) -> str | None:
