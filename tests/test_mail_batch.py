@@ -210,7 +210,6 @@ def test_large_mail_in_a_batch_is_stored_and_forwarded_byte_for_byte(
     # On SQLite a mail of LARGE_BLOB or more (and its forward) is written through blob I/O,
     # not bound: what is stored and what the colleague gets must be the mail exactly.
     scan = random.Random(7).randbytes(LARGE_BLOB + 12345)
-    raws = []
     for n in range(4):
         message = EmailMessage()
         message["From"] = f"patient{n}@example.nl"
@@ -222,8 +221,7 @@ def test_large_mail_in_a_batch_is_stored_and_forwarded_byte_for_byte(
             message.add_attachment(
                 scan[n:], maintype="application", subtype="pdf", filename="scan.pdf"
             )
-        raws.append(message.as_bytes(policy=SMTP))
-        dovecot.append(raws[-1])
+        dovecot.append(message.as_bytes(policy=SMTP))
 
     assert poll(mail_app).logged == 4
     with database(mail_app).session() as session:
