@@ -29,9 +29,10 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
+from email.utils import format_datetime
 from typing import Any
 
-from intake.core.addresses import strict_address
+from intake.core.addresses import plain_mailbox, strict_address
 from intake.core.references import is_reference
 from mail import notes
 from mail.headertext import header_text
@@ -63,8 +64,12 @@ class _WritingPolicy(EmailPolicy):
     """
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if name.lower() in _NEW_EACH_TIME:
+            return super().header_store_parse(name, value)
         if type(value) is str and len(value.splitlines()) <= 1:  # else: refused, as ever
             return (name, _stored_header(name, value))
+        if type(value) in (list, tuple) and len(value) == 1:
+            value = value[0]  # one address: the same header as for the address alone
         if type(value) is Address:
             return (name, _stored_address(name, value.display_name, value.addr_spec))
         return super().header_store_parse(name, value)
@@ -80,6 +85,12 @@ class _WritingPolicy(EmailPolicy):
         return found
 
 
+# Headers whose value is new with nearly every message (the patient's subject and address,
+# the attachment named after the reference): kept, they would only push the recurring ones
+# out of the caches below.
+_NEW_EACH_TIME = frozenset({"subject", "reply-to", "content-disposition"})
+
+
 @functools.lru_cache(maxsize=512)
 def _stored_header(name: str, value: str) -> Any:
     return _shared(REGISTRY(name, value))
@@ -87,8 +98,14 @@ def _stored_header(name: str, value: str) -> Any:
 
 @functools.lru_cache(maxsize=512)
 def _stored_address(name: str, display_name: str, addr_spec: str) -> Any:
-    address = Address(display_name=display_name, addr_spec=addr_spec)
-    return _shared(REGISTRY(name, address))
+    return _shared(REGISTRY(name, _address(display_name, addr_spec)))
+
+
+# `Address` parses its addr-spec when made; the desk's and the colleagues' come back with
+# every message. An Address cannot be changed, so one may be shared.
+@functools.lru_cache(maxsize=512)
+def _address(display_name: str, addr_spec: str) -> Address:
+    return Address(display_name=display_name, addr_spec=addr_spec)
 
 
 def _shared(header: Any) -> Any:
@@ -105,6 +122,7 @@ _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za
 _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter most
 # RFC 5322: at most 998 octets a line. Longer lines cannot travel as 7bit/8bit.
 _MAX_LINE = 998
+_FOLD_AT = 78  # the policy's max_line_length: a header line up to this is written unfolded
 _LINE_CHUNK = 1 << 20  # bytes of a message looked at a time for long lines
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:")
 
@@ -181,7 +199,7 @@ def forward(
     if not colleague.email:
         raise ValueError(f"colleague {colleague.id!r} has no email address")
     name, address = header_text(colleague.name, 100), _addr_spec(colleague.email)
-    to = Address(display_name=name, addr_spec=address)
+    to = _address(name, address)
     message = _new_message(
         desk=desk,
         sender=sender,
@@ -300,10 +318,11 @@ def _new_message(
         raise ValueError(f"not a Message-ID we can send: {message_id!r}")
     message = EmailMessage(policy=POLICY)
     desk_name = header_text(desk.name, 100)
-    message["From"] = Address(display_name=desk_name, addr_spec=_addr_spec(sender))
+    message["From"] = _address(desk_name, _addr_spec(sender))
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = at.astimezone(desk.tz)
+    # As the Date header writes a datetime (RFC 5322 date, one short line), unparsed.
+    message.set_raw("Date", format_datetime(at.astimezone(desk.tz)))
     message.set_raw("Message-ID", message_id)
     return message
 
@@ -319,7 +338,14 @@ def _addr_spec(value: str) -> str:
 def _set_address(message: EmailMessage, name: str, display_name: str, addr_spec: str) -> None:
     """An address header with a cleaned display name, checked to read back as `addr_spec`."""
     address = _addr_spec(addr_spec)
-    message[name] = Address(display_name=header_text(display_name, 100), addr_spec=address)
+    cleaned = header_text(display_name, 100)
+    text = plain_mailbox(cleaned, address)
+    if text is not None and len(name) + 2 + len(text) <= _FOLD_AT:
+        # Plain words and a plain address on one short line: what the header object would
+        # write, and it reads back as written (intake.core.addresses), without two parses.
+        message.set_raw(name, text)
+        return
+    message[name] = Address(display_name=cleaned, addr_spec=address)
     read: tuple[Address, ...] = tuple(getattr(message[name], "addresses", ()))
     if len(read) != 1 or read[0].addr_spec != address:  # the name changed how it parses
         del message[name]

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from email import message_from_bytes, policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -340,6 +341,12 @@ def test_a_forward_lists_what_needs_attention(example_desk: Desk) -> None:
         ("en", "", "[HD-000123] (no subject)"),
         ("nl", "Re: [HD-000123] Inloggen lukt niet", "[HD-000123] Re: Inloggen lukt niet"),
         ("en", "Re: [hd-000123]", "[HD-000123] Re:"),
+        # Another contact's reference stays, as do this one's digits inside a longer one.
+        (
+            "nl",
+            "Re: [ HD-000123 ] over [HD-000124] en [HD-0001234]",
+            "[HD-000123] Re: over [HD-000124] en [HD-0001234]",
+        ),
     ],
 )
 def test_a_forward_subject_carries_the_reference_once(
@@ -679,3 +686,34 @@ def test_an_overridden_text_cannot_break_a_header(example_desk: Desk) -> None:
     message = acknowledgement_of(desk, parse_message(corpus("plain_patient.eml")))
     assert str(message["Subject"]) == "[HD-000123] Ontvangen Bcc: x@example.org Inloggen lukt niet"
     assert "Bcc" not in message
+
+
+def test_a_forward_writes_reply_to_and_date_as_the_standard_library_writes_them(
+    example_desk: Desk,
+) -> None:
+    # A plain name and address go into Reply-To as text, and the Date as its formatted
+    # datetime, without the header grammar: the lines written must be the lines the
+    # standard library writes for the same name, address and moment, for plain names and
+    # for every kind that is not (quoted, encoded, long, other scripts).
+    raw = corpus("plain_patient.eml")
+    parsed = parse_message(raw)
+    names = ["Jan de Vries", "O'Brien", "Jan A. de Vries", "José Álvarez", "Jan (thuis)"]
+    names += ['"Jan"', "Vries, Jan de", "x" * 60, "Jan " * 20, "=?utf-8?q?Jan?=", ""]
+    names += ["a b", "Jan de Vries-van den Berg van der Heijden tot Ravenswaay"]
+    for name in names:
+        mail = dataclasses.replace(parsed, from_name=name, from_address="jan@example.nl")
+        written = as_bytes(forward_of(example_desk, raw, mail))
+        expected = EmailMessage(policy=policy.SMTP)
+        expected["Reply-To"] = Address(
+            display_name=header_text(name, 100), addr_spec="jan@example.nl"
+        )
+        expected["Date"] = NOW.astimezone(example_desk.tz)
+        ours, theirs = header_fields(written), header_fields(expected.as_bytes())
+        assert ours[b"reply-to"] == theirs[b"reply-to"], name
+        assert ours[b"date"] == theirs[b"date"]
+
+
+def header_fields(data: bytes) -> dict[bytes, bytes]:
+    """Each header field of a written message as written, folds and all, by lower-case name."""
+    fields = re.split(rb"\r\n(?![ \t])", data.partition(b"\r\n\r\n")[0])
+    return {field.partition(b":")[0].lower(): field for field in fields}

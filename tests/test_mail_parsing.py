@@ -402,8 +402,8 @@ def test_strict_address_reads_one_plain_address_or_nothing() -> None:
 
 def test_a_bare_address_is_read_as_the_two_parses_read_it() -> None:
     # `read_address` skips the header grammar for a bare plain address (or one in angle
-    # brackets): what it gives must be what the two parses give, for the tricky ones and
-    # for many random ones.
+    # brackets, after a name of plain words): what it gives must be what the two parses
+    # give, for the tricky ones and for many random ones.
     alphabet = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@ <>\"()"
     rng = random.Random(2026)
     values = [
@@ -426,6 +426,13 @@ def test_a_bare_address_is_read_as_the_two_parses_read_it() -> None:
     ]
     values += [f"<{value}>" for value in values]  # as in a Return-Path
     values += ["<>", "<<jan@example.nl>>", "< jan@example.nl>", "<jan@example.nl"]
+    # After a display name: plain words, and names with what makes them not plain.
+    names = ["Jan de Vries", "O'Brien", "Jan  de Vries", " Jan", "Jan ", "Jan A. de Vries"]
+    names += ["=?utf-8?q?Jan?=", '"Jan"', "Jan (thuis)", "<Jan>", "Jan, Piet", "x" * 2100]
+    names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(3000)]
+    addresses = ["jan@example.nl", "a..b@example.nl", "a@b", "=?x?=@example.nl", ""]
+    values += [f"{name} <{rng.choice(addresses)}>" for name in names]
+    values += [f"{name}<jan@example.nl>" for name in names[:6]]
     for value in values:
         assert read_address(value)[:2] == _read_address(value)[:2], value
 

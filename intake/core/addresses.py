@@ -19,6 +19,8 @@ from typing import Any
 
 MAX_ADDRESS_HEADER = 2 * 1024  # a longer From or Return-Path is not one plain address
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PHRASE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
 _DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{2,63}"
 )
@@ -62,6 +64,17 @@ def strict_address(value: str) -> str | None:
     return address
 
 
+def plain_mailbox(display_name: str, addr_spec: str) -> str | None:
+    """ "Name <addr>" (the bare address without a name) when the name is plain ASCII words
+    and the text reads back as exactly this name and address: a header can carry that text
+    as it is, without encoding or quoting. None otherwise."""
+    if display_name and not _PHRASE.fullmatch(display_name):
+        return None
+    text = f"{display_name} <{addr_spec}>" if display_name else addr_spec
+    address, name, _problem = read_address(text)
+    return text if address == addr_spec and name == display_name else None
+
+
 def read_address(value: str) -> tuple[str | None, str, str]:
     """(addr-spec or None, display name as written, why not) for one address header value."""
     value = str(value)
@@ -69,17 +82,26 @@ def read_address(value: str) -> tuple[str | None, str, str]:
     # pair of angle brackets (a Return-Path), reads one way only: what the two parses below
     # would give, without them. Not one with "=?" in it, which the header grammar may read
     # as an encoded word.
-    bare = value[1:-1] if value[:1] == "<" and value[-1:] == ">" else value
+    # So does one after a name of plain words ("Jan de Vries <jan@example.nl>": atoms, one
+    # space apart), the name as written: the From of most patients' mail.
+    name, bare = "", value
+    if len(value) > MAX_ADDRESS_HEADER:
+        return _read_address(value)
+    if value[-1:] == ">":
+        name, opening, bare = value[:-1].rpartition("<")
+        if not opening or (name and (name[-1:] != " " or not _PHRASE.fullmatch(name[:-1]))):
+            return _read_address(value)
+        name = name[:-1]
     local, at, domain = bare.partition("@")
     if (
         at
-        and "=?" not in bare
+        and "=?" not in value
         and len(local) <= 64
         and len(bare) <= 254
         and _DOT_ATOM.fullmatch(local)
         and _DOMAIN.fullmatch(domain)
     ):
-        return bare, "", ""
+        return bare, name, ""
     return _read_address(value)
 
 
