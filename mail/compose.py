@@ -320,7 +320,7 @@ def _new_message(
     desk_name = header_text(desk.name, 100)
     message["From"] = _address(desk_name, _addr_spec(sender))
     message["To"] = to
-    message["Subject"] = subject
+    _set_text(message, "Subject", subject)
     # As the Date header writes a datetime (RFC 5322 date, one short line), unparsed.
     message.set_raw("Date", format_datetime(at.astimezone(desk.tz)))
     message.set_raw("Message-ID", message_id)
@@ -352,6 +352,22 @@ def _set_address(message: EmailMessage, name: str, display_name: str, addr_spec:
         message[name] = Address(addr_spec=address)
 
 
+def _set_text(message: EmailMessage, name: str, value: str) -> None:
+    """An unstructured header (a subject): printable ASCII words on one short line go in as
+    the text the header object would write for them; anything else through the object."""
+    if (
+        value.isascii()
+        and value.isprintable()
+        and value == value.strip()
+        and "  " not in value
+        and "=?" not in value
+        and len(name) + 2 + len(value) <= _FOLD_AT
+    ):
+        message.set_raw(name, value)
+    else:
+        message[name] = value
+
+
 def _set_thread(message: EmailMessage, mail: ParsedMail, *, with_references: bool) -> None:
     """In-Reply-To (and References) to the patient's message, so mail clients thread it."""
     if mail.message_id is None or not _MSG_ID.fullmatch(mail.message_id):
@@ -375,7 +391,8 @@ def _original_part(raw: bytes, reference: str) -> EmailMessage:
         if not raw.count(b"\r\n") == raw.count(b"\n") == raw.count(b"\r"):  # not all CRLF
             raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
         part["Content-Type"] = "message/rfc822"
-        part["Content-Disposition"] = f'attachment; filename="{reference}.eml"'
+        # What the header object writes for it (a reference is letters, digits and "-").
+        part.set_raw("Content-Disposition", f'attachment; filename="{reference}.eml"')
         part["Content-Transfer-Encoding"] = "7bit" if raw.isascii() else "8bit"
         # A string payload of a message/rfc822 part is written out as it is, not parsed and
         # generated again; _RawText makes the bytes come back out exactly as they went in.

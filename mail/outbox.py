@@ -192,7 +192,10 @@ def outbox_row(
 ) -> dict[str, Any]:
     """The outbox row of `message`, checked and written out, as column values (`enqueue`
     adds it through the ORM; a batch of mail inserts many at once, `insert_rows`)."""
-    message_id = str(message.get("Message-ID", "")).strip()
+    # As it is written out (ours are set as text, `set_raw`): not parsed again to read it.
+    message_id = next(
+        (str(v) for k, v in message.raw_items() if k.lower() == "message-id"), ""
+    ).strip()
     if not message_id:
         raise ValueError("an outgoing message needs a Message-ID")
     recipients = _recipients(message)

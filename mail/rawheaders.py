@@ -27,6 +27,7 @@ _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u
 # noise that the sender's mailer let through, not a word break.
 _UNSPACED_CONTROLS = re.compile(r"(?!\s)[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
+_ANY_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 _BARE_ID = re.compile(r"[^\s<>,;()\"]+@[^\s<>,;()\"]+")
 
@@ -72,6 +73,10 @@ def header_line(value: str) -> str:
 
 def decoded_header_line(value: str) -> str:
     """An unstructured header (Subject) with its encoded-words decoded, as one clean line."""
+    if "=?" not in value and not _ANY_SURROGATE.search(value):
+        # Nothing to decode: the header grammar gives the text back as it is (a surrogate,
+        # an undecodable byte, it gives as U+FFFD), and the line is cleaned the same.
+        return header_line(value)
     try:
         decoded = str(REGISTRY("subject", value))
     except Exception:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import random
 import re
+import string
 from collections.abc import Sequence
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -708,9 +710,33 @@ def test_a_forward_writes_reply_to_and_date_as_the_standard_library_writes_them(
             display_name=header_text(name, 100), addr_spec="jan@example.nl"
         )
         expected["Date"] = NOW.astimezone(example_desk.tz)
+        expected["Content-Disposition"] = f'attachment; filename="{REFERENCE}.eml"'
         ours, theirs = header_fields(written), header_fields(expected.as_bytes())
         assert ours[b"reply-to"] == theirs[b"reply-to"], name
         assert ours[b"date"] == theirs[b"date"]
+        attached = header_fields(written.partition(b"Content-Type: message/rfc822\r\n")[2])
+        assert attached[b"content-disposition"] == theirs[b"content-disposition"]
+
+
+def test_a_subject_is_written_as_the_standard_library_writes_it(example_desk: Desk) -> None:
+    # A short subject of printable ASCII goes in as text, unparsed; what is written must be
+    # what the standard library writes for the same subject, and for every other kind.
+    raw = corpus("plain_patient.eml")
+    parsed = parse_message(raw)
+    subjects = ["Inloggen lukt niet", "Re: vraag", "Wachtwoord (opnieuw) ; 100% kwijt!"]
+    subjects += ["Één vraag", "x" * 57, "x" * 58, "woord " * 20, "a\tb", " rand ", "a  b"]
+    subjects += ["=?utf-8?q?Vraag?=", "=?", "Re: [HD-000123]", "\u202eomgekeerd", ""]
+    rng = random.Random(2026)
+    alphabet = string.printable + "éß€"
+    subjects += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 90))) for _ in range(300)
+    ]
+    for subject in subjects:
+        message = forward_of(example_desk, raw, dataclasses.replace(parsed, subject=subject))
+        expected = EmailMessage(policy=policy.SMTP)
+        expected["Subject"] = str(message["Subject"])
+        ours, theirs = header_fields(as_bytes(message)), header_fields(expected.as_bytes())
+        assert ours[b"subject"] == theirs[b"subject"], subject
 
 
 def header_fields(data: bytes) -> dict[bytes, bytes]:

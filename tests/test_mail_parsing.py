@@ -18,7 +18,7 @@ from intake.core.addresses import _read_address, read_address, strict_address
 from mail.htmltext import html_to_text
 from mail.message import Attachment, ParsedMail
 from mail.parsing import parse_message
-from mail.rawheaders import REGISTRY
+from mail.rawheaders import REGISTRY, decoded_header_line, header_line
 
 CORPUS = Path(__file__).resolve().parent / "mail_corpus"
 DESK = "helpdesk@helpdesk.example.org"
@@ -751,3 +751,21 @@ def test_html_becomes_readable_text(html: str, text: str) -> None:
 def test_html_dropped_elements_nest_and_unbalanced_end_tags_do_not_leak() -> None:
     html = "<style><p>x</p></style><div hidden><div>a</div></span>b</div>zichtbaar"
     assert html_to_text(html) == "zichtbaar"
+
+
+def test_a_subject_without_encoded_words_is_read_as_the_header_grammar_reads_it() -> None:
+    # decoded_header_line skips the header grammar when there is nothing to decode; the
+    # line it gives must be the one the grammar gives, for whitespace, controls, bidi
+    # marks, other scripts and undecodable bytes (surrogates) alike.
+    rng = random.Random(2026)
+    alphabet = string.printable + 'éß€\u00a0\u200b\u202e\u2028\x00\x7f\x85\udc80\ud800()<>"\\'
+    values = ["Inloggen lukt niet", "  Re:\r\n\tvraag ", "a\udce9b", "=?", "Vraag =?x"]
+    values += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(5000)
+    ]
+    for value in values:
+        try:
+            expected = header_line(str(REGISTRY("subject", value)))
+        except Exception:
+            expected = header_line(value)
+        assert decoded_header_line(value) == expected, value
