@@ -21,6 +21,7 @@ longer than SMTP allows, not a message at all) it goes as a base64 "original.eml
 
 from __future__ import annotations
 
+import binascii
 import functools
 import re
 import secrets
@@ -49,6 +50,7 @@ __all__ = [
     "forward",
     "header_text",
     "new_message_id",
+    "set_text",
     "voicemail_notice",
 ]
 
@@ -214,7 +216,7 @@ def forward(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     note = notes.forward_note(desk, lang, reference, mail, received, mailbox)
-    message.set_content(note, cte="quoted-printable")
+    set_text(message, note)
     message.make_mixed()
     message.attach(_original_part(raw, reference))
     # Our own boundary: otherwise the generator joins the whole message to pick one. The
@@ -263,7 +265,7 @@ def acknowledgement(
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
     text = notes.acknowledgement_text(desk, lang, reference, now, next_opening)
-    message.set_content(text, cte="quoted-printable")
+    set_text(message, text)
     return message
 
 
@@ -297,7 +299,7 @@ def voicemail_notice(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     body = notes.voicemail_text(desk, lang, reference, who, where, started_at, seconds)
-    message.set_content(body, cte="quoted-printable")
+    set_text(message, body)
     return message
 
 
@@ -366,6 +368,19 @@ def _set_text(message: EmailMessage, name: str, value: str) -> None:
         message.set_raw(name, value)
     else:
         message[name] = value
+
+
+def set_text(message: EmailMessage, text: str) -> None:
+    """`message.set_content(text, cte="quoted-printable")`, encoded by binascii (C).
+
+    The standard library's quoted-printable encoder goes through the text in Python, a
+    character at a time: the quoted patient mail made it a twentieth of forwarding. The
+    headers are the ones set_content sets; lines are folded at RFC 2045's 76 characters
+    (78 with a trailing space encoded, as long as the standard library's own lines).
+    """
+    message.set_content("", cte="quoted-printable")
+    lines = text.encode("utf-8").splitlines()  # as set_content splits them
+    message.set_payload(binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).decode("ascii"))
 
 
 def _set_thread(message: EmailMessage, mail: ParsedMail, *, with_references: bool) -> None:

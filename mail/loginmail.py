@@ -12,7 +12,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from intake.core.addresses import strict_address
-from mail.compose import POLICY, new_message_id
+from mail.compose import POLICY, new_message_id, set_text
 from mail.headertext import header_text
 from routing.hours import require_aware
 
@@ -45,5 +45,5 @@ def password_link(
     # Sent by the service itself: no out-of-office reply should come back to the desk.
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(body, cte="quoted-printable")
+    set_text(message, body)
     return message
