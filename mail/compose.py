@@ -322,7 +322,7 @@ def _new_message(
     desk_name = header_text(desk.name, 100)
     message["From"] = _address(desk_name, _addr_spec(sender))
     message["To"] = to
-    _set_text(message, "Subject", subject)
+    _set_unstructured(message, "Subject", subject)
     # As the Date header writes a datetime (RFC 5322 date, one short line), unparsed.
     message.set_raw("Date", format_datetime(at.astimezone(desk.tz)))
     message.set_raw("Message-ID", message_id)
@@ -354,7 +354,7 @@ def _set_address(message: EmailMessage, name: str, display_name: str, addr_spec:
         message[name] = Address(addr_spec=address)
 
 
-def _set_text(message: EmailMessage, name: str, value: str) -> None:
+def _set_unstructured(message: EmailMessage, name: str, value: str) -> None:
     """An unstructured header (a subject): printable ASCII words on one short line go in as
     the text the header object would write for them; anything else through the object."""
     if (

@@ -65,9 +65,10 @@ def strict_address(value: str) -> str | None:
 
 
 def plain_mailbox(display_name: str, addr_spec: str) -> str | None:
-    """ "Name <addr>" (the bare address without a name) when the name is plain ASCII words
-    and the text reads back as exactly this name and address: a header can carry that text
-    as it is, without encoding or quoting. None otherwise."""
+    """The text `Name <addr>` (the bare address without a name) when the name is plain
+    ASCII words and the text reads back as exactly this name and address: a header can
+    carry it as it is, without encoding or quoting. None otherwise.
+    """
     if display_name and not _PHRASE.fullmatch(display_name):
         return None
     text = f"{display_name} <{addr_spec}>" if display_name else addr_spec
