@@ -124,7 +124,7 @@ _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za
 _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter most
 # RFC 5322: at most 998 octets a line. Longer lines cannot travel as 7bit/8bit.
 _MAX_LINE = 998
-_FOLD_AT = 78  # the policy's max_line_length: a header line up to this is written unfolded
+_FOLD_AT: int = POLICY.max_line_length or 78  # a header line up to this long is written unfolded
 _LINE_CHUNK = 1 << 20  # bytes of a message looked at a time for long lines
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:")
 

@@ -18,9 +18,9 @@ from email.utils import getaddresses
 from typing import Any
 
 MAX_ADDRESS_HEADER = 2 * 1024  # a longer From or Return-Path is not one plain address
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PHRASE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # an atom: RFC 5322's atext, ASCII only
+_DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+_PHRASE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")  # plain words, one space apart
 _DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{2,63}"
 )
