@@ -87,10 +87,10 @@ class _WritingPolicy(EmailPolicy):
         return found
 
 
-# Headers whose value is new with nearly every message (the patient's subject and address,
-# the attachment named after the reference): kept, they would only push the recurring ones
-# out of the caches below.
-_NEW_EACH_TIME = frozenset({"subject", "reply-to", "content-disposition"})
+# Headers whose value is new with nearly every message (the patient's subject and address):
+# kept, they would only push the recurring ones out of the caches below. (The attachment
+# named after the reference is set as text, past the policy: see `_original_part`.)
+_NEW_EACH_TIME = frozenset({"subject", "reply-to"})
 
 
 @functools.lru_cache(maxsize=512)
