@@ -14,13 +14,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from .db import Prepared, UTCDateTime
 from .lifecycle import Channel, Outcome
-from .models import Announcement, Callback, Contact, ContactEvent, DeskDefinition
+from .models import (
+    Announcement,
+    Callback,
+    Contact,
+    ContactEvent,
+    DeskDefinition,
+    OutboxMessage,
+)
 
 # A call that has been answered is "open" (its colleague busy) until Twilio reports its end;
 # should that report never come, the colleague counts as free again after this long.
@@ -243,8 +261,22 @@ def list_contacts(
 
 
 def purge_older_than(session: Session, cutoff: datetime) -> int:
-    """Remove contacts (and their timelines) that started before `cutoff`; how many."""
+    """Remove contacts that started before `cutoff`, with their timelines, their stored mail
+    and the mail we sent about them; how many contacts.
+
+    Mail about no contact (a colleague's link to set a password) goes once it is as old.
+    What we sent holds the patient's words (a forward the whole original): left in the
+    outbox, it would outlive the contact it was about.
+    """
     old = select(Contact.id).where(Contact.started_at < cutoff)
     session.execute(delete(ContactEvent).where(ContactEvent.contact_id.in_(old)))
+    session.execute(
+        delete(OutboxMessage).where(
+            or_(
+                OutboxMessage.contact_id.in_(old),
+                and_(OutboxMessage.contact_id.is_(None), OutboxMessage.created_at < cutoff),
+            )
+        )
+    )
     result = session.execute(delete(Contact).where(Contact.started_at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
