@@ -90,7 +90,7 @@ from intake.core.deskstore import store_desk  # noqa: E402
 from intake.core.models import OutboxMessage  # noqa: E402
 from intake.core.schema import upgrade  # noqa: E402
 from intake.shell.jobs import flush_outbox  # noqa: E402
-from mail.outbox import FlushResult  # noqa: E402
+from mail.outbox import FlushResult, message_bytes  # noqa: E402
 from mail.poller import FETCH_BYTES, FETCH_COUNT, PollResult, poll  # noqa: E402
 from routing.desk import Desk  # noqa: E402
 from routing.mailplan import plan_mail  # noqa: E402
@@ -839,15 +839,15 @@ def outbox_counts(app: Flask) -> Counter[str]:
 def spool_outbox(app: Flask, path: Path) -> list[Spooled]:
     """Every outbox row's envelope and bytes, written to a file (not held in memory)."""
     spooled: list[Spooled] = []
-    query = (
-        select(OutboxMessage.mail_from, OutboxMessage.recipients, OutboxMessage.raw)
-        .order_by(OutboxMessage.id)
-        .execution_options(yield_per=20)
+    query = select(OutboxMessage.id, OutboxMessage.mail_from, OutboxMessage.recipients).order_by(
+        OutboxMessage.id
     )
     with database(app).session() as session, path.open("wb") as out:
-        for mail_from, recipients, raw in session.execute(query):
+        for row_id, mail_from, recipients in session.execute(query).all():
+            raw = message_bytes(session, row_id)  # a forward's original joined in
             spooled.append(Spooled(mail_from, list(recipients), out.tell(), len(raw)))
             out.write(raw)
+            del raw
     return spooled
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -245,7 +245,7 @@ class Lane:
             if t.thread is not None:
                 t.contact_id = t.thread.id
 
-        outbox: list[dict[str, object]] = []
+        outbox: list[dict[str, Any]] = []
         done: list[_Taken] = []
         failed: list[_Taken] = []
         for t in taken:
@@ -257,7 +257,10 @@ class Lane:
                 failed.append(t)
         mailbatch.dropped(session, [t.contact_id for t in failed if t.thread is None])
         if done:
-            self._store(done)
+            stored = self._store(done)
+            for row, message_id in zip(outbox, stored, strict=True):
+                if row["original_at"] is not None:  # the forward holds the stored bytes
+                    row["original_id"] = message_id
             insert_rows(session, outbox)
         self.written += len(done)
         return [t.fetched for t in failed]
@@ -274,7 +277,7 @@ class Lane:
             at=fetched.now,
         )
 
-    def _forward(self, t: _Taken) -> dict[str, object]:
+    def _forward(self, t: _Taken) -> dict[str, Any]:
         reference = reference_for(t.contact_id)
         fetched, outgoing = t.fetched, self.outgoing
         message = forward(
@@ -295,10 +298,12 @@ class Lane:
             contact_id=t.contact_id,
             now=fetched.now,
             smtp_account=outgoing.smtp_account,
+            original=fetched.raw,
         )
 
-    def _store(self, done: list[_Taken]) -> None:
-        """The stored messages, the contacts' forwards and the timeline of `done`."""
+    def _store(self, done: list[_Taken]) -> list[int]:
+        """The stored messages, the contacts' forwards and the timeline of `done`; the
+        stored messages' ids, in order."""
         session = self.session
         rows = []
         for t in done:
@@ -319,3 +324,4 @@ class Lane:
         for t, message_id in zip(done, message_ids, strict=True):
             self.round_robin.forwarded(t.colleague.id, int(message_id), t.fetched.now)
             log_logged(reference_for(t.contact_id), t.fetched.mail, t.thread is None)
+        return [int(i) for i in message_ids]

@@ -49,9 +49,11 @@ __all__ = [
     "as_bytes",
     "forward",
     "header_text",
+    "joined",
     "new_message_id",
     "set_text",
     "voicemail_notice",
+    "written_apart",
 ]
 
 
@@ -136,13 +138,33 @@ def as_bytes(message: EmailMessage) -> bytes:
     a 20 MB original would be held three times over; here it is left out of the generated
     text and joined in at the end.
     """
+    data, originals = written_apart(message)
+    return joined(data, originals) if originals else data
+
+
+def joined(data: bytes, originals: Sequence[tuple[int, bytes]]) -> bytes:
+    """The bytes `written_apart` gave, with the originals back where they go."""
+    pieces: list[bytes] = []
+    done = 0
+    for at, original in originals:
+        pieces += [data[done:at], original]
+        done = at
+    return b"".join([*pieces, data[done:]])
+
+
+def written_apart(message: EmailMessage) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """The bytes of `message` (as `as_bytes` writes them) without its attached originals,
+    and where each goes: (offset in those bytes, the original's bytes), in order.
+
+    The outbox stores a forward so: the original is already stored, as it arrived.
+    """
     originals: list[tuple[Message, _RawText]] = []
     for found in message.walk():
         payload = found.get_payload()
         if isinstance(payload, _RawText):
             originals.append((found, payload))
     if not originals:
-        return message.as_bytes(policy=POLICY)
+        return message.as_bytes(policy=POLICY), []
     markers = [f"=_original_{secrets.token_hex(16)}_{n}" for n in range(len(originals))]
     for (original, _payload), marker in zip(originals, markers, strict=True):
         original.set_payload(marker)
@@ -152,12 +174,16 @@ def as_bytes(message: EmailMessage) -> bytes:
         for original, payload in originals:
             original.set_payload(payload)
     pieces: list[bytes] = []
+    places: list[tuple[int, bytes]] = []
+    at = 0
     for marker, (_part, payload) in zip(markers, originals, strict=True):
         before, separator, data = data.partition(marker.encode("ascii"))
         if not separator:
             raise ValueError("an attached original went missing while writing the message")
-        pieces += [before, payload.raw]
-    return b"".join([*pieces, data])
+        pieces.append(before)
+        at += len(before)
+        places.append((at, payload.raw))
+    return b"".join([*pieces, data]), places
 
 
 def new_message_id(kind: str, reference: str | None, domain: str) -> str:

@@ -280,6 +280,7 @@ def route(
     )
     if plan.action == "forward" and plan.colleague is not None:
         colleague = plan.colleague
+        session.flush()  # the stored messages' ids: each forward's row refers to its original
         for message in stored:
             parsed = mail if mail is not None else parse_message(message.raw)
             outgoing_mail = forward(
@@ -301,12 +302,12 @@ def route(
                 contact_id=contact.id,
                 now=now,
                 smtp_account=outgoing.smtp_account,
+                original=message,
             )
             # The queued row holds the bytes; the message object (with the original once
             # more, as text) need not live through the flush of a 10 MB mail.
             del outgoing_mail
         lifecycle.mail_forwarded(session, contact, stored, colleague.id, now)
-        session.flush()  # the ids of new messages, for the round-robin state
         round_robin.forwarded(colleague.id, max(m.id for m in stored), now)
         return True
 

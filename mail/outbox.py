@@ -14,7 +14,6 @@ Logs name rows by id and kind, never by address: addresses are patient data.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import smtplib
@@ -28,23 +27,18 @@ from email.utils import getaddresses
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
-    Integer,
     Table,
     bindparam,
-    case,
-    func,
-    literal_column,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
 from intake.core.addresses import strict_address
-from intake.core.db import LARGE_BLOB, Database, insert_many
+from intake.core.db import Database, insert_many, read_blob
 from intake.core.locks import ExclusiveLock
-from intake.core.models import OutboxMessage
-from mail.compose import as_bytes
+from intake.core.models import MailMessage, OutboxMessage
+from mail.compose import joined, written_apart
 from mail.smtp import (
     ConnectionTrouble,
     Refused,
@@ -67,6 +61,7 @@ __all__ = [
     "due_accounts",
     "enqueue",
     "flush",
+    "message_bytes",
     "replied_today",
 ]
 
@@ -84,6 +79,7 @@ MAX_BACKOFF = timedelta(minutes=60)
 GIVE_UP_AFTER = timedelta(days=5)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_MESSAGES = cast(Table, MailMessage.__table__)
 # Built once: with small messages, building statements costs as much as sending them.
 # Locked while it is sent (PostgreSQL): a second flusher skips it.
 _DUE_ROW = (
@@ -93,6 +89,8 @@ _DUE_ROW = (
         _OUTBOX.c.recipients,
         _OUTBOX.c.created_at,
         _OUTBOX.c.attempts,
+        _OUTBOX.c.original_id,
+        _OUTBOX.c.original_at,
     )
     .where(
         _OUTBOX.c.id == bindparam("row_id"),
@@ -101,7 +99,6 @@ _DUE_ROW = (
     )
     .with_for_update(skip_locked=True)
 )
-_RAW = select(_OUTBOX.c.raw).where(_OUTBOX.c.id == bindparam("row_id"))
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"))
@@ -158,14 +155,18 @@ def enqueue(
     auto_reply_to: str | None = None,
     mail_from: str | None = None,
     smtp_account: str = DEFAULT_ACCOUNT,
+    original: MailMessage | None = None,
 ) -> OutboxMessage:
     """Add `message` to the outbox in `session`'s transaction (the caller commits).
 
     The envelope sender is `mail_from` when given ("" for the null sender), else the From
     address; the recipients are the To, Cc and Bcc addresses, and Bcc is left out of the
     stored message. `auto_reply_to` marks an acknowledgement, for `replied_today`;
-    `smtp_account` says which account sends it (see `account_of`).
+    `smtp_account` says which account sends it (see `account_of`). `original`: the stored
+    mail a forward attaches (flushed: it has its id), not stored a second time here.
     """
+    if original is not None and original.id is None:
+        raise ValueError("the original of a forward is stored (flushed) before the forward")
     values = outbox_row(
         message,
         kind=kind,
@@ -174,7 +175,11 @@ def enqueue(
         auto_reply_to=auto_reply_to,
         mail_from=mail_from,
         smtp_account=smtp_account,
+        original=original.raw if original is not None else None,
     )
+    if values["original_at"] is not None:
+        assert original is not None
+        values["original_id"] = original.id
     row = OutboxMessage(**values)
     session.add(row)
     return row
@@ -189,9 +194,16 @@ def outbox_row(
     auto_reply_to: str | None = None,
     mail_from: str | None = None,
     smtp_account: str = DEFAULT_ACCOUNT,
+    original: bytes | None = None,
 ) -> dict[str, Any]:
     """The outbox row of `message`, checked and written out, as column values (`enqueue`
-    adds it through the ORM; a batch of mail inserts many at once, `insert_rows`)."""
+    adds it through the ORM; a batch of mail inserts many at once, `insert_rows`).
+
+    `original`: the bytes of a stored message that `message` attaches whole (a forward).
+    They are left out of the row's `raw`, and `original_at` says where they go; the caller
+    sets `original_id`, the stored message's id. When the message attaches them changed
+    (its line ends made CRLF, say), or not at all, the row holds every byte itself.
+    """
     # As it is written out (ours are set as text, `set_raw`): not parsed again to read it.
     message_id = next(
         (str(v) for k, v in message.raw_items() if k.lower() == "message-id"), ""
@@ -208,6 +220,7 @@ def outbox_row(
         mail_from = senders[0]
     elif mail_from:
         mail_from = _checked_address(mail_from)
+    raw, original_at = _serialise(message, original)
     return {
         "contact_id": contact_id,
         "kind": kind,
@@ -216,7 +229,9 @@ def outbox_row(
         "smtp_account": smtp_account,
         "recipients": recipients,
         "auto_reply_to": _checked_address(auto_reply_to).lower() if auto_reply_to else None,
-        "raw": _serialise(message),
+        "raw": raw,
+        "original_id": None,
+        "original_at": original_at,
         "created_at": now,
         "next_attempt_at": now,
         "attempts": 0,
@@ -226,6 +241,8 @@ def outbox_row(
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add the outbox rows made by `outbox_row`, in one statement, in `session`'s transaction."""
+    if any(row["original_at"] is not None and row["original_id"] is None for row in rows):
+        raise ValueError("a forward without its original needs the stored message's id")
     insert_many(session, _OUTBOX, rows, blob="raw")
 
 
@@ -352,7 +369,7 @@ def _send_one(
         if row is None:  # sent or refused meanwhile, or being sent by another flush
             return None
         kind, created_at, attempts = row.kind, row.created_at, row.attempts + 1
-        raw = _raw_of(session, row_id)
+        raw = _raw_of(session, row_id, row.original_id, row.original_at)
         try:
             refused = transaction(smtp, row.mail_from, list(row.recipients), raw)
         except Refused as refusal:
@@ -376,52 +393,28 @@ def _send_one(
         return "sent"
 
 
-def _raw_of(session: Session, row_id: int) -> bytes | bytearray:
-    """A row's bytes, read in the transaction that locked the row.
-
-    Through psycopg they are asked for in binary format: in the text format PostgreSQL
-    sends a bytea as hex, twice its size, and a 20 MB forward would briefly cost three
-    times its size before a byte of it is sent. A row of LARGE_BLOB or more is read a piece
-    at a time into one buffer: read whole, libpq holds it in its result and again in its
-    input buffer, which keeps that size for as long as the connection lives.
-    """
-    connection = session.connection()
-    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        with driver.cursor(binary=True) as cursor:
-            cursor.execute(_compiled(_PG_RAW, connection.dialect), {"row_id": row_id})
-            found = cursor.fetchone()
-            if found is None:
-                raise LookupError(f"outbox row {row_id} vanished while locked")
-            size, whole = int(found[0]), found[1]
-            if whole is not None:
-                return bytes(whole)
-            raw = bytearray(size)
-            piece = _compiled(_PG_RAW_PIECE, connection.dialect)
-            for start in range(0, size, LARGE_BLOB):
-                cursor.execute(piece, {"row_id": row_id, "at": start + 1})
-                data = cursor.fetchone()[0]
-                raw[start : start + len(data)] = data
-            return raw
-    return bytes(session.execute(_RAW, {"row_id": row_id}).scalar_one())
+def message_bytes(session: Session, row_id: int) -> bytes | bytearray:
+    """The bytes a row sends, a forward's original joined in (see `outbox_row`)."""
+    original_id, original_at = session.execute(
+        select(_OUTBOX.c.original_id, _OUTBOX.c.original_at).where(_OUTBOX.c.id == row_id)
+    ).one()
+    return _raw_of(session, row_id, original_id, original_at)
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled(statement: Any, dialect: Any) -> str:
-    return str(statement.compile(dialect=dialect))
-
-
-# Its size, and the bytes themselves when they are small: one round trip for most rows.
-# LARGE_BLOB is written into the SQL: the driver is given only the row's id (and offset).
-_LARGE: ColumnElement[int] = literal_column(str(LARGE_BLOB))
-_PG_RAW = select(
-    func.octet_length(_OUTBOX.c.raw),
-    case((func.octet_length(_OUTBOX.c.raw) < _LARGE, _OUTBOX.c.raw)),
-).where(_OUTBOX.c.id == bindparam("row_id"))
-_PG_RAW_PIECE = select(func.substring(_OUTBOX.c.raw, bindparam("at", type_=Integer), _LARGE)).where(
-    _OUTBOX.c.id == bindparam("row_id")
-)
+def _raw_of(
+    session: Session, row_id: int, original_id: int | None, original_at: int | None
+) -> bytes | bytearray:
+    """A row's bytes, read in the transaction that locked the row, in one buffer: a 20 MB
+    forward is held once (`read_blob`)."""
+    data = read_blob(session, _OUTBOX, row_id, blob="raw")
+    if original_id is None or original_at is None:
+        return data
+    before, after = bytes(data[:original_at]), bytes(data[original_at:])
+    del data
+    try:
+        return read_blob(session, _MESSAGES, original_id, blob="raw", before=before, after=after)
+    except LookupError:  # removed with its contact, and the row with it: not reached
+        raise LookupError(f"the original of outbox row {row_id} is no longer stored") from None
 
 
 def _record_refusal(
@@ -493,19 +486,30 @@ def _charge(
 # --- storing ------------------------------------------------------------------------------
 
 
-def _serialise(message: EmailMessage) -> bytes:
-    """The bytes to send: SMTP line ends, no Bcc; refused if a header would split in two."""
+def _serialise(message: EmailMessage, original: bytes | None) -> tuple[bytes, int | None]:
+    """The bytes to send: SMTP line ends, no Bcc; refused if a header would split in two.
+
+    With `original` (see `outbox_row`): the bytes without it and where it goes, when the
+    message attaches it as it is; else every byte, and None.
+    """
     hidden = message.get_all("Bcc") or []
     del message["Bcc"]
     try:
-        data = as_bytes(message)
+        data, originals = written_apart(message)
     except MessageError as exc:  # newer Pythons check headers themselves (HeaderWriteError)
         raise ValueError(f"the message cannot be written: {exc}") from exc
     finally:
         for value in hidden:
             message["Bcc"] = value
     _check_headers(data, len(message) - len(hidden))
-    return data
+    left_out: int | None = None
+    if original is not None and len(originals) == 1:
+        at, attached = originals[0]
+        if attached is original or attached == original:
+            left_out, originals = at, []
+    if originals:
+        data = joined(data, originals)
+    return data, left_out
 
 
 def _check_headers(data: bytes, expected: int) -> None:

@@ -22,6 +22,7 @@ from mail import batch
 from mail.accounts import imap_accounts
 from mail.batch import Lane
 from mail.mailboxes import poll_every_mailbox, poll_one_mailbox
+from mail.outbox import message_bytes
 from mail.poller import poll
 from routing.desk import Desk
 from tests.mailservers import configure_mail
@@ -228,7 +229,11 @@ def test_large_mail_in_a_batch_is_stored_and_forwarded_byte_for_byte(
         stored = session.scalars(select(MailMessage).order_by(MailMessage.id)).all()
         assert [m.raw for m in stored] == [dovecot.fetch(uid) for uid in dovecot.uids()]
         assert [m.subject for m in stored] == ["Scan 0", "Scan 1", "Scan 2", "Scan 3"]
-        forwards = {row.message_id: row.raw for row in session.scalars(select(OutboxMessage))}
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        # Each original is stored once: the forward's row points at it, without its bytes.
+        assert [row.original_id for row in rows] == [m.id for m in stored]
+        assert all(len(row.raw) < 10_000 for row in rows)
+        forwards = {row.message_id: bytes(message_bytes(session, row.id)) for row in rows}
     flush_outbox(mail_app)
     sent = sorted(smtp.wait_for(4), key=lambda m: str(m.message["Subject"]))
     for n, mail in enumerate(sent):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
-from intake.shell.jobs import flush_outbox, release_backlog
+from intake.shell.jobs import flush_outbox, purge_expired, release_backlog
 from mail.poller import LOGGED_KEYWORD, poll
 from routing.desk import Desk
 from tests.mailservers import configure_mail
@@ -179,9 +179,35 @@ def test_a_follow_up_at_the_start_of_the_shift_brings_the_held_mail_with_it(
             ("<a1@mail.example.nl>", "anna"),
             ("<a2@mail.example.nl>", "anna"),
         ]
+        originals = [m.raw for m in messages]
+        # Each original is stored once: the forward's row points at it, without its bytes.
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "forward").order_by(OutboxMessage.id)
+        ).all()
+        assert [r.original_id for r in rows] == [m.id for m in messages]
+        assert not any(original in r.raw for r, original in zip(rows, originals, strict=True))
+    assert [original in m.raw for m, original in zip(forwards, originals, strict=True)] == [
+        True,
+        True,
+    ]
     [contact] = contacts(mail_app)
     assert contact.outcome == "forwarded"
     assert not contact.forward_pending
+
+
+def test_retention_removes_a_mail_and_its_forward_with_the_contact(
+    mail_app: Flask, dovecot: Dovecot, smtp: SmtpSink, clock: SimClock
+) -> None:
+    dovecot.append(patient_mail())
+    poll_and_send(mail_app)
+    smtp.wait_for(1)
+    clock.advance(366 * 24 * 3600)
+
+    assert purge_expired(mail_app) == 1
+
+    with database(mail_app).session() as session:
+        assert session.scalars(select(MailMessage)).all() == []
+        assert session.scalars(select(OutboxMessage)).all() == []
 
 
 def test_the_reference_in_the_subject_joins_the_contact(

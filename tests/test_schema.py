@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 
 from intake.core.db import Base, database, make_engine
-from intake.core.models import Contact, MailMessage
-from intake.core.schema import is_current, upgrade
+from intake.core.models import Contact, MailMessage, OutboxMessage
+from intake.core.schema import alembic_config, is_current, upgrade
 
 from .conftest import local
 
@@ -89,3 +90,51 @@ def test_stored_mail_is_compressed_with_lz4_on_postgresql(app: Flask) -> None:
             sa.text("SELECT pg_column_compression(raw), raw FROM mail_message")
         ).one()
     assert (method, bytes(stored)) == ("lz4", text)
+
+
+def test_downgrading_joins_a_forwards_original_back_into_its_row(app: Flask) -> None:
+    engine = database(app).engine
+    original = b"From: patient@example.nl\r\nSubject: Inloggen\r\n\r\nHet lukt niet.\r\n"
+    with database(app).session() as session:
+        contact = Contact(channel="mail", started_at=local("2026-11-23 10:15"), outcome="received")
+        session.add(contact)
+        session.flush()
+        stored = MailMessage(
+            contact_id=contact.id,
+            mailbox="helpdesk@example.org",
+            uidvalidity=1,
+            uid=1,
+            dedupe_key="<down@x.nl>",
+            received_at=local("2026-11-23 10:15"),
+            raw=original,
+        )
+        session.add(stored)
+        session.flush()
+        session.add(
+            OutboxMessage(
+                contact_id=contact.id,
+                kind="forward",
+                message_id="<forward@example.org>",
+                mail_from="helpdesk@example.org",
+                recipients=["anna@example.org"],
+                raw=b"note\r\n--b\r\n\r\n--b--\r\n",
+                original_id=stored.id,
+                original_at=len(b"note\r\n--b\r\n\r\n"),
+                created_at=local("2026-11-23 10:15"),
+                next_attempt_at=local("2026-11-23 10:15"),
+            )
+        )
+        session.commit()
+    config = alembic_config()
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":  # as `upgrade` does: batch mode rebuilds
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0015")
+        raw = connection.exec_driver_sql("SELECT raw FROM outbox").scalar_one()
+
+    assert bytes(raw) == b"note\r\n--b\r\n\r\n" + original + b"--b--\r\n"
+    upgrade(engine)
+    assert is_current(engine)

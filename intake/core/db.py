@@ -6,6 +6,7 @@ contact log's functions.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,16 +17,22 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import (
     ClauseElement,
+    ColumnElement,
     Connection,
     CursorResult,
     DateTime,
     Engine,
+    Integer,
+    Select,
     Table,
     bindparam,
+    case,
     create_engine,
     event,
     func,
     insert,
+    literal_column,
+    select,
     update,
 )
 from sqlalchemy.engine import Dialect
@@ -225,6 +232,94 @@ def insert_many(
                 for start in range(0, len(view), _BLOB_PIECE):
                     target.write(view[start : start + _BLOB_PIECE])
     return ids
+
+
+def read_blob(
+    session: Session,
+    table: Table,
+    row_id: int,
+    *,
+    blob: str,
+    before: bytes = b"",
+    after: bytes = b"",
+) -> bytes | bytearray:
+    """The `blob` column of `table`'s row `row_id`, between `before` and `after`, as one
+    buffer, in `session`'s transaction; LookupError when there is no such row.
+
+    Its size is asked for first, with the value itself when it is below LARGE_BLOB: one
+    round trip for most rows. A larger value is read a piece at a time into the buffer, so
+    that it is held once: on SQLite through incremental blob I/O; on PostgreSQL through
+    psycopg in binary format (in text format a bytea comes as hex, twice its size), since
+    libpq holds a value read whole in its result and again in its input buffer, which keeps
+    that size for as long as the connection lives.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    sized, piece = _blob_reads(table, blob, dialect.name)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.cursor(binary=True) as cursor:
+            cursor.execute(_compiled(sized, dialect), {"row_id": row_id})
+            found = cursor.fetchone()
+            if found is None:
+                raise LookupError(f"no row {row_id} in {table.name}")
+            size, whole = int(found[0]), found[1]
+            if whole is not None:
+                return _between(before, bytes(whole), after)
+            buffer = bytearray(len(before) + size + len(after))
+            text = _compiled(piece, dialect)
+            for start in range(0, size, LARGE_BLOB):
+                cursor.execute(text, {"row_id": row_id, "at": start + 1})
+                data = cursor.fetchone()[0]
+                at = len(before) + start
+                buffer[at : at + len(data)] = data
+    else:
+        row = session.execute(sized, {"row_id": row_id}).one_or_none()
+        if row is None:
+            raise LookupError(f"no row {row_id} in {table.name}")
+        size, whole = int(row[0]), row[1]
+        if whole is not None or dialect.name != "sqlite":
+            if whole is None:  # another database: read whole
+                whole = session.execute(
+                    select(table.c[blob]).where(table.c.id == row_id)
+                ).scalar_one()
+            return _between(before, bytes(whole), after)
+        buffer = bytearray(len(before) + size + len(after))
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.blobopen(table.name, blob, row_id, readonly=True) as source:
+            for start in range(0, size, _BLOB_PIECE):
+                data = source.read(_BLOB_PIECE)
+                at = len(before) + start
+                buffer[at : at + len(data)] = data
+    buffer[: len(before)] = before
+    buffer[len(buffer) - len(after) :] = after
+    return buffer
+
+
+def _between(before: bytes, value: bytes, after: bytes) -> bytes:
+    return b"".join((before, value, after)) if before or after else value
+
+
+# LARGE_BLOB is written into the SQL: the driver is given only the row's id (and offset).
+_LARGE: ColumnElement[int] = literal_column(str(LARGE_BLOB))
+
+
+@functools.lru_cache(maxsize=16)
+def _blob_reads(table: Table, blob: str, dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """For `read_blob`: (the size, and the value when small), and a piece of the value."""
+    column = table.c[blob]
+    size = func.length(column) if dialect == "sqlite" else func.octet_length(column)
+    where = table.c.id == bindparam("row_id")
+    sized = select(size, case((size < _LARGE, column))).where(where)
+    piece = select(func.substring(column, bindparam("at", type_=Integer), _LARGE)).where(where)
+    return sized, piece
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(statement: Any, dialect: Any) -> str:
+    return str(statement.compile(dialect=dialect))
 
 
 class Database:

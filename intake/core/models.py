@@ -194,6 +194,13 @@ class OutboxMessage(Base):
     # For acknowledgements: whom we auto-replied to (at most one a day per sender).
     auto_reply_to: Mapped[str | None] = mapped_column(String(320), index=True)
     raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    # A forward of stored mail holds its original once, in mail_message: `raw` is the
+    # forward without it, and what is sent is raw[:original_at], the stored message's raw,
+    # then raw[original_at:] (mail.outbox). Removed with the stored message.
+    original_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_message.id", ondelete="CASCADE"), index=True
+    )
+    original_at: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
