@@ -7,8 +7,9 @@ the subject with its reference. The MIME message around them is `mail.compose`'s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from babel.dates import format_date
 
@@ -163,10 +164,15 @@ def table(rows: Sequence[tuple[str, str]]) -> str:
 
 def when(moment: datetime, lang: str) -> str:
     """ "maandag 23 november 2026 om 10.15 uur"; "Monday 23 November 2026 at 10:15"."""
-    day = str(format_date(moment.date(), format="EEEE d MMMM y", locale=LOCALES[lang]))
+    day = _day(moment.date(), lang)
     if lang == "nl":
         return f"{day} om {moment.hour}.{moment.minute:02d} uur"
     return f"{day} at {moment.hour}:{moment.minute:02d}"
+
+
+@functools.lru_cache(maxsize=64)  # babel took a sixth of writing a forward's note
+def _day(day: date, lang: str) -> str:
+    return str(format_date(day, format="EEEE d MMMM y", locale=LOCALES[lang]))
 
 
 def _duration(seconds: int | None, lang: str) -> str:
