@@ -7,8 +7,10 @@ crash resends at most the one in flight, with the same Message-ID. An SMTP outag
 postpones mail and loses none; a permanent refusal marks the row failed, for a person to
 see.
 
-Memory: a row's `raw` (a forward with the original attached can be 20 MB) is loaded only
-when that row is sent and sent in chunks, so a flush holds about one message at a time.
+A forward's row holds the forward without the patient's original, which is stored once,
+in mail_message, and joined in when it is sent (`outbox_row`). Memory: a row's bytes (a
+forward with its original can be 20 MB) are read only when that row is sent, into one
+buffer, and sent in chunks, so a flush holds about one message at a time.
 Logs name rows by id and kind, never by address: addresses are patient data.
 """
 
