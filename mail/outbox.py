@@ -419,8 +419,7 @@ def _bytes_of(session: Session, row_id: int, row: Any) -> bytes | bytearray:
     if row.raw is not None and row.original_id is None:
         return bytes(row.raw)
     if row.raw is not None and row.original is not None:
-        at = row.original_at
-        return b"".join((row.raw[:at], row.original, row.raw[at:]))
+        return joined(row.raw, [(row.original_at, row.original)])
     return _raw_of(session, row_id, row.original_id, row.original_at)
 
 
