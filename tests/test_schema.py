@@ -10,6 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from intake.core.db import Base, database, make_engine
 from intake.core.models import Contact, MailMessage, OutboxMessage
@@ -65,26 +66,32 @@ def test_upgrading_sqlite_keeps_the_rows_that_refer_to_a_rebuilt_table(tmp_path:
     engine.dispose()
 
 
+def store_mail(session: Session, raw: bytes) -> MailMessage:
+    """A mail contact with its stored message `raw`, flushed (not committed)."""
+    contact = Contact(channel="mail", started_at=local("2026-11-23 10:15"), outcome="received")
+    session.add(contact)
+    session.flush()
+    stored = MailMessage(
+        contact_id=contact.id,
+        mailbox="helpdesk@example.org",
+        uidvalidity=1,
+        uid=1,
+        dedupe_key="<stored@x.nl>",
+        received_at=local("2026-11-23 10:15"),
+        raw=raw,
+    )
+    session.add(stored)
+    session.flush()
+    return stored
+
+
 def test_stored_mail_is_compressed_with_lz4_on_postgresql(app: Flask) -> None:
     engine = database(app).engine
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite compresses no values")
     text = ("Beste helpdesk, ik kan niet inloggen op het portaal. " * 400).encode()
     with database(app).session() as session:
-        contact = Contact(channel="mail", started_at=local("2026-11-23 10:15"), outcome="received")
-        session.add(contact)
-        session.flush()
-        session.add(
-            MailMessage(
-                contact_id=contact.id,
-                mailbox="helpdesk@example.org",
-                uidvalidity=1,
-                uid=1,
-                dedupe_key="<lz4@x.nl>",
-                received_at=local("2026-11-23 10:15"),
-                raw=text,
-            )
-        )
+        store_mail(session, text)
         session.commit()
         method, stored = session.execute(
             sa.text("SELECT pg_column_compression(raw), raw FROM mail_message")
@@ -96,23 +103,10 @@ def test_downgrading_joins_a_forwards_original_back_into_its_row(app: Flask) -> 
     engine = database(app).engine
     original = b"From: patient@example.nl\r\nSubject: Inloggen\r\n\r\nHet lukt niet.\r\n"
     with database(app).session() as session:
-        contact = Contact(channel="mail", started_at=local("2026-11-23 10:15"), outcome="received")
-        session.add(contact)
-        session.flush()
-        stored = MailMessage(
-            contact_id=contact.id,
-            mailbox="helpdesk@example.org",
-            uidvalidity=1,
-            uid=1,
-            dedupe_key="<down@x.nl>",
-            received_at=local("2026-11-23 10:15"),
-            raw=original,
-        )
-        session.add(stored)
-        session.flush()
+        stored = store_mail(session, original)
         session.add(
             OutboxMessage(
-                contact_id=contact.id,
+                contact_id=stored.contact_id,
                 kind="forward",
                 message_id="<forward@example.org>",
                 mail_from="helpdesk@example.org",
