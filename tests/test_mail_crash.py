@@ -86,8 +86,8 @@ BIG = 200 * 1024  # every fourth message carries an attachment of this size
 KILLS = 3
 
 
-def crash_corpus(tag: str) -> list[bytes]:
-    return [numbered_mail(n, attachment=BIG if n % 4 == 0 else 0, tag=tag) for n in range(MESSAGES)]
+def crash_corpus(tag: str, messages: int = MESSAGES, big: int = BIG) -> list[bytes]:
+    return [numbered_mail(n, attachment=big if n % 4 == 0 else 0, tag=tag) for n in range(messages)]
 
 
 def kill_and_restart(
@@ -152,13 +152,17 @@ def test_a_poller_killed_in_a_batch_and_after_a_commit_logs_every_message_exactl
     commit (before or while its flags are set), and at a random message of the next batch;
     then a run that finishes. A batch commits once, so the messages a kill catches in flight
     are fetched and logged again, and none twice."""
-    uids = append_all(dovecot, crash_corpus("batch"))
+    # Larger mail, and more of it: the poller writes a batch's plain mail about 2 MB at a time
+    # (`mail.batch.GROUP_BYTES`) and logs each group as it is written, so the kill in a batch
+    # is aimed at its first group, with the rest of the batch still to write.
+    total = 2 * FETCH_COUNT + 10
+    uids = append_all(dovecot, crash_corpus("batch", total, big=700 * 1024))
     env = intake_env(database_url, tmp_path, dovecot, smtp, INTAKE_LOG_LEVEL="INFO")
     chance = random.Random(SEED)
     committed = lambda: count(crash_app, MailMessage)  # noqa: E731
 
     def in_a_batch(err: Path) -> Callable[[], int | None]:
-        at = chance.randint(1, FETCH_COUNT // 2)  # some of the batch ingested, none committed
+        at = chance.randint(1, 8)  # in the batch's first group: some ingested, none committed
         return lambda: ingested_by(err) if ingested_by(err) >= at else None
 
     def after_a_commit(err: Path) -> Callable[[], int | None]:
@@ -190,7 +194,7 @@ def test_a_poller_killed_in_a_batch_and_after_a_commit_logs_every_message_exactl
         logged = Counter(session.scalars(select(Contact.message_id)))
         stored = Counter(session.scalars(select(MailMessage.message_id)))
         [state] = session.scalars(select(MailboxState)).all()
-    expected = {message_id(n, "batch") for n in range(MESSAGES)}
+    expected = {message_id(n, "batch") for n in range(total)}
     assert set(logged) == expected  # none lost
     assert max(logged.values()) == 1  # none logged twice
     assert set(stored) == expected
