@@ -129,6 +129,7 @@ _MAX_LINE = 998
 _FOLD_AT: int = POLICY.max_line_length or 78  # a header line up to this long is written unfolded
 _LINE_CHUNK = 1 << 20  # bytes of a message looked at a time for long lines
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:")
+_LEADING_LINE_ENDS = re.compile(rb"[\r\n]*")
 
 
 def as_bytes(message: EmailMessage) -> bytes:
@@ -457,16 +458,15 @@ def _set_thread(message: EmailMessage, mail: ParsedMail, *, with_references: boo
 def _original_part(raw: bytes, reference: str) -> EmailMessage:
     """The patient's message as it arrived, for the colleague to open or save."""
     part = EmailMessage(policy=POLICY)
-    if _travels_as_message(raw):
-        if not raw.count(b"\r\n") == raw.count(b"\n") == raw.count(b"\r"):  # not all CRLF
-            raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    travelling = _as_message(raw)
+    if travelling is not None:
         part["Content-Type"] = "message/rfc822"
         # What the header object writes for it (a reference is letters, digits and "-").
         part.set_raw("Content-Disposition", f'attachment; filename="{reference}.eml"')
-        part["Content-Transfer-Encoding"] = "7bit" if raw.isascii() else "8bit"
+        part["Content-Transfer-Encoding"] = "7bit" if travelling.isascii() else "8bit"
         # A string payload of a message/rfc822 part is written out as it is, not parsed and
         # generated again; _RawText makes the bytes come back out exactly as they went in.
-        part.set_payload(_RawText(raw))
+        part.set_payload(_RawText(travelling))
     else:
         part.set_content(
             raw, maintype="application", subtype="octet-stream", filename="original.eml"
@@ -518,24 +518,31 @@ class _Prewritten(str):
         return (_Prewritten, (str(self), self.raw))
 
 
-def _travels_as_message(raw: bytes) -> bool:
-    """Whether `raw` can go as message/rfc822 (7bit/8bit): headers first, no NUL, short lines."""
-    head = raw.lstrip(b"\r\n")[:1000]
-    if not _HEADER_LINE.match(head) or b"\0" in raw:
-        return False
-    # Lines split a chunk at a time (C speed, a chunk's lines held at once): a loop over
-    # line ends took 0.3 s on a 10 MB mail, a regex for long lines 100 times more.
-    carry = 0  # the length of the line that runs on into the next chunk
-    for start in range(0, len(raw), _LINE_CHUNK):
-        lines = raw[start : start + _LINE_CHUNK].split(b"\n")
-        lines[0] = b"x" * carry + lines[0] if carry else lines[0]
-        carry = len(lines.pop())
-        if not lines:
-            if carry > _MAX_LINE + 1:
-                return False
-            continue
-        if max(map(len, lines)) > _MAX_LINE and any(
-            len(line) - line.endswith(b"\r") > _MAX_LINE for line in lines
-        ):  # the CR of CRLF not counted
-            return False
-    return carry <= _MAX_LINE
+def _as_message(raw: bytes) -> bytes | None:
+    """`raw` as it can go as message/rfc822 (7bit/8bit): itself, or with every line end made
+    CRLF; None when it cannot (not headers first, a NUL, a line longer than SMTP allows)."""
+    leading = _LEADING_LINE_ENDS.match(raw)
+    at = leading.end() if leading else 0
+    if not _HEADER_LINE.match(raw, at, at + 1000) or b"\0" in raw or _has_long_line(raw):
+        return None
+    if raw.count(b"\r\n") == raw.count(b"\n") == raw.count(b"\r"):  # all CRLF, as IMAP sends
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def _has_long_line(raw: bytes) -> bool:
+    """Whether a line of `raw` holds more than _MAX_LINE bytes (the CR of CRLF not counted).
+
+    A step goes to the last line end within _MAX_LINE + 1 bytes: the line begun there ends
+    in reach, and so does every line after it up to that end. So a step covers about a
+    thousand bytes, not a line (splitting a 10 MB mail into lines took 15 ms, this 3 ms).
+    """
+    at, size = 0, len(raw)
+    while size - at > _MAX_LINE:
+        end = raw.rfind(b"\n", at, at + _MAX_LINE + 1)
+        if end < 0:  # no line end in reach: long, unless CR LF come right after
+            if raw[at + _MAX_LINE : at + _MAX_LINE + 2] != b"\r\n":
+                return True
+            end = at + _MAX_LINE + 1
+        at = end + 1
+    return False

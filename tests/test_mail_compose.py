@@ -315,6 +315,52 @@ def test_an_original_that_cannot_travel_as_a_message_is_attached_as_a_file(
     assert part.get_content() == raw
 
 
+@pytest.mark.parametrize(
+    ("line", "travels"),
+    [
+        (b"x" * 998 + b"\r\n", True),  # RFC 5322's limit, CRLF not counted
+        (b"x" * 998 + b"\n", True),
+        (b"x" * 999 + b"\r\n", False),
+        (b"x" * 999 + b"\n", False),
+        (b"x" * 998 + b"\r\r\n", False),  # a bare CR is a character of the line
+        (b"x" * 998, True),  # the last line, without a line end
+        (b"x" * 998 + b"\r", False),
+        (b"x" * 5000 + b"\r\n", False),
+    ],
+)
+@pytest.mark.parametrize("placed", ["first", "after 1 MB of short lines"])
+def test_an_original_goes_as_a_message_only_when_smtp_can_carry_its_lines(
+    example_desk: Desk, line: bytes, travels: bool, placed: str
+) -> None:
+    before = b"" if placed == "first" else b"y" * 76 * 14_000
+    before = b"\r\n".join(before[i : i + 76] for i in range(0, len(before), 76))
+    raw = b"Subject: lang\r\nFrom: a@example.nl\r\n\r\n" + before + b"\r\n" * bool(before) + line
+    message = forward_of(example_desk, raw)
+    [part] = list(message.iter_attachments())
+    expected = "message/rfc822" if travels else "application/octet-stream"
+    assert part.get_content_type() == expected
+    data = as_bytes(message)
+    if travels:  # as it arrived, its line ends all made CRLF for SMTP
+        crlf = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+        assert crlf in data
+        assert raw in data or raw != crlf
+    else:
+        assert part.get_content() == raw
+
+
+def test_an_original_with_bare_line_ends_is_attached_with_crlf(
+    app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
+) -> None:
+    raw = corpus("windows1252_body.eml").replace(b"\r\n", b"\n")
+    raw = raw.replace(b"\n\n", b"\n\n\rbare CR\r\n", 1)
+    [received] = deliver(app, clock, smtp, forward_of(example_desk, raw))
+    inner = attached_original(received)
+    assert "Factuur parkeren" in str(inner["Subject"])
+    crlf = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    assert crlf in received.raw
+    assert b"\n" not in received.raw.replace(b"\r\n", b"")  # SMTP's line ends only
+
+
 def test_a_forward_without_a_readable_sender_has_no_reply_to_and_says_so(
     app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
 ) -> None:
