@@ -24,6 +24,7 @@ import dataclasses
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -203,6 +204,86 @@ def test_a_poller_killed_in_a_batch_and_after_a_commit_logs_every_message_exactl
     flags = flags_of_all(dovecot)
     assert sorted(flags) == uids  # every message still in the mailbox
     assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags.values())
+
+
+class _Watched:
+    """An IMAP connection that notes each command, and any two made at once."""
+
+    def __init__(self, client: IMAPClient, *, fail_body_fetch: int = 0) -> None:
+        self.client = client
+        self.busy = threading.Lock()
+        self.commands: list[str] = []
+        self.at_once: list[str] = []
+        self.fail_body_fetch = fail_body_fetch  # the n-th fetch of bodies is cut off
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.client, name)
+        if not callable(found):
+            return found
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            if not self.busy.acquire(blocking=False):
+                self.at_once.append(name)
+                self.busy.acquire()
+            try:
+                if name == "fetch" and "BODY.PEEK[]" in args[1]:
+                    name_ = f"bodies:{min(args[0])}"
+                    self.commands.append(name_)
+                    if sum(c.startswith("bodies:") for c in self.commands) == self.fail_body_fetch:
+                        raise ConnectionResetError("cut off while reading the next batch")
+                    time.sleep(0.05)  # a server far away: the batch is logged meanwhile
+                else:
+                    self.commands.append(name)
+                return found(*args, **kwargs)
+            finally:
+                self.busy.release()
+
+        return watched
+
+
+def test_the_next_batch_is_read_while_one_is_logged_one_command_at_a_time(
+    crash_app: Flask, dovecot: Dovecot
+) -> None:
+    uids = append_all(dovecot, crash_corpus("ahead"))
+    configure_mail(crash_app, dovecot, smtp=None)
+    watched: list[_Watched] = []
+
+    def connector(settings: Any) -> IMAPClient:
+        watched.append(_Watched(connect(settings)))
+        return cast(IMAPClient, watched[-1])
+
+    result = poll(crash_app, connector=connector)
+
+    assert (result.fetched, result.logged) == (MESSAGES, MESSAGES)
+    [client] = watched
+    assert client.at_once == []  # never two commands on the connection at once
+    second = f"bodies:{uids[FETCH_COUNT]}"
+    # The second batch was asked for before the first one's flags were set.
+    assert client.commands.index(second) < client.commands.index("add_flags")
+    assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags_of_all(dovecot).values())
+
+
+def test_a_read_ahead_cut_off_loses_nothing_and_logs_nothing_twice(
+    crash_app: Flask, dovecot: Dovecot
+) -> None:
+    uids = append_all(dovecot, crash_corpus("cut"))
+    configure_mail(crash_app, dovecot, smtp=None)
+
+    with pytest.raises(ConnectionResetError):
+        poll(
+            crash_app, connector=lambda s: cast(IMAPClient, _Watched(connect(s), fail_body_fetch=2))
+        )
+    first = count(crash_app, MailMessage)
+    assert first == FETCH_COUNT  # the batch being logged was finished and committed
+    flags = flags_of_all(dovecot)
+    assert [u for u in uids if LOGGED_KEYWORD in flags[u]] == uids[:FETCH_COUNT]
+
+    again = poll(crash_app)
+
+    assert (again.fetched, again.logged, again.duplicates) == (MESSAGES - first,) * 2 + (0,)
+    with database(crash_app).session() as session:
+        logged = Counter(session.scalars(select(Contact.message_id)))
+    assert logged == Counter({message_id(n, "cut"): 1 for n in range(MESSAGES)})
 
 
 class _DiesAtTheFlags:
