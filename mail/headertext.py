@@ -22,6 +22,8 @@ _WHITESPACE = re.compile(r"\s+")
 
 def one_line(value: str) -> str:
     """`value` without line breaks, controls or bidi marks, its whitespace runs one space."""
+    if value.isascii() and value.isprintable() and "  " not in value:
+        return value.strip(" ")  # printable ASCII: its only whitespace is the space
     return _WHITESPACE.sub(" ", _CONTROLS.sub(" ", _BIDI.sub("", value))).strip()
 
 
