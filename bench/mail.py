@@ -808,10 +808,19 @@ def bare_fetch(app: Flask, stage: Stage) -> None:
 
 
 def ingest(app: Flask, stage: Stage, expected: int) -> PollResult:
-    """(b): one poll of the whole mailbox, as the worker's job runs it."""
+    """(b): one poll of the whole mailbox, as the worker's job runs it.
+
+    On SQLite the stage ends once what the poll wrote is in the database file: SQLite copies
+    its write-ahead log into the file a few MB at a time, at a commit, and whatever the last
+    commits left in the log would otherwise be copied by a later stage.
+    """
     result = poll(app)
     if result.locked or result.disabled:
         raise BenchError(f"the poll did not run: {result}")
+    engine = database(app).engine
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
     stage.messages = result.fetched
     if result.fetched != expected:
         raise BenchError(f"the poll fetched {result.fetched} of {expected} messages")
