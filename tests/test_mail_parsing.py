@@ -769,3 +769,68 @@ def test_a_subject_without_encoded_words_is_read_as_the_header_grammar_reads_it(
         except Exception:
             expected = header_line(value)
         assert decoded_header_line(value) == expected, value
+
+
+def _content_type(rng: random.Random) -> str:
+    """A Content-Type value as mailers write them (half of them), and as they get it wrong."""
+    tidy = rng.random() < 0.5
+
+    def token() -> str:
+        return "".join(
+            rng.choice(string.ascii_letters + string.digits + "-.+_=")
+            for _ in range(rng.randint(1, 12))
+        )
+
+    def gap() -> str:
+        return rng.choice(["", " ", " ", "  ", "\t", "\r\n\t", "\r\n "])
+
+    kinds = ["text/plain", "TEXT/HTML", "multipart/mixed", "multipart/alternative"]
+    kind = rng.choice(
+        [*kinds, "application/pdf", "message/rfc822", "image/x-png", token() + "/" + token()]
+    )
+    params = []
+    for _ in range(rng.randint(0, 3)):
+        name = rng.choice(["charset", "boundary", "name", "format", "Charset", token()])
+        inside = string.ascii_letters + string.digits + " ()<>@,;:/[]?=.'+_-"
+        if rng.random() < 0.3:
+            value = token()
+        elif tidy:
+            value = '"' + "".join(rng.choice(inside) for _ in range(rng.randint(1, 30))) + '"'
+        else:
+            inside += '\\"é=?'
+            value = '"' + "".join(rng.choice(inside) for _ in range(rng.randint(0, 30))) + '"'
+        if rng.random() < 0.05 and not tidy:
+            name += "*"  # RFC 2231
+        if tidy:
+            params.append(";" + rng.choice([" ", "\t", "\r\n\t", "\r\n "]) + f"{name}={value}")
+        else:
+            params.append(f"{gap()};{gap()}{name}={value}")
+    tail = "" if tidy else rng.choice(["", "", ";", " ", " (comment)", "; x=(y)"])
+    return kind + "".join(params) + tail
+
+
+def test_a_content_type_reads_as_the_standard_header_object_reads_it() -> None:
+    """A plain Content-Type is read without the header grammar: what every reading of it
+    gives (its text, type, parameters, boundary, charset, the header's own attributes) is
+    what the standard library gives, for plain values and for every other kind."""
+    from email import message_from_bytes as standard_message
+
+    from mail.mimeparts import _ContentTypeText, message_from_bytes
+
+    rng = random.Random(20261202)
+    plain = 0
+    for _ in range(4000):
+        value = _content_type(rng)
+        raw = f"From: a@example.nl\r\nContent-Type: {value}\r\n\r\nHallo.\r\n".encode()
+        ours, theirs = message_from_bytes(raw), standard_message(raw, policy=policy.default)
+        header, expected = ours["Content-Type"], theirs["Content-Type"]
+        plain += isinstance(header, _ContentTypeText)
+        assert str(header) == str(expected), value
+        assert ours.get_content_type() == theirs.get_content_type(), value
+        assert ours.get_params() == theirs.get_params(), value
+        assert ours.get_boundary() == theirs.get_boundary(), value
+        assert ours.get_content_charset() == theirs.get_content_charset(), value
+        assert header.content_type == expected.content_type, value
+        assert header.params == expected.params, value
+        assert [type(d) for d in header.defects] == [type(d) for d in expected.defects], value
+    assert 1000 < plain < 3500  # both ways were taken, often
