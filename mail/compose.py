@@ -160,6 +160,9 @@ def written_apart(message: EmailMessage) -> tuple[bytes, list[tuple[int, bytes]]
     The outbox stores a forward so: the original is already stored, as it arrived. A part
     written beforehand (`set_text`) is joined in here.
     """
+    direct = _written_directly(message)
+    if direct is not None:
+        return direct
     ready: list[tuple[Message, _RawText | _Prewritten]] = []
     for found in message.walk():
         payload = found.get_payload()
@@ -190,6 +193,60 @@ def written_apart(message: EmailMessage) -> tuple[bytes, list[tuple[int, bytes]]
             at += len(payload.raw)
             pieces.append(payload.raw)
     return b"".join([*pieces, data]), places
+
+
+def _written_directly(message: EmailMessage) -> tuple[bytes, list[tuple[int, bytes]]] | None:
+    """`written_apart` for the messages we build, without the generator; None for others.
+
+    A message whose parts (or itself) hold text written beforehand or an original: the
+    generator would write each part's headers as the policy folds them, a blank line and
+    the payload, and a multipart's parts between its boundary lines (no preamble or
+    epilogue); here those pieces are joined once (the generator wrote each part into a
+    buffer of its own, through a dozen calls: half the time of writing a forward out).
+    """
+    parts = message.get_payload() if message.is_multipart() else [message]
+    if not isinstance(parts, list) or not parts:
+        return None
+    boundary = message.get_boundary() if message.is_multipart() else None
+    if message.is_multipart() and (
+        not boundary
+        or not boundary.isascii()
+        or message.preamble is not None
+        or message.epilogue is not None
+    ):
+        return None
+    newline = POLICY.linesep.encode("ascii")
+    pieces: list[bytes] = []
+    places: list[tuple[int, bytes]] = []
+    at = 0
+
+    def add(data: bytes) -> None:
+        nonlocal at
+        pieces.append(data)
+        at += len(data)
+
+    if boundary is not None:
+        add(_headers_of(message) + b"--" + boundary.encode("ascii") + newline)
+    for n, part in enumerate(parts):
+        payload = getattr(part, "_payload", None)  # get_payload() would decode it
+        if not isinstance(payload, (_RawText, _Prewritten)) or part.is_multipart():
+            return None
+        if n:
+            add(newline + b"--" + boundary.encode("ascii") + newline)  # type: ignore[union-attr]
+        add(_headers_of(part))
+        if isinstance(payload, _RawText):
+            places.append((at, payload.raw))
+        else:
+            add(payload.raw)
+    if boundary is not None:
+        add(newline + b"--" + boundary.encode("ascii") + b"--" + newline)
+    return b"".join(pieces), places
+
+
+def _headers_of(part: Message) -> bytes:
+    """A part's header block as the generator writes it under POLICY, blank line and all."""
+    folded = [POLICY.fold_binary(name, value) for name, value in part.raw_items()]
+    return b"".join([*folded, POLICY.linesep.encode("ascii")])
 
 
 def new_message_id(kind: str, reference: str | None, domain: str) -> str:

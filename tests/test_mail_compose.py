@@ -288,6 +288,28 @@ def test_as_bytes_writes_what_the_email_package_writes(example_desk: Desk) -> No
     assert raw in data and data.count(raw) == 1
 
 
+def test_every_message_we_build_is_written_as_the_email_package_writes_it(
+    example_desk: Desk,
+) -> None:
+    """Our messages are written out without the generator; byte for byte what it writes,
+    for every mail of the corpus forwarded (an original that goes as a message, or as a
+    file), acknowledged, and a voicemail notice."""
+    english = dataclasses.replace(example_desk, language="en")
+    raws = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))]
+    raws += [b"this is no mail\x00\r\n", corpus("windows1252_body.eml").replace(b"\r\n", b"\n")]
+    written = []
+    for n, raw in enumerate(raws):
+        desk = english if n % 2 else example_desk
+        mail = parse_message(raw)
+        written.append(forward_of(desk, raw, mail))
+        if mail.from_address:
+            written.append(acknowledgement_of(desk, mail))
+    written.append(voicemail_notice_of(example_desk))
+    for message in written:
+        assert as_bytes(message) == message.as_bytes(policy=POLICY), message["Subject"]
+    assert len(written) > len(raws) + 10
+
+
 def test_our_own_forward_sent_back_to_the_desk_is_forwarded_whole_again(
     app: Flask, example_desk: Desk, clock: SimClock, smtp: SmtpSink
 ) -> None:
