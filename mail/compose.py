@@ -127,7 +127,6 @@ _MAX_REFERENCES = 20  # RFC 5322 allows trimming; the first and the last matter 
 # RFC 5322: at most 998 octets a line. Longer lines cannot travel as 7bit/8bit.
 _MAX_LINE = 998
 _FOLD_AT: int = POLICY.max_line_length or 78  # a header line up to this long is written unfolded
-_LINE_CHUNK = 1 << 20  # bytes of a message looked at a time for long lines
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:")
 _LEADING_LINE_ENDS = re.compile(rb"[\r\n]*")
 
