@@ -8,19 +8,25 @@ same rows, events and forwards `mail.ingest.ingest` writes a message at a time w
 statements each. What the batch reads to judge its messages (which were seen before, which
 threads their ids and subjects name, those threads' rows, under a row lock) is read once.
 
+A follow-up on a thread the lane wrote to in this same batch (one it started, or a stored
+one it forwarded a follow-up on) is taken too: that thread's state is what the lane wrote (a
+mail thread, forwarded to the colleague it chose, not held), so the follow-up is judged as
+`mail.ingest` would judge it once the earlier mail is stored.
+
 Anything else is not taken, and the poller ingests it alone, as before, after writing the
 group so far (so the database sees the mailbox's order): a message seen before or twice in
 the batch, automatic mail, mail to hold or acknowledge, a follow-up that needs a person or
-whose thread is held, is not a mail thread, was touched by an earlier message of this
-batch, or is named ambiguously. A message whose forward cannot be made is handed back
-too: its group is written without it, and the poller ingests it alone (where it is logged
-bare, for a person, if it fails again).
+whose thread is held, is not a mail thread, was written to by a message of this batch
+ingested alone, answers a message of this batch the lane did not take, or is named
+ambiguously. A message whose forward cannot be made is handed back too: its group is
+written without it and without what follows on its thread, and the poller ingests those
+alone, in order (where one is logged bare, for a person, if it fails again).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -77,12 +83,27 @@ class Fetched:
     now: datetime
 
 
-@dataclass
+@dataclass(eq=False)
 class _Taken:
     fetched: Fetched
     colleague: Staff
-    thread: Thread | None  # None: a new thread
+    thread: Thread | None  # the thread it follows up, as the database held it before
+    parent: _Taken | None = None  # or: the message that started its thread in this batch
     contact_id: int = 0
+    failed: bool = False  # its forward could not be made: handed back to be ingested alone
+    # Of a message that starts a thread: to whom its thread went last, as the lane wrote it.
+    forwarded_to: str = ""
+
+    @property
+    def starts_thread(self) -> bool:
+        return self.thread is None and self.parent is None
+
+    @property
+    def on_thread(self) -> int | _Taken:
+        """Its thread: a stored contact's id, or the message that started it in this batch."""
+        if self.thread is not None:
+            return self.thread.id
+        return self.parent if self.parent is not None else self
 
 
 @dataclass
@@ -100,9 +121,11 @@ class Lane:
     by_message: dict[str, set[int]] = field(default_factory=dict)  # Message-ID -> contacts
     by_outbox: dict[str, set[int]] = field(default_factory=dict)
     threads: dict[int, Thread] = field(default_factory=dict)
-    # What this batch showed so far: keys and Message-IDs, and threads written to.
+    # What this batch showed so far: keys, and Message-IDs with the thread the lane took
+    # each onto (None: not taken, or the id came twice). `threads` is kept as the lane
+    # writes to them; `touched` are the contacts written to by a message ingested alone.
     keys: set[str] = field(default_factory=set)
-    message_ids: set[str] = field(default_factory=set)
+    message_ids: dict[str, int | _Taken | None] = field(default_factory=dict)
     touched: set[int] = field(default_factory=set)
     pending: list[_Taken] = field(default_factory=list)
     pending_bytes: int = 0
@@ -163,39 +186,57 @@ class Lane:
         the caller writes the group (`write`) and ingests the message alone."""
         mail = fetched.mail
         key = dedupe_key(mail)
-        thread = self._thread(mail, key)
+        taken = self._take(fetched, self._thread(mail, key))
         self.keys.add(key)
         if mail.message_id:
-            self.message_ids.add(mail.message_id)
+            first = mail.message_id not in self.message_ids
+            on = taken.on_thread if taken is not None and first else None
+            self.message_ids[mail.message_id] = on
+        return taken is not None
+
+    def _take(self, fetched: Fetched, thread: Thread | _Taken | _Alone | None) -> _Taken | None:
+        mail = fetched.mail
         if isinstance(thread, _Alone):
-            return False
-        if thread is not None and (
-            thread.id in self.touched
-            or thread.forward_pending
-            or not thread.takes_mail
-            or mail.needs_attention
-        ):
-            return False
+            return None
+        if thread is not None and mail.needs_attention:
+            return None
+        if isinstance(thread, _Taken):  # a thread started in this batch, as the lane wrote it
+            if thread.failed or thread.contact_id in self.touched:
+                return None
+            previous: str | None = thread.forwarded_to
+        elif thread is not None:
+            if thread.id in self.touched or thread.forward_pending or not thread.takes_mail:
+                return None
+            previous = thread.forwarded_to
+        else:
+            previous = None
         if not self.pending:
             self.planned = self.round_robin.copy()
         assert self.planned is not None
         plan = plan_mail(
             self.desk,
             fetched.now,
-            previous=thread.forwarded_to if thread is not None else None,
+            previous=previous,
             last_forwarded=self.planned.as_of(fetched.now),
         )
         if plan.action != "forward" or plan.colleague is None:
-            return False
-        self.planned.forwarded(plan.colleague.id, _PLANNED + len(self.pending), fetched.now)
-        self.pending.append(_Taken(fetched, plan.colleague, thread))
+            return None
+        colleague = plan.colleague
+        self.planned.forwarded(colleague.id, _PLANNED + len(self.pending), fetched.now)
+        if isinstance(thread, _Taken):
+            taken = _Taken(fetched, colleague, None, parent=thread)
+            thread.forwarded_to = colleague.id
+        else:
+            taken = _Taken(fetched, colleague, thread, forwarded_to=colleague.id)
+            if thread is not None:
+                self.threads[thread.id] = replace(thread, forwarded_to=colleague.id)
+        self.pending.append(taken)
         self.pending_bytes += len(fetched.raw)
-        if thread is not None:
-            self.touched.add(thread.id)
-        return True
+        return taken
 
-    def _thread(self, mail: ParsedMail, key: str) -> Thread | _Alone | None:
-        """The thread `mail` follows up (None: it starts one), or `_ALONE`: not for the lane.
+    def _thread(self, mail: ParsedMail, key: str) -> Thread | _Taken | _Alone | None:
+        """The thread `mail` follows up (None: it starts one; a `_Taken`: the message that
+        started it in this batch), or `_ALONE`: not for the lane.
 
         As `mail.ingest.find_thread` finds it: by the ids it answers (our stored messages
         first, then our own mail), else the first reference in its subject to a mail thread.
@@ -203,8 +244,15 @@ class Lane:
         if key in self.seen or key in self.keys or mail.automatic:
             return _ALONE
         ids = (*mail.in_reply_to, *mail.references)
-        if any(i in self.message_ids for i in ids):
-            return _ALONE  # it answers a message of this batch
+        in_batch = {self.message_ids[i] for i in ids if i in self.message_ids}
+        if in_batch:  # stored in this batch: with the threads stored before, one at most
+            on = in_batch | {c for i in ids for c in self.by_message.get(i, ())}
+            if None in on or len(on) > 1:
+                return _ALONE  # a message the lane did not take, or more than one thread
+            [handle] = on
+            if isinstance(handle, _Taken):
+                return handle
+            return self.threads.get(handle, _ALONE) if handle is not None else _ALONE
         for found in (self.by_message, self.by_outbox):
             contacts = {c for i in ids for c in found.get(i, ())}
             if len(contacts) > 1:
@@ -237,25 +285,35 @@ class Lane:
         if not taken:
             return []
         session = self.session
-        new = [t for t in taken if t.thread is None]
+        new = [t for t in taken if t.starts_thread]
         ids = mailbatch.threads_started(session, [self._new_thread(t.fetched) for t in new])
         for t, contact_id in zip(new, ids, strict=True):
             t.contact_id = contact_id
         for t in taken:
             if t.thread is not None:
                 t.contact_id = t.thread.id
+            elif t.parent is not None:
+                t.contact_id = t.parent.contact_id
 
         outbox: list[dict[str, Any]] = []
         done: list[_Taken] = []
         failed: list[_Taken] = []
+        broken: set[int | _Taken] = set()  # threads with a message handed back
         for t in taken:
-            try:
-                outbox.append(self._forward(t))
-                done.append(t)
-            except Exception:
-                log.exception("could not forward message %s of %s", t.fetched.uid, self.account)
-                failed.append(t)
-        mailbatch.dropped(session, [t.contact_id for t in failed if t.thread is None])
+            if t.on_thread not in broken:
+                try:
+                    outbox.append(self._forward(t))
+                    done.append(t)
+                    continue
+                except Exception:
+                    log.exception(
+                        "could not forward message %s of %s", t.fetched.uid, self.account
+                    )
+            # Handed back, and so is what follows on its thread: alone, in the mailbox's order.
+            t.failed = True
+            broken.add(t.on_thread)
+            failed.append(t)
+        mailbatch.dropped(session, [t.contact_id for t in failed if t.starts_thread])
         if done:
             stored = self._store(done)
             for row, message_id in zip(outbox, stored, strict=True):
@@ -318,10 +376,10 @@ class Lane:
         )
         steps: list[Step] = []
         for t, step in zip(done, forwards, strict=True):
-            kind = "mail" if t.thread is None else "follow-up"
+            kind = "mail" if t.starts_thread else "follow-up"
             steps += [Step(t.contact_id, kind, t.fetched.now, event_detail(t.fetched.mail)), step]
         mailbatch.timeline(session, steps)
         for t, message_id in zip(done, message_ids, strict=True):
             self.round_robin.forwarded(t.colleague.id, int(message_id), t.fetched.now)
-            log_logged(reference_for(t.contact_id), t.fetched.mail, t.thread is None)
+            log_logged(reference_for(t.contact_id), t.fetched.mail, t.starts_thread)
         return [int(i) for i in message_ids]

@@ -38,6 +38,7 @@ from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
 )
 
 if TYPE_CHECKING:
+    from intake.core.clock import SimClock
     from tests.mailservers import Dovecot, SmtpSink
 
 
@@ -111,7 +112,7 @@ def test_a_mixed_batch_is_logged_as_one_message_at_a_time_would_log_it(
     mails = [
         patient_mail(sender="a@example.nl", message_id="<m0@x.nl>"),  # new: A
         patient_mail(sender="b@example.nl", message_id="<m1@x.nl>"),  # new: B
-        # A again, answering its first mail in this same batch: alone, after A is written
+        # A again, answering its first mail in this same batch: on the thread the lane started
         patient_mail(sender="a@example.nl", message_id="<m2@x.nl>", In_Reply_To="<m0@x.nl>"),
         patient_mail(sender="b@example.nl", message_id="<m1@x.nl>"),  # B's mail twice: once
         patient_mail(
@@ -119,7 +120,7 @@ def test_a_mixed_batch_is_logged_as_one_message_at_a_time_would_log_it(
         ),  # an out-of-office: logged, nothing sent
         patient_mail(sender="d@example.nl", message_id=None),  # no Message-ID: D
         patient_mail(sender="e@example.nl", message_id="<m6@x.nl>", In_Reply_To="<e0@x.nl>"),
-        # E again, by the reference in the subject: E was just written to, so alone
+        # E again, by the reference in the subject: on E as the lane just wrote it
         patient_mail(
             subject=f"Re: [{earlier.reference}] inloggen",
             sender="e@example.nl",
@@ -170,8 +171,97 @@ def test_a_mixed_batch_is_logged_as_one_message_at_a_time_would_log_it(
         ("bram@example.org", "f@example.nl"),
     ]
     if taken and any(taken):
-        # New threads and the follow-up on E went in groups; the rest alone.
-        assert taken == [True, True, False, False, False, True, True, False, True]
+        # New threads and the follow-ups on A and E went in groups; the rest alone.
+        assert taken == [True, True, True, False, False, True, True, True, True]
+
+
+def test_follow_ups_on_threads_of_the_same_batch_are_logged_as_one_at_a_time(
+    mail_app: Flask, dovecot: Dovecot, taken: list[bool]
+) -> None:
+    mails = [
+        patient_mail(sender="a@example.nl", message_id="<a0@x.nl>"),  # new: A
+        patient_mail(sender="a@example.nl", message_id="<a1@x.nl>", In_Reply_To="<a0@x.nl>"),
+        # A a third time, on its first mail again: on the thread as the lane wrote it
+        patient_mail(sender="a@example.nl", message_id="<a2@x.nl>", In_Reply_To="<a0@x.nl>"),
+        patient_mail(
+            sender="c@example.nl", message_id="<c0@x.nl>", Auto_Submitted="auto-replied"
+        ),  # automatic, alone
+        # answering a message the lane did not take: alone
+        patient_mail(sender="c@example.nl", message_id="<c1@x.nl>", In_Reply_To="<c0@x.nl>"),
+        patient_mail(sender="b@example.nl", message_id="<b0@x.nl>"),  # new: B
+        # answering both A's and B's threads: ambiguous, alone (where the first one found wins)
+        patient_mail(
+            sender="b@example.nl", message_id="<b1@x.nl>", References="<a0@x.nl> <b0@x.nl>"
+        ),
+        patient_mail(sender="d@example.nl", message_id="<d0@x.nl>"),  # new: D
+        patient_mail(sender="d@example.nl", message_id="<d1@x.nl>", References="<d0@x.nl>"),
+        # on D's follow-up, which is on D's thread
+        patient_mail(sender="d@example.nl", message_id="<d2@x.nl>", In_Reply_To="<d1@x.nl>"),
+    ]
+    for raw in mails:
+        dovecot.append(raw)
+
+    result = poll(mail_app)
+
+    assert (result.fetched, result.logged, result.duplicates) == (10, 10, 0)
+    assert timeline(mail_app) == [
+        (
+            "a@example.nl",
+            "forwarded",
+            "anna",
+            ["mail", "forwarded"] + ["follow-up", "forwarded"] * 3,
+        ),
+        # the answer to C's out-of-office is on its contact, as one at a time puts it
+        ("c@example.nl", "automatic", "bram", ["mail", "automatic", "follow-up", "forwarded"]),
+        ("b@example.nl", "forwarded", "anna", ["mail", "forwarded"]),
+        (
+            "d@example.nl",
+            "forwarded",
+            "bram",
+            ["mail", "forwarded"] + ["follow-up", "forwarded"] * 2,
+        ),
+    ]
+    assert [(to, caller) for _, [to], caller in outbox(mail_app)] == [
+        ("anna@example.org", "a@example.nl"),
+        ("anna@example.org", "a@example.nl"),
+        ("anna@example.org", "a@example.nl"),
+        ("bram@example.org", "c@example.nl"),
+        ("anna@example.org", "b@example.nl"),
+        ("anna@example.org", "a@example.nl"),  # B's second mail, on A's thread
+        ("bram@example.org", "d@example.nl"),
+        ("bram@example.org", "d@example.nl"),
+        ("bram@example.org", "d@example.nl"),
+    ]
+    if taken and any(taken):
+        assert taken == [True, True, True, False, False, True, False, True, True, True]
+
+
+def test_follow_ups_go_on_from_where_the_lane_left_the_thread(
+    mail_app: Flask, dovecot: Dovecot, clock: SimClock, taken: list[bool]
+) -> None:
+    dovecot.append(patient_mail(sender="e@example.nl", message_id="<e0@x.nl>"))
+    poll(mail_app)  # Monday 10:15: E's thread goes to Anna
+    taken.clear()
+    clock.advance(3 * 3600)  # 13:15: Anna's shift is over; Bram and Chantal are on
+    for n in (1, 2, 3):
+        answered = f"<e{n - 1}@x.nl>"
+        dovecot.append(
+            patient_mail(sender="e@example.nl", message_id=f"<e{n}@x.nl>", In_Reply_To=answered)
+        )
+
+    poll(mail_app)
+
+    # The first follow-up goes to whoever is next; the others stay with that colleague, as
+    # they would if each were read back from the database before the next.
+    [(_, _, to, steps)] = timeline(mail_app)
+    assert steps == ["mail", "forwarded"] + ["follow-up", "forwarded"] * 3
+    recipients = [to for _, [to], _ in outbox(mail_app)]
+    assert recipients[0] == "anna@example.org"
+    assert recipients[1] != "anna@example.org"
+    assert recipients[1:] == [recipients[1]] * 3
+    assert f"{to}@example.org" == recipients[1]
+    if taken and any(taken):
+        assert taken == [True, True, True]
 
 
 def test_a_forward_the_lane_cannot_make_is_made_alone_and_logged_once(
@@ -202,6 +292,58 @@ def test_a_forward_the_lane_cannot_make_is_made_alone_and_logged_once(
         "a@example.nl",
         "b@example.nl",
         "c@example.nl",
+    ]
+
+
+def test_a_forward_the_lane_cannot_make_takes_what_follows_on_its_thread_alone_with_it(
+    mail_app: Flask, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dovecot.append(patient_mail(sender="e@example.nl", message_id="<e0@x.nl>"))
+    poll(mail_app)  # a thread from an earlier poll: E
+    made = batch.forward
+
+    def failing(**kwargs: Any) -> Any:
+        if kwargs["mail"].message_id in ("<b0@x.nl>", "<e1@x.nl>"):
+            raise ValueError("cannot be written")
+        return made(**kwargs)
+
+    monkeypatch.setattr(batch, "forward", failing)
+    mails = [
+        patient_mail(sender="b@example.nl", message_id="<b0@x.nl>"),  # its forward fails
+        patient_mail(sender="b@example.nl", message_id="<b1@x.nl>", In_Reply_To="<b0@x.nl>"),
+        patient_mail(sender="e@example.nl", message_id="<e1@x.nl>", In_Reply_To="<e0@x.nl>"),
+        patient_mail(sender="e@example.nl", message_id="<e2@x.nl>", In_Reply_To="<e1@x.nl>"),
+        patient_mail(sender="c@example.nl", message_id="<c0@x.nl>"),
+        patient_mail(sender="c@example.nl", message_id="<c1@x.nl>", In_Reply_To="<c0@x.nl>"),
+    ]
+    for raw in mails:
+        dovecot.append(raw)
+
+    result = poll(mail_app)
+
+    assert (result.fetched, result.logged) == (6, 6)
+    # C's thread was written with the group; B's mails and E's follow-ups were handed back
+    # and made alone after it, each in its mailbox's order, on one thread each.
+    follow_up = ["follow-up", "forwarded"]
+    assert [(caller, outcome, steps) for caller, outcome, _, steps in timeline(mail_app)] == [
+        ("e@example.nl", "forwarded", ["mail", "forwarded", *follow_up, *follow_up]),
+        ("c@example.nl", "forwarded", ["mail", "forwarded", *follow_up]),
+        ("b@example.nl", "forwarded", ["mail", "forwarded", *follow_up]),
+    ]
+    with database(mail_app).session() as session:
+        written = session.execute(
+            select(MailMessage.message_id, Contact.caller)
+            .join(Contact, Contact.id == MailMessage.contact_id)
+            .order_by(MailMessage.id)
+        ).all()
+    assert [tuple(row) for row in written] == [
+        ("<e0@x.nl>", "e@example.nl"),
+        ("<c0@x.nl>", "c@example.nl"),
+        ("<c1@x.nl>", "c@example.nl"),
+        ("<b0@x.nl>", "b@example.nl"),
+        ("<b1@x.nl>", "b@example.nl"),
+        ("<e1@x.nl>", "e@example.nl"),
+        ("<e2@x.nl>", "e@example.nl"),
     ]
 
 
