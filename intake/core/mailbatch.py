@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from .db import UTCDateTime
+from .db import UTCDateTime, insert_many
 from .lifecycle import MAIL_THREADS, Channel, Outcome
 from .models import Contact, ContactEvent
 
@@ -120,8 +120,7 @@ def threads_started(session: Session, threads: Sequence[NewThread]) -> list[int]
         }
         for t in threads
     ]
-    statement = insert(_CONTACTS).returning(_CONTACTS.c.id, sort_by_parameter_order=True)
-    return [int(contact_id) for contact_id in session.execute(statement, rows).scalars()]
+    return insert_many(session, _CONTACTS, rows)
 
 
 def dropped(session: Session, contact_ids: Collection[int]) -> None:
@@ -143,20 +142,17 @@ class Step:
 
 def timeline(session: Session, steps: Sequence[Step]) -> None:
     """Add the steps, in their order (a thread's "mail" or "follow-up", then "forwarded")."""
-    if steps:
-        session.execute(
-            insert(_EVENTS),
-            [
-                {
-                    "contact_id": s.contact_id,
-                    "at": s.at,
-                    "kind": s.kind,
-                    "key": None,
-                    "detail": dict(s.detail),
-                }
-                for s in steps
-            ],
-        )
+    rows = [
+        {
+            "contact_id": s.contact_id,
+            "at": s.at,
+            "kind": s.kind,
+            "key": None,
+            "detail": dict(s.detail),
+        }
+        for s in steps
+    ]
+    insert_many(session, _EVENTS, rows, returning=False)
 
 
 def forwarded(session: Session, forwards: Sequence[tuple[int, str, datetime]]) -> list[Step]:
