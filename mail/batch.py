@@ -286,7 +286,7 @@ class Lane:
             return []
         session = self.session
         new = [t for t in taken if t.starts_thread]
-        ids = mailbatch.threads_started(session, [self._new_thread(t.fetched) for t in new])
+        ids = mailbatch.threads_started(session, [self._new_thread(t) for t in new])
         for t, contact_id in zip(new, ids, strict=True):
             t.contact_id = contact_id
         for t in taken:
@@ -306,9 +306,7 @@ class Lane:
                     done.append(t)
                     continue
                 except Exception:
-                    log.exception(
-                        "could not forward message %s of %s", t.fetched.uid, self.account
-                    )
+                    log.exception("could not forward message %s of %s", t.fetched.uid, self.account)
             # Handed back, and so is what follows on its thread: alone, in the mailbox's order.
             t.failed = True
             broken.add(t.on_thread)
@@ -323,7 +321,10 @@ class Lane:
         self.written += len(done)
         return [t.fetched for t in failed]
 
-    def _new_thread(self, fetched: Fetched) -> NewThread:
+    def _new_thread(self, t: _Taken) -> NewThread:
+        """The thread `t` starts, forwarded to its colleague (if it cannot be, it is taken
+        out again and ingested alone)."""
+        fetched = t.fetched
         mail = fetched.mail
         return NewThread(
             via=self.mailbox_address,
@@ -333,6 +334,7 @@ class Lane:
             message_id=mail.message_id,
             needs_attention=mail.needs_attention,
             at=fetched.now,
+            forwarded_to=t.colleague.id,
         )
 
     def _forward(self, t: _Taken) -> dict[str, Any]:
@@ -371,13 +373,18 @@ class Lane:
             rows.append(values)
         message_ids = insert_many(session, _MESSAGES, rows, blob="raw")
         del rows
-        forwards = mailbatch.forwarded(
-            session, [(t.contact_id, t.colleague.id, t.fetched.now) for t in done]
+        mailbatch.forwarded(  # new threads were written forwarded (threads_started)
+            session,
+            [(t.contact_id, t.colleague.id, t.fetched.now) for t in done if not t.starts_thread],
         )
         steps: list[Step] = []
-        for t, step in zip(done, forwards, strict=True):
+        for t in done:
+            f = t.fetched
             kind = "mail" if t.starts_thread else "follow-up"
-            steps += [Step(t.contact_id, kind, t.fetched.now, event_detail(t.fetched.mail)), step]
+            steps += [
+                Step(t.contact_id, kind, f.now, event_detail(f.mail)),
+                mailbatch.forward_step(t.contact_id, t.colleague.id, f.now),
+            ]
         mailbatch.timeline(session, steps)
         for t, message_id in zip(done, message_ids, strict=True):
             self.round_robin.forwarded(t.colleague.id, int(message_id), t.fetched.now)

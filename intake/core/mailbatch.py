@@ -53,7 +53,8 @@ _FORWARDED = (
 
 @dataclass(frozen=True)
 class NewThread:
-    """A mail that starts a thread: what `lifecycle.mail_received` is given."""
+    """A mail that starts a thread: what `lifecycle.mail_received` is given, and the
+    colleague it goes to at once, if any (`mail_forwarded` then, at the same moment)."""
 
     via: str
     organisation: str
@@ -62,6 +63,7 @@ class NewThread:
     message_id: str | None
     needs_attention: bool
     at: datetime
+    forwarded_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,13 @@ def lock_threads(session: Session, ids: Collection[int]) -> dict[int, Thread]:
 
 
 def threads_started(session: Session, threads: Sequence[NewThread]) -> list[int]:
-    """New mail contacts (outcome received), one per thread: their ids, in the same order.
+    """New mail contacts, one per thread: their ids, in the same order.
 
-    Their "mail" events come with `timeline`, once their messages are known to be logged.
+    A thread with a colleague to go to is written as `mail_received` and `mail_forwarded`
+    leave it (outcome forwarded), so its row is written once, not inserted and then
+    updated: an update that changes the outcome touches every index of the contact (no
+    HOT update on PostgreSQL) and leaves a dead row. Its "forwarded" step is
+    `forward_step`; the "mail" ones come with `timeline`, once the messages are logged.
     """
     if not threads:
         return []
@@ -113,10 +119,13 @@ def threads_started(session: Session, threads: Sequence[NewThread]) -> list[int]
             "organisation": t.organisation,
             "caller": t.caller,
             "started_at": t.at,
-            "outcome": Outcome.RECEIVED.value,
+            "outcome": (Outcome.RECEIVED if t.forwarded_to is None else Outcome.FORWARDED).value,
             "message_id": t.message_id,
             "subject": t.subject,
             "needs_attention": t.needs_attention,
+            "forwarded_to": t.forwarded_to,
+            "forwarded_at": None if t.forwarded_to is None else t.at,
+            "forward_pending": False,
         }
         for t in threads
     ]
@@ -155,13 +164,17 @@ def timeline(session: Session, steps: Sequence[Step]) -> None:
     insert_many(session, _EVENTS, rows, returning=False)
 
 
-def forwarded(session: Session, forwards: Sequence[tuple[int, str, datetime]]) -> list[Step]:
+def forwarded(session: Session, forwards: Sequence[tuple[int, str, datetime]]) -> None:
     """The threads went to these colleagues (contact id, staff id, when): what
-    `lifecycle.mail_forwarded` writes to each contact, and its "forwarded" step for `timeline`."""
-    if not forwards:
-        return []
-    session.execute(
-        _FORWARDED,
-        [{"contact": contact, "staff": staff, "at": at} for contact, staff, at in forwards],
-    )
-    return [Step(contact, "forwarded", at, {"staff": staff}) for contact, staff, at in forwards]
+    `lifecycle.mail_forwarded` writes to each contact. Its step for `timeline` is
+    `forward_step`."""
+    if forwards:
+        session.execute(
+            _FORWARDED,
+            [{"contact": contact, "staff": staff, "at": at} for contact, staff, at in forwards],
+        )
+
+
+def forward_step(contact_id: int, staff: str, at: datetime) -> Step:
+    """The "forwarded" step of a thread that went to `staff` (`forwarded`, `threads_started`)."""
+    return Step(contact_id, "forwarded", at, {"staff": staff})
