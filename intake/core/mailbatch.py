@@ -2,14 +2,16 @@
 
 The same moves as `lifecycle.mail_received`, `follow_up_received` and `mail_forwarded`,
 with the same rows, values and timeline events, written as one multi-row statement per
-kind instead of a few statements per message: a new thread's contact, a follow-up on a
-thread, and the forward of either. The poller sends only plain cases this way (see
-`mail.batch`); anything else goes through `lifecycle` one message at a time.
+kind instead of a few statements per message: a new thread's contact (written as received
+and forwarded at once leave it), a follow-up on a thread, and the forward of a follow-up.
+The poller sends only plain cases this way (see `mail.batch`); anything else goes through
+`lifecycle` one message at a time.
 
 Concurrency is decided as in `lifecycle`: a thread's row is read with a row lock
 (`lock_threads`, FOR UPDATE on PostgreSQL; on SQLite the batch holds the one write lock),
-so what a follow-up is judged on stays so until the batch commits; the forward is the
-same conditional UPDATE (the outcome a CASE on the stored one) as `mail_forwarded`.
+so what a follow-up is judged on stays so until the batch commits; the forward of a
+follow-up is the same conditional UPDATE (the outcome a CASE on the stored one) as
+`mail_forwarded`.
 """
 
 from __future__ import annotations
