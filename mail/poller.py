@@ -282,20 +282,22 @@ def _finish_batch(
     """
     attention: list[int] = []
     clock: Callable[[], datetime] = app.config["CLOCK"]
+    # Parsed before the transaction: on SQLite the batch holds the database's one write
+    # lock from its first statement, and a webhook that writes waits for it meanwhile.
+    fetched: list[Fetched] = []
+    for uid in batch:
+        raw = bodies.pop(uid, {}).get(b"BODY[]")
+        if raw is None:
+            log.warning("message %s of %s vanished before it was read", uid, settings.account)
+            continue
+        fetched.append(Fetched(uid, raw, parse_message(raw), clock()))
+        del raw
     with database(app).session() as session:
         # A write first: it opens the transaction (on SQLite the pysqlite driver starts one
         # only at a write, and a first SAVEPOINT outside one would commit on release) and
         # takes the database's write lock for the batch before any work is done.
         _move_position(session, app, settings, batch[0] - 1)
         state = _BatchState.read(app, session, settings, uidvalidity)
-        fetched: list[Fetched] = []
-        for uid in batch:
-            raw = bodies.pop(uid, {}).get(b"BODY[]")
-            if raw is None:
-                log.warning("message %s of %s vanished before it was read", uid, settings.account)
-                continue
-            fetched.append(Fetched(uid, raw, parse_message(raw), clock()))
-            del raw
         lane = Lane.open(
             session,
             desk=state.desk,

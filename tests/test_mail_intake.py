@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
 
 from intake.core.clock import SimClock
-from intake.core.db import database
+from intake.core.db import database, make_engine
 from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
 from intake.shell.jobs import flush_outbox, purge_expired, release_backlog
+from mail import poller
 from mail.poller import LOGGED_KEYWORD, poll
 from routing.desk import Desk
 from tests.mailservers import configure_mail
@@ -396,3 +398,46 @@ def test_mail_contacts_are_in_the_log_with_their_message_id(
         contact = session.scalars(select(Contact)).one()
         assert contact.message_id == "<a1@mail.example.nl>"
         assert contact.subject == "Ik kan niet inloggen op het patiëntportaal"
+
+
+def test_a_webhook_can_write_while_the_poller_parses_its_mail(
+    mail_app: Flask, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's transaction starts after its mail is parsed: on SQLite it holds the one
+    write lock from its first statement, and a call's webhook would wait for the parsing."""
+    for n in range(3):
+        dovecot.append(patient_mail(message_id=f"<parse{n}@x.nl>"))
+    other = make_engine(database(mail_app).engine.url.render_as_string(hide_password=False))
+    wrote: list[bool] = []
+    parse = poller.parse_message
+
+    def parsing(raw: bytes) -> Any:
+        if not wrote:  # the first message: a webhook writes a contact now
+            with other.connect() as connection:
+                if connection.dialect.name == "sqlite":
+                    connection.exec_driver_sql("PRAGMA busy_timeout = 200")
+                else:
+                    connection.exec_driver_sql("SET lock_timeout = '200ms'")
+                try:  # in the transaction the line above began, rolled back below
+                    connection.execute(
+                        insert(Contact).values(
+                            channel="call",
+                            started_at=local("2026-11-23 10:15"),
+                            outcome="in-progress",
+                        )
+                    )
+                    wrote.append(True)
+                except OperationalError:
+                    wrote.append(False)
+                finally:
+                    connection.rollback()
+        return parse(raw)
+
+    monkeypatch.setattr(poller, "parse_message", parsing)
+    try:
+        result = poll(mail_app)
+    finally:
+        other.dispose()
+
+    assert wrote == [True]
+    assert result.logged == 3
