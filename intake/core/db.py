@@ -226,11 +226,12 @@ def insert_many(
         return []
     connection = session.connection()
     dialect = connection.dialect
-    large: dict[int, bytes] = {}
-    if blob is not None:
+    arrays = dialect.name == "postgresql" and dialect.driver == "psycopg"
+    large: dict[int, bytes] = {}  # written apart below; any other database binds them
+    if blob is not None and (arrays or dialect.name == "sqlite"):
         large = {n: row[blob] for n, row in enumerate(rows) if len(row[blob]) >= LARGE_BLOB}
     values = [{**row, blob: b""} if n in large else row for n, row in enumerate(rows)]
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    if arrays:
         ids = _insert_arrays(connection, table, values)
         if large:
             assert blob is not None
@@ -250,7 +251,7 @@ def insert_many(
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     ids = [int(i) for i in session.execute(statement, values).scalars()]
     del values
-    if large and dialect.name == "sqlite":
+    if large:  # SQLite
         assert blob is not None
         resize = (
             update(table)
