@@ -44,6 +44,7 @@ import shutil
 import signal
 import smtplib
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,7 +82,8 @@ sys.path.insert(0, str(REPO))
 from flask import Flask  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from mailidle import measure_idle, print_idle  # noqa: E402  (after REPO is on sys.path)
-from sqlalchemy import delete, func, select  # noqa: E402
+from sqlalchemy import delete, event, func, select  # noqa: E402
+from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
 from intake import create_app  # noqa: E402
 from intake.core.db import Base, database  # noqa: E402
@@ -807,6 +809,33 @@ def bare_fetch(app: Flask, stage: Stage) -> None:
             client.logout()
 
 
+@contextmanager
+def transactions(engine: Engine) -> Iterator[list[float]]:
+    """How long each transaction on `engine` lasted, begin to commit or rollback (seconds).
+
+    On SQLite a fetch batch holds the database's one write lock from its first statement to
+    its commit: the longest of these is how long a call's webhook may wait behind a poll.
+    """
+    lasted: list[float] = []
+
+    def began(connection: Connection) -> None:
+        connection.info["bench_began"] = time.perf_counter()
+
+    def ended(connection: Connection) -> None:
+        at = connection.info.pop("bench_began", None)
+        if at is not None:
+            lasted.append(time.perf_counter() - at)
+
+    hooks = (("begin", began), ("commit", ended), ("rollback", ended))
+    for name, hook in hooks:
+        event.listen(engine, name, hook)
+    try:
+        yield lasted
+    finally:
+        for name, hook in hooks:
+            event.remove(engine, name, hook)
+
+
 def ingest(app: Flask, stage: Stage, expected: int) -> PollResult:
     """(b): one poll of the whole mailbox, as the worker's job runs it.
 
@@ -1075,13 +1104,16 @@ def measure(
     # Ours first, then the baselines: memory a baseline leaves behind (freed, but kept by the
     # allocator) would otherwise be counted in our figures.
     ingested = Stage("(b) ingest: poll(app)")
-    with measured(ingested, rss, pid):
+    with measured(ingested, rss, pid), transactions(database(app).engine) as lasted:
         polled = ingest(app, ingested, n)
     queued = outbox_counts(app)
     ingested.note = (
         f"{polled.logged} logged, {polled.duplicates} seen before, "
         f"{len(polled.attention)} left for a person; outbox: "
         + ", ".join(f"{count} {kind}" for kind, count in sorted(queued.items()))
+        + f"; {len(lasted)} transactions, the longest {1000 * max(lasted, default=0):.0f} ms"
+        f" (median {1000 * statistics.median(lasted or [0]):.0f} ms; on SQLite a batch holds"
+        " the write lock that long, and a call's webhook may wait for it)"
     )
     if queued["forward"] != n:
         ingested.note += f" (expected {n} forwards)"

@@ -82,7 +82,7 @@ def crash_app(app: Flask) -> Iterator[Flask]:
 # --- the tests -----------------------------------------------------------------------------
 
 
-MESSAGES = 80
+MESSAGES = FETCH_COUNT + 30  # two fetch batches: one read ahead while the first is logged
 BIG = 200 * 1024  # every fourth message carries an attachment of this size
 KILLS = 3
 

@@ -30,7 +30,7 @@ from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import Contact, MailMessage, OutboxMessage
 from intake.shell.jobs import MAX_PAUSE, Retrying, flush_outbox, poll_mailbox
-from mail.poller import LOGGED_KEYWORD, ImapSettings, connect, poll
+from mail.poller import FETCH_COUNT, LOGGED_KEYWORD, ImapSettings, connect, poll
 from tests.mailservers import configure_mail
 
 from .conftest import load_desk
@@ -203,12 +203,12 @@ def test_poll_once_with_the_imap_server_down_still_sends_what_waits_in_the_outbo
     assert [str(m.message["Message-ID"]) for m in smtp.messages] == outbox_ids(mail_app)
 
 
-MESSAGES = 120
+MESSAGES = 2 * FETCH_COUNT + 20
 BIG = 200 * 1024
 
 
 def dropped_corpus() -> list[bytes]:
-    # Several FETCH batches (50 messages, one commit each), so that the server is gone
+    # Several FETCH batches (FETCH_COUNT messages, one commit each), so that the server is gone
     # mid-poll, after the first batch is committed.
     return [numbered_mail(n, attachment=BIG if n % 10 == 0 else 0) for n in range(MESSAGES)]
 
