@@ -1112,9 +1112,10 @@ def measure(
         f"{len(polled.attention)} left for a person; outbox: "
         + ", ".join(f"{count} {kind}" for kind, count in sorted(queued.items()))
         + f"; {len(lasted)} transactions, the longest {1000 * max(lasted, default=0):.0f} ms"
-        f" (median {1000 * statistics.median(lasted or [0]):.0f} ms; on SQLite a batch holds"
-        " the write lock that long, and a call's webhook may wait for it)"
+        f" (median {1000 * statistics.median(lasted or [0]):.0f} ms)"
     )
+    if database(app).engine.dialect.name == "sqlite":
+        ingested.note += "; on SQLite a batch holds the write lock that long: a webhook may wait"
     if queued["forward"] != n:
         ingested.note += f" (expected {n} forwards)"
 
