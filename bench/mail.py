@@ -1104,7 +1104,8 @@ def measure(
     # Ours first, then the baselines: memory a baseline leaves behind (freed, but kept by the
     # allocator) would otherwise be counted in our figures.
     ingested = Stage("(b) ingest: poll(app)")
-    with measured(ingested, rss, pid), transactions(database(app).engine) as lasted:
+    engine = database(app).engine
+    with measured(ingested, rss, pid), transactions(engine) as lasted:
         polled = ingest(app, ingested, n)
     queued = outbox_counts(app)
     ingested.note = (
@@ -1114,7 +1115,7 @@ def measure(
         + f"; {len(lasted)} transactions, the longest {1000 * max(lasted, default=0):.0f} ms"
         f" (median {1000 * statistics.median(lasted or [0]):.0f} ms)"
     )
-    if database(app).engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite":
         ingested.note += "; on SQLite a batch holds the write lock that long: a webhook may wait"
     if queued["forward"] != n:
         ingested.note += f" (expected {n} forwards)"
