@@ -45,7 +45,9 @@ class Contact(Base):
     answered_by: Mapped[str | None] = mapped_column(String(100))
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     call_status: Mapped[str | None] = mapped_column(String(32))  # Twilio's last CallStatus
-    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    # The first Message-ID of a mail thread, shown only: threads are found through
+    # mail_message and outbox, so no index here (each new contact would write it).
+    message_id: Mapped[str | None] = mapped_column(String(998))
     recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     recording_url: Mapped[str | None] = mapped_column(String(500))
     recording_seconds: Mapped[int | None] = mapped_column(Integer)
@@ -118,8 +120,9 @@ class ContactEvent(Base):
     contact: Mapped[Contact] = relationship(back_populates="events")
 
     __table_args__ = (
+        # Also the index for a contact's timeline and the cascade on its removal (its
+        # first column), so no index on contact_id alone.
         UniqueConstraint("contact_id", "key", name="uq_contact_event_key"),
-        Index("ix_contact_event_contact", "contact_id"),
     )
 
 
