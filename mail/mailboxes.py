@@ -3,8 +3,11 @@
 Each mailbox is polled under its own database lock with its own folder position (both
 are keyed by its account: see mail/poller.py). One that fails (unreachable, a refused
 sign-in, a secret not set) does not hold up the others: its failure is kept in
-`mailbox_status` and logged when it starts (or changes), and once more when the mailbox
-works again, never at every poll. A failure of the database under a mailbox's poll is not
+`mailbox_status` and logged when it starts (or changes: judged without the ids and
+timestamps a server puts in each refusal, such as Entra ID's Trace ID), and once more when
+the mailbox works again, never at every poll. A mailbox's own SMTP account is kept the same
+way by the outbox job (`record_sending`). The state of a mailbox taken out of the
+definition is let go at the next round. A failure of the database under a mailbox's poll is not
 the mailbox's: it is raised to the job, and the mailbox's state is left as it was. The
 desk is read at every round, so a mailbox added to the definition is polled from the next
 round on.
@@ -13,19 +16,21 @@ round on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask
 from imapclient import IMAPClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intake.core.db import database, is_database_failure
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
-from intake.core.models import MailboxStatus
+from intake.core.models import SENDING, MailboxStatus
+from routing.desk import Desk
 
 from .accounts import ImapAccount, imap_accounts
 from .poller import ImapSettings, PollResult, connect, poll
@@ -33,9 +38,12 @@ from .poller import ImapSettings, PollResult, connect, poll
 __all__ = [
     "MailboxRound",
     "failure_text",
+    "forget_statuses",
     "has_own_mailboxes",
     "poll_every_mailbox",
     "poll_one_mailbox",
+    "record_sending",
+    "same_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,29 @@ def failure_text(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
+# What changes from one try to the next in the same refusal: Entra ID ends its error with
+# "Trace ID: … Correlation ID: … Timestamp: 2026-12-04 10:02:03Z", other servers name a
+# session or request id. Left out when two failures are compared.
+_VOLATILE = re.compile(
+    r"(?:trace|correlation|request|session) id:?\s*\S+"
+    r"|timestamp:?\s*\d{4}-\d{2}-\d{2}[ t]\d{2}:\d{2}:\d{2}(?:\.\d+)?z?"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\d{4}-\d{2}-\d{2}[ t]\d{2}:\d{2}:\d{2}(?:\.\d+)?z?",
+    re.I,
+)
+
+
+def same_problem(before: str, now: str) -> bool:
+    """Whether two failures are the same trouble, their ids and timestamps left out."""
+    if before == now:
+        return True
+    return _gist(before) == _gist(now)
+
+
+def _gist(error: str) -> str:
+    return " ".join(_VOLATILE.sub("", error).split()).casefold()
+
+
 def has_own_mailboxes(app: Flask) -> bool:
     """Whether the desk names the IMAP server of any [[mailbox]] (else: INTAKE_IMAP_*)."""
     with database(app).session() as session:
@@ -78,11 +109,29 @@ def poll_every_mailbox(
     """One pass over every mailbox. Raises only for database trouble (everyone's)."""
     with database(app).session() as session:
         desk = current_desk(session, app)
+    accounts = imap_accounts(desk, app.config)
     rounds: list[MailboxRound] = []
-    for account in imap_accounts(desk, app.config):
+    for account in accounts:
         rounds.append(_poll_one(app, account, connector))
         record_round(app, rounds[-1])
+    forget_statuses(app, desk, [a.key for a in accounts])
     return rounds
+
+
+def forget_statuses(app: Flask, desk: Desk, polled: Iterable[str]) -> None:
+    """Let go of the state of mailboxes no longer polled or sending for (taken out of the
+    definition), so one that failed before it was taken out is not shown as failing for
+    ever. `polled`: the keys of the mailboxes read now (none while INTAKE_IMAP_* is read
+    by the single-mailbox poll, which keeps no state)."""
+    sending = {SENDING + m.address.casefold() for m in desk.mailboxes if m.smtp is not None}
+    keep = {key[:320] for key in polled} | {key[:320] for key in sending}
+    with database(app).session() as session:
+        session.execute(
+            delete(MailboxStatus).where(MailboxStatus.mailbox.not_in(keep))
+            if keep
+            else delete(MailboxStatus)
+        )
+        session.commit()
 
 
 def poll_one_mailbox(
@@ -121,9 +170,22 @@ def record_round(app: Flask, done: MailboxRound) -> None:
     """Keep the mailbox's state; log only when it changes."""
     if done.result is not None and done.result.locked:
         return  # another process polls it: that one keeps its state
+    error = done.error if done.result is None else None
+    _record(app, done.key, done.name, error, ("cannot be read", "works again"))
+
+
+def record_sending(app: Flask, account: str, name: str, error: str | None) -> None:
+    """Keep whether a mailbox's own SMTP account could send (None: it could), as its
+    reading is kept: logged when that changes, shown on the Now page while it fails."""
+    _record(app, SENDING + account, name, error, ("cannot send", "sends again"))
+
+
+def _record(app: Flask, key: str, name: str, error: str | None, words: tuple[str, str]) -> None:
+    failing, again = words
     now: datetime = app.config["CLOCK"]()
-    ok = done.result is not None
-    key = done.key[:320]
+    ok = error is None
+    error = error or ""
+    key = key[:320]
     with database(app).session() as session:
         # The row is made by the database if it is not there (two workers may finish the
         # same mailbox at once), then read locked, so the change is judged by one of them.
@@ -133,7 +195,7 @@ def record_round(app: Flask, done: MailboxRound) -> None:
             .values(
                 mailbox=key,
                 ok=ok,
-                error=done.error,
+                error=error,
                 since=now,
                 checked_at=now,
                 last_ok_at=now if ok else None,
@@ -144,19 +206,19 @@ def record_round(app: Flask, done: MailboxRound) -> None:
         ).first()
         if made is not None:
             if not ok:
-                log.error("mailbox %s cannot be read: %s", done.name, done.error)
+                log.error("mailbox %s %s: %s", name, failing, error)
             session.commit()
             return
         status = session.scalars(
             select(MailboxStatus).where(MailboxStatus.mailbox == key).with_for_update()
         ).one()
-        changed = status.ok != ok or status.error != done.error
+        changed = status.ok != ok or not same_problem(status.error, error)
         if not ok and changed:
-            log.error("mailbox %s cannot be read: %s", done.name, done.error)
+            log.error("mailbox %s %s: %s", name, failing, error)
         elif ok and not status.ok:
-            log.warning("mailbox %s works again (failing since %s)", done.name, status.since)
+            log.warning("mailbox %s %s (failing since %s)", name, again, status.since)
         if changed:
-            status.ok, status.error, status.since = ok, done.error, now
+            status.ok, status.error, status.since = ok, error, now
         status.checked_at = now
         if ok:
             status.last_ok_at = now

@@ -21,7 +21,7 @@ import re
 import smtplib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 from email.errors import MessageError
 from email.message import EmailMessage
@@ -128,6 +128,9 @@ class FlushResult:
     sent: int
     postponed: int
     failed: int
+    # How the SMTP connection went: None when nothing was due (not tried), "" when it
+    # carried the mail, else why it could not (the trouble's summary, for the mailbox's state).
+    connection: str | None = field(default=None, compare=False)
 
 
 def account_of(mailbox: Mailbox | None) -> str:
@@ -340,9 +343,13 @@ def _flush(
     try:
         smtp = open_session(connect or default_connect, settings)
     except ConnectionTrouble as trouble:
-        log.log(trouble.level, "outbox: cannot send: %s", trouble.summary)
+        # A mailbox's own account (`account`) has its state kept and logged on a change by
+        # the caller; the one account of a desk without them is logged here, at each try.
+        level = logging.INFO if account else trouble.level
+        log.log(level, "outbox: cannot send: %s", trouble.summary)
         _charge(sessions, due[0], str(trouble), now, rest=due[1:])
-        return FlushResult(0, len(due), 0)
+        return FlushResult(0, len(due), 0, connection=trouble.summary)
+    connection = ""
     try:
         for position, row_id in enumerate(due):
             try:
@@ -352,6 +359,7 @@ def _flush(
                 log.warning("outbox: connection lost (%s); %d for later", trouble.summary, left)
                 _charge(sessions, row_id, str(trouble), now, rest=due[position + 1 :])
                 counts["postponed"] += left
+                connection = trouble.summary
                 break
             if outcome is not None:
                 counts[outcome] += 1
@@ -361,7 +369,7 @@ def _flush(
                 break
     finally:
         close(smtp)
-    result = FlushResult(**counts)
+    result = FlushResult(**counts, connection=connection)
     log.info("outbox: %(sent)d sent, %(postponed)d postponed, %(failed)d failed", counts)
     return result
 

@@ -29,6 +29,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -417,10 +418,20 @@ class _Server(ThreadingHTTPServer):
 
 
 def _entra_error(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, Any]]:
+    # As Entra ID answers: every refusal names its own request (a new trace and correlation
+    # id) and the moment, so the same trouble never reads the same twice.
+    trace, correlation = uuid.uuid4(), uuid.uuid4()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     return status, {
         "error": error,
-        "error_description": f"AADSTS{code}: {text} Trace ID: 0 Correlation ID: 0",
+        "error_description": (
+            f"AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} "
+            f"Timestamp: {stamp}"
+        ),
         "error_codes": [code],
+        "timestamp": stamp,
+        "trace_id": str(trace),
+        "correlation_id": str(correlation),
     }
 
 

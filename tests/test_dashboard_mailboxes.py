@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from intake.core.db import database
-from intake.core.models import MailboxStatus
+from intake.core.models import SENDING, MailboxStatus
 from routing.desk import Desk, Mailbox
 
 from .auth import AuthActions
@@ -43,6 +43,34 @@ def test_a_failing_mailbox_is_shown_with_its_organisation_and_since_when(
 
     assert "Mailbox of Zorggroep De Linde: sign-in refused since 10:02" in page
     assert "Ziekenhuis Noord: " not in page
+
+
+def test_a_refused_oauth2_sign_in_and_a_mailbox_that_cannot_send_are_each_named(
+    app: Flask, example_desk: Desk, client: FlaskClient, auth: AuthActions
+) -> None:
+    linde = Mailbox(address="helpdesk@delinde.nl", organisation="Zorggroep De Linde")
+    load_desk(app, dataclasses.replace(example_desk, mailboxes=(*example_desk.mailboxes, linde)))
+    status(
+        app,
+        "helpdesk@delinde.nl",
+        ok=False,
+        error="SignInError: helpdesk@delinde.nl: signing in with Microsoft 365 failed: "
+        "AADSTS7000215: Invalid client secret provided.",
+        since="2026-11-23 10:02",
+    )
+    status(
+        app,
+        SENDING + "helpdesk@example.org",
+        ok=False,
+        error="SMTP login refused (535 5.7.139 Authentication unsuccessful)",
+        since="2026-11-23 10:05",
+    )
+    auth.login()
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert "Mailbox of Zorggroep De Linde: sign-in refused since 10:02" in page
+    assert "Mailbox of Ziekenhuis Noord: mail cannot be sent since 10:05" in page
 
 
 def test_no_trouble_no_notice(

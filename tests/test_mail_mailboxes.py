@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import MailboxStatus, OutboxMessage
+from intake.core.models import SENDING, MailboxStatus, OutboxMessage
 from intake.shell.jobs import flush_outbox, poll_mailbox, release_backlog
 from mail.mailboxes import MailboxRound, poll_every_mailbox, record_round
 from routing.desk import Desk, Signin
@@ -183,6 +183,68 @@ def test_a_missing_secret_fails_that_mailbox_alone(
     assert rounds["zorg@example.org"].error == "X is not set (the secret of zorg@example.org)"
     assert "INTAKE_MAILBOX_LINDE_PASSWORD is not set" in rounds[LINDE].error
     assert contacts(desk_app) == []
+
+
+def test_a_mailbox_whose_smtp_secret_is_missing_keeps_its_mail_and_says_so_once(
+    desk_app: Flask,
+    two_desk: Desk,
+    twilio: Twilio,
+    linde_smtp: SmtpSink,
+    clock: SimClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    twilio.called = "+31857654321"  # Zorggroep De Linde's line: the notice goes out as Linde
+    leave_voicemail(twilio)
+    desk_app.config["MAILBOX_ENVIRONMENT"] = {
+        k: v for k, v in SECRETS.items() if k != "INTAKE_MAILBOX_LINDE_PASSWORD"
+    }
+
+    with caplog.at_level(logging.INFO, logger="mail"):
+        for _ in range(3):  # the outbox job runs every 30 seconds
+            flush_outbox(desk_app)
+            clock.advance(30)
+
+    said = [r for r in caplog.records if "cannot send" in r.getMessage()]
+    assert len(said) == 1 and "INTAKE_MAILBOX_LINDE_PASSWORD is not set" in said[0].getMessage()
+    assert linde_smtp.messages == []
+    with database(desk_app).session() as session:
+        status = session.get(MailboxStatus, SENDING + LINDE)
+        assert status is not None and not status.ok and status.since == local("2026-11-23 10:15")
+        [waiting] = session.scalars(select(OutboxMessage)).all()
+        assert waiting.sent_at is None and waiting.failed_at is None
+
+    desk_app.config["MAILBOX_ENVIRONMENT"] = dict(SECRETS)
+    with caplog.at_level(logging.INFO, logger="mail"):
+        flush_outbox(desk_app)
+
+    [notice] = linde_smtp.wait_for(1)
+    assert notice.mail_from == LINDE
+    assert any("sends again" in r.getMessage() for r in caplog.records)
+    with database(desk_app).session() as session:
+        status = session.get(MailboxStatus, SENDING + LINDE)
+        assert status is not None and status.ok
+
+
+def test_a_mailbox_taken_out_of_the_definition_is_no_longer_counted_as_failing(
+    desk_app: Flask, example_desk: Desk, two_desk: Desk, dovecot: Dovecot, linde_smtp: SmtpSink
+) -> None:
+    desk_app.config["MAILBOX_ENVIRONMENT"] = {**SECRETS, "INTAKE_MAILBOX_NOORD_PASSWORD": "wrong"}
+    poll_every_mailbox(desk_app)
+    with database(desk_app).session() as session:
+        assert sorted((s.mailbox, s.ok) for s in session.scalars(select(MailboxStatus))) == sorted(
+            [(NOORD, False), (LINDE, True)]
+        )
+
+    # The coordinator takes Noord's mailbox out: its failure is not shown for ever.
+    load_desk(
+        desk_app, dataclasses.replace(example_desk, mailboxes=(linde_mailbox(dovecot, linde_smtp),))
+    )
+    poll_every_mailbox(desk_app)
+
+    with database(desk_app).session() as session:
+        assert [(s.mailbox, s.ok) for s in session.scalars(select(MailboxStatus))] == [
+            (LINDE, True)
+        ]
 
 
 def test_a_voicemail_for_an_organisation_with_its_own_smtp_is_noticed_through_it(

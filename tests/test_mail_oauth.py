@@ -26,7 +26,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from intake.core.clock import SimClock
+from intake.core.db import database
 from intake.core.errors import IntakeError, SignInError
+from intake.core.models import MailboxStatus
 from intake.shell.jobs import flush_outbox
 from mail.check import check_every_mailbox
 from mail.mailboxes import poll_every_mailbox
@@ -523,6 +525,43 @@ def test_a_revoked_client_secret_fails_that_mailbox_with_entras_words_and_no_oth
     assert "\n" not in rounds[MAILBOX].error
     assert rounds[SECOND_USER].error == ""
     assert [c.organisation for c in contacts(oauth_app)] == ["Zorggroep De Linde"]
+
+
+def test_a_revoked_client_secret_is_logged_once_though_entra_words_each_refusal_anew(
+    oauth_app: Flask,
+    example_desk: Desk,
+    dovecot: OAuthDovecot,
+    sink: SmtpSink,
+    stand_in: OAuthStandIn,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Entra ID names each refusal's own trace, correlation id and moment: the same revoked
+    # secret, polled again and again, is still one failure, logged once, failing since then.
+    stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, secret=SECRET)
+    microsoft = Signin(
+        method="microsoft", tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env=SECRET_ENV
+    )
+    load_desk(
+        oauth_app,
+        dataclasses.replace(example_desk, mailboxes=(oauth_mailbox(dovecot, sink, microsoft),)),
+    )
+    stand_in.revoke_secret(TENANT, CLIENT_ID)
+    clock = oauth_app.config["CLOCK"]
+    first = clock()
+
+    errors = []
+    with caplog.at_level(logging.INFO, logger="mail"):
+        for _ in range(3):
+            errors += [r.error for r in poll_every_mailbox(oauth_app)]
+            clock.advance(120)
+
+    assert len(set(errors)) == 3  # each refusal worded anew
+    logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(logged) == 1 and "AADSTS7000215" in logged[0]
+    with database(oauth_app).session() as session:
+        status = session.get(MailboxStatus, MAILBOX)
+        assert status is not None and not status.ok
+        assert status.since == first and status.failures == 3
 
 
 def test_check_mail_signs_a_mailbox_in_through_oauth2_on_both_protocols(

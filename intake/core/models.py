@@ -232,8 +232,13 @@ class MailboxState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# The key of a mailbox's sending side in `mailbox_status`: its own SMTP account.
+SENDING = "smtp:"
+
+
 class MailboxStatus(Base):
-    """Whether the poller could read a mailbox last time, and since when that is so.
+    """Whether the poller could read a mailbox last time, and since when that is so; under
+    `SENDING` + its address, whether its own SMTP account could send.
 
     Kept so a mailbox that keeps failing is logged once when it starts failing (and once
     when it works again), not at every poll, and so staff can be shown which one is down.

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from intake.core.db import database
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
-from intake.core.models import JobHeartbeat, MailboxStatus, OutboxMessage
+from intake.core.models import SENDING, JobHeartbeat, MailboxStatus, OutboxMessage
 from intake.shell import jobs
 from intake.shell.heartbeats import last_successes
 from mail.poller import ImapSettings
@@ -114,7 +114,11 @@ def read_facts(app: Flask, session: Session) -> Facts:
     """Raises SQLAlchemyError when the database cannot be read."""
     session.execute(text("SELECT 1"))
     heartbeats = last_successes(session)
-    statuses = list(session.scalars(select(MailboxStatus)))
+    # The mailboxes' polls; a mailbox's own SMTP account (kept under SENDING) is not one,
+    # and what it leaves waiting is the outbox's check.
+    statuses = [
+        s for s in session.scalars(select(MailboxStatus)) if not s.mailbox.startswith(SENDING)
+    ]
     try:
         desk: Desk | None = current_desk(session, app)
     except NoDeskError:

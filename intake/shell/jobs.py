@@ -34,10 +34,16 @@ from intake.shell.auth import forget_old_failures
 from intake.shell.heartbeats import record_success
 from intake.shell.password_links import purge_links
 from intake.shell.sessions import MAX_AGE, purge_sessions
-from mail.accounts import ImapAccount, MissingSecret, imap_accounts, smtp_for
+from mail.accounts import ImapAccount, MissingSecret, describe, imap_accounts, smtp_for
 from mail.idle import IdleWatchers
 from mail.ingest import Outgoing, release_held
-from mail.mailboxes import has_own_mailboxes, poll_every_mailbox, poll_one_mailbox
+from mail.mailboxes import (
+    forget_statuses,
+    has_own_mailboxes,
+    poll_every_mailbox,
+    poll_one_mailbox,
+    record_sending,
+)
 from mail.outbox import FlushResult, SmtpSettings, due_accounts, flush
 from mail.poller import ImapSettings, outgoing_for, poll
 
@@ -84,6 +90,13 @@ def poll_mailbox(app: Flask) -> Any:
     if has_own_mailboxes(app):
         return poll_every_mailbox(app)  # each mailbox's failure is its own, logged there
     result = poll(app)
+    with database(app).session() as session:
+        try:
+            desk = current_desk(session, app)
+        except NoDeskError:
+            desk = None
+    if desk is not None:  # the mailboxes polled before this desk, if any, are no more
+        forget_statuses(app, desk, [])
     if result.fetched:
         log.info(
             "mail poll: %d fetched, %d logged, %d seen before, %d left for a person",
@@ -113,14 +126,20 @@ def flush_outbox(app: Flask) -> FlushResult | None:
         return None if default is None else flush(database(app), default, clock)
     sent = postponed = failed = 0
     for account in accounts:
+        mailbox = desk.mailbox_for(account) if account else None
+        # A mailbox with an SMTP account of its own; the others send through INTAKE_SMTP_*.
+        own = mailbox if mailbox is not None and mailbox.smtp is not None else None
         try:
             settings = smtp_for(desk, app.config, account)
-        except MissingSecret as exc:
-            log.error("outbox: cannot send for %s: %s", account, exc)
+        except MissingSecret as exc:  # its mail waits, and the mailbox's state says why
+            if own is not None:
+                record_sending(app, account, describe(own), str(exc))
             continue
         if settings is None:
             continue
         done = flush(database(app), settings, clock, account=account)
+        if own is not None and done.connection is not None:
+            record_sending(app, account, describe(own), done.connection or None)
         sent, postponed, failed = sent + done.sent, postponed + done.postponed, failed + done.failed
     return FlushResult(sent, postponed, failed)
 

@@ -6,7 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from sqlalchemy import select
@@ -17,13 +26,14 @@ from intake.core.clock import now as clock_now
 from intake.core.db import get_session
 from intake.core.deskstore import current_desk
 from intake.core.errors import NoDeskError
-from intake.core.models import MailboxStatus, User
+from intake.core.models import SENDING, MailboxStatus, User
 from intake.shell import oidc
 from intake.shell.auth import attempt_login, login_required
 from intake.shell.dashboard import bp
 from intake.shell.dashboard.account import after_password
 from intake.shell.dashboard.board import board_context
 from intake.shell.sessions import end_session
+from mail.poller import ImapSettings
 from routing.desk import Desk
 from routing.hours import closes_at, is_open, next_opening
 from routing.rota import on_shift
@@ -114,8 +124,14 @@ def render_now(status: int = 200, **extra: Any) -> str | Response:
     return Response(render_template("now.html", **context), status=status)
 
 
+# How a refused sign-in is kept (`mail.mailboxes.failure_text`): imapclient's, or ours for
+# an OAuth2 token the provider would not give.
+SIGN_IN_REFUSED = ("LoginError", "SignInError")
+
+
 def mail_trouble(session: Session, desk: Desk, local: datetime) -> list[str]:
-    """One sentence per mailbox the worker cannot read, for the coordinator on the Now page.
+    """One sentence per mailbox the worker cannot read or send for, for the coordinator on
+    the Now page.
 
     The server's own words are in the log and in `intake check-mail`; here only what the
     coordinator can pass on to IT: which organisation, what kind of trouble, since when.
@@ -125,27 +141,37 @@ def mail_trouble(session: Session, desk: Desk, local: datetime) -> list[str]:
     ).all()
     sentences = []
     for status in failing:
-        mailbox = desk.mailbox_for(status.mailbox)
-        organisation = mailbox.organisation if mailbox is not None else status.mailbox
         since = status.since.astimezone(local.tzinfo)
-        when = since.strftime("%H:%M" if since.date() == local.date() else "%d-%m %H:%M")
-        if status.error.startswith("LoginError"):
+        values = {
+            "organisation": _organisation_of(desk, status.mailbox.removeprefix(SENDING)),
+            "time": since.strftime("%H:%M" if since.date() == local.date() else "%d-%m %H:%M"),
+        }
+        if status.mailbox.startswith(SENDING):
             sentences.append(
-                _(
-                    "Mailbox of %(organisation)s: sign-in refused since %(time)s",
-                    organisation=organisation,
-                    time=when,
-                )
+                _("Mailbox of %(organisation)s: mail cannot be sent since %(time)s", **values)
+            )
+        elif status.error.startswith(SIGN_IN_REFUSED):
+            sentences.append(
+                _("Mailbox of %(organisation)s: sign-in refused since %(time)s", **values)
             )
         else:
             sentences.append(
-                _(
-                    "Mailbox of %(organisation)s: cannot be read since %(time)s",
-                    organisation=organisation,
-                    time=when,
-                )
+                _("Mailbox of %(organisation)s: cannot be read since %(time)s", **values)
             )
     return sentences
+
+
+def _organisation_of(desk: Desk, key: str) -> str:
+    """Whose mailbox a status key is: a [[mailbox]]'s address, or the INTAKE_IMAP_* account."""
+    mailbox = desk.mailbox_for(key)
+    if mailbox is None:
+        legacy = ImapSettings.from_config(current_app.config)
+        if legacy is None or key != legacy.account or not legacy.address:
+            return key
+        mailbox = desk.mailbox_for(legacy.address)
+        if mailbox is None:
+            return legacy.address
+    return mailbox.organisation
 
 
 def local_time(value: datetime | None, tz: Any, fmt: str = "%d-%m-%Y %H:%M") -> str:
