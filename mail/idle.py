@@ -9,10 +9,13 @@ watcher itself never fetches, flags or moves anything.
 
 IDLE is re-issued well before the 29 minutes after which a server may drop it, and a
 connection that drops, or a sign-in that fails, is tried again after a pause that doubles
-up to a cap. A server without IDLE is left to the poll, and asked again by a later `sync()`
-after a pause that doubles from NO_IDLE_PAUSE up to NO_IDLE_MAX_PAUSE (a server may gain
-IDLE, e.g. after an upgrade, or have refused it for a while). One line is logged per change
-of state (watching, dropped, no IDLE), never one per retry.
+up to a cap. A connection that had been watching for STABLE_SECONDS when it dropped starts
+the pause again from the first: a drop after hours of IDLE is news, not the next of a run
+of failures, and waits a second, not the five minutes an earlier outage grew it to. A
+server without IDLE is left to the poll, and asked again by a later `sync()` after a pause
+that doubles from NO_IDLE_PAUSE up to NO_IDLE_MAX_PAUSE (a server may gain IDLE, e.g. after
+an upgrade, or have refused it for a while). One line is logged per change of state
+(watching, dropped, no IDLE), never one per retry.
 
 `IdleWatchers` is the supervised set the worker owns: `sync()` starts a watcher for each
 mailbox it is given and stops the others; `stop()` ends every thread within a few seconds
@@ -43,6 +46,7 @@ REISSUE_SECONDS = 25 * 60.0  # RFC 2177: servers may end an IDLE after 29 minute
 CHECK_SECONDS = 2.0  # how long one wait lasts: the longest a stop waits for a watcher
 FIRST_PAUSE = 1.0
 MAX_PAUSE = 300.0
+STABLE_SECONDS = 60.0  # watched this long, a connection's drop starts again at FIRST_PAUSE
 NO_IDLE_PAUSE = 15 * 60.0  # a mailbox without IDLE is asked again after this, then twice that
 NO_IDLE_MAX_PAUSE = 12 * 3600.0
 NEWS = (b"EXISTS", b"RECENT")
@@ -70,9 +74,12 @@ class IdleWatcher:
     check_seconds: float = CHECK_SECONDS
     first_pause: float = FIRST_PAUSE
     max_pause: float = MAX_PAUSE
+    stable_seconds: float = STABLE_SECONDS
     clock: Callable[[], float] = time.monotonic
     state: str = "starting"
     connections: int = 0  # IDLE sessions opened so far (a reconnect adds one)
+    # `clock()` when this session's IDLE began; None while it signs in (or failed to).
+    _watching_since: float | None = field(default=None, init=False, repr=False)
 
     def run(self) -> None:
         """Watch until stopped: connect, idle, and after a drop wait and connect again."""
@@ -81,6 +88,8 @@ class IdleWatcher:
             try:
                 supported = self._watch()
             except Exception as exc:
+                if self._was_stable():  # it worked for a while: a new run of pauses
+                    pause = self.first_pause
                 self._now(
                     "dropped",
                     "IDLE on %s %s (%s); connecting again with a growing pause (the poll "
@@ -96,8 +105,14 @@ class IdleWatcher:
                 return
             pause = self.first_pause
 
+    def _was_stable(self) -> bool:
+        """Whether the session that just ended had watched for `stable_seconds`."""
+        since = self._watching_since
+        return since is not None and self.clock() - since >= self.stable_seconds
+
     def _watch(self) -> bool:
         """One IDLE session, until stopped (True) or dropped (raises); False: no IDLE."""
+        self._watching_since = None
         client = self.connector(self.settings)
         try:
             if not client.has_capability("IDLE"):
@@ -110,9 +125,9 @@ class IdleWatcher:
             client.select_folder(self.settings.folder, readonly=True)
             client.idle()
             self.connections += 1
+            self._watching_since = started = self.clock()
             self._now("watching", "IDLE on %s: new mail is logged as it arrives", self.name)
             pending = True  # mail that came while we were away is polled at once
-            started = self.clock()
             while not self.stopping.is_set():
                 if pending:
                     pending = not self._wake()
@@ -189,6 +204,7 @@ class IdleWatchers:
         check_seconds: float = CHECK_SECONDS,
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
+        stable_seconds: float = STABLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         max_wakes: int = MAX_WAKES,
         no_idle_pause: float = NO_IDLE_PAUSE,
@@ -200,6 +216,7 @@ class IdleWatchers:
         self.check_seconds = check_seconds
         self.first_pause = first_pause
         self.max_pause = max_pause
+        self.stable_seconds = stable_seconds
         self.clock = clock
         self.no_idle_pause = no_idle_pause
         self.no_idle_max_pause = no_idle_max_pause
@@ -271,6 +288,7 @@ class IdleWatchers:
             check_seconds=self.check_seconds,
             first_pause=self.first_pause,
             max_pause=self.max_pause,
+            stable_seconds=self.stable_seconds,
             clock=self.clock,
             state=state,  # a watcher started again logs only what changed
         )

@@ -160,6 +160,81 @@ def test_a_killed_imap_session_reconnects_and_loses_nothing(
     assert len(lost) == 1 and len(again) == 1
 
 
+class Drops:
+    """An IDLE watcher on the test Dovecot whose sessions the test kills, one at a time, and
+    the pause each drop was followed by. Its clock stands still unless the test moves it,
+    so a session has watched exactly as long as the test says (the pauses are real)."""
+
+    def __init__(self, app: Flask, **pauses: float) -> None:
+        self.now = 0.0
+        self.signed_in: list[float] = []  # time.monotonic() of each sign-in
+        self.watchers = IdleWatchers(
+            lambda account: lambda: True,  # no poll: its connection would be killed too
+            connector=self.connect,
+            check_seconds=0.5,
+            clock=lambda: self.now,
+            **pauses,
+        )
+        try:
+            self.watchers.sync(idle_accounts(app))
+            wait_until(watching(self.watchers))
+        except BaseException:
+            self.watchers.stop()  # a watcher left running would reconnect in later tests
+            raise
+        [self.watcher] = self.watchers.watchers.values()
+
+    def connect(self, settings: ImapSettings) -> IMAPClient:
+        self.signed_in.append(time.monotonic())
+        return connect(settings)
+
+    def drop(self, dovecot: Dovecot, after: float = 0.0) -> float:
+        """Kill the session once it has watched `after` seconds; the seconds until the
+        watcher signed in again, which is the pause it waited and a few milliseconds."""
+        self.now += after
+        sessions = self.watcher.connections
+        killed_at = time.monotonic()
+        assert dovecot.kill_sessions()
+        wait_until(lambda: self.watcher.connections > sessions)
+        return self.signed_in[-1] - killed_at
+
+
+def about(pauses: list[float], expected: list[float]) -> bool:
+    """Each pause at least the one expected and less than the next doubling."""
+    return len(pauses) == len(expected) and all(
+        e <= p < 2 * e for p, e in zip(pauses, expected, strict=True)
+    )
+
+
+def test_a_drop_after_a_stable_connection_waits_the_first_pause_again(
+    imap_app: Flask, dovecot: Dovecot
+) -> None:
+    """Three sessions that drop at once grow the pause to 2 s; the fourth watches for the
+    stable period, so its drop is followed by the first pause, not by 4 s."""
+    drops = Drops(imap_app, first_pause=0.5, max_pause=8.0, stable_seconds=60.0)
+    try:
+        pauses = [drops.drop(dovecot) for _ in range(3)]
+        pauses.append(drops.drop(dovecot, after=60.0))
+    finally:
+        drops.watchers.stop()
+
+    assert about(pauses, [0.5, 1.0, 2.0, 0.5]), pauses
+
+
+def test_sessions_that_drop_before_the_stable_period_keep_the_pause_growing(
+    imap_app: Flask, dovecot: Dovecot
+) -> None:
+    """Signing in and IDLE working is not enough: a session that watched for less than the
+    stable period (59 s of 60) grows the pause all the same, up to its maximum."""
+    drops = Drops(imap_app, first_pause=0.5, max_pause=2.0, stable_seconds=60.0)
+    try:
+        pauses = [drops.drop(dovecot), drops.drop(dovecot), drops.drop(dovecot, after=59.0)]
+        pauses.append(drops.drop(dovecot))
+    finally:
+        drops.watchers.stop()
+
+    assert about(pauses, [0.5, 1.0, 2.0, 2.0]), pauses
+
+
 def test_while_the_server_is_down_one_line_says_so_and_it_comes_back(
     imap_app: Flask,
     watchers: IdleWatchers,
