@@ -3,8 +3,10 @@
 `routing.desk.Mailbox` says where a mailbox's servers are and which environment variables
 hold its secrets; this module reads those variables (on the worker, when it connects) and
 gives the ImapSettings and SmtpSettings the poller and the outbox use. The single-mailbox
-INTAKE_IMAP_* / INTAKE_SMTP_* settings stay what they were: the connection of the desk's
-mailbox while no [[mailbox]] names its own.
+INTAKE_IMAP_* / INTAKE_SMTP_* settings stay what they were: INTAKE_IMAP_* is polled while
+INTAKE_IMAP_HOST is set, beside the [[mailbox]]es that name their own `imap` (unless its
+user is one of them: that one is read with its own), and INTAKE_SMTP_* sends the mail of
+every mailbox without an `smtp` of its own.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ class MissingSecret(Exception):
 
 @dataclass(frozen=True)
 class OAuthEndpoints:
-    """Where the token services are: Entra ID's sign-in host (another for a national cloud,
-    a local stand-in in the tests) and the CA bundle their certificates are checked with
+    """Where the token services are: Entra ID's sign-in host (a local stand-in in the tests;
+    national clouds are not served: the token is asked for Exchange Online's global resource) and the CA bundle their certificates are checked with
     ("" for the system's). Google's token endpoint is named in each service account's key."""
 
     microsoft_authority: str = MICROSOFT_AUTHORITY
@@ -58,11 +58,27 @@ class OAuthEndpoints:
         )
 
     def session(self) -> requests.Session:
-        session = requests.Session()
-        if self.cafile:
-            session.verify = self.cafile
-            session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise win over verify
-        return session
+        return _CheckedSession(self.cafile) if self.cafile else requests.Session()
+
+
+class _CheckedSession(requests.Session):
+    """A session whose certificates are checked with our CA bundle, whatever the
+    environment says, while the environment's proxy (HTTPS_PROXY, NO_PROXY) is still used.
+
+    requests lets REQUESTS_CA_BUNDLE win over a session's `verify`; turning the environment
+    off altogether (`trust_env`) would lose the proxy, which a hospital's network may need.
+    """
+
+    def __init__(self, cafile: str) -> None:
+        super().__init__()
+        self.verify = cafile
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings["verify"] = self.verify
+        return settings
 
 
 _providers: dict[str, Tokens] = {}
@@ -147,6 +163,11 @@ def _certificate(pem: str, path: str, mailbox: Mailbox) -> MicrosoftCertificate:
     if private_key is None or certificate is None:
         raise MissingSecret(
             f"{path} needs both the private key and the certificate (PEM) for {mailbox.address}"
+        )
+    if "ENCRYPTED" in private_key.group(0).split("\n", 1)[0]:
+        raise MissingSecret(
+            f"the private key in {path} is encrypted; {mailbox.address} needs it unencrypted"
+            " (openssl pkey -in <key> -out <new key>, asked for its passphrase once)"
         )
     return MicrosoftCertificate(private_key.group(0), certificate.group(0))
 
