@@ -44,8 +44,9 @@ class MissingSecret(Exception):
 @dataclass(frozen=True)
 class OAuthEndpoints:
     """Where the token services are: Entra ID's sign-in host (a local stand-in in the tests;
-    national clouds are not served: the token is asked for Exchange Online's global resource) and the CA bundle their certificates are checked with
-    ("" for the system's). Google's token endpoint is named in each service account's key."""
+    national clouds are not served: the token is asked for Exchange Online's global
+    resource) and the CA bundle their certificates are checked with ("" for the system's).
+    Google's token endpoint is named in each service account's key."""
 
     microsoft_authority: str = MICROSOFT_AUTHORITY
     cafile: str = ""
