@@ -57,7 +57,7 @@ FETCH_COUNT = 100
 class ImapSettings:
     host: str
     user: str
-    password: str
+    password: str = field(repr=False)  # left out of repr(): never in a log line
     port: int = 993
     ssl: bool = True
     starttls: bool = True  # when not ssl: upgrade the plain connection (0 for plain only)
@@ -70,7 +70,10 @@ class ImapSettings:
     mailbox: Mailbox | None = field(default=None, compare=False)
     signin: str = "password"
     # OAuth2 sign-in (microsoft, google): XOAUTH2 with these tokens instead of the password.
-    tokens: Tokens | None = field(default=None, repr=False, compare=False)
+    # Compared as the provider itself: one is kept per credential (mail/credentials.py), so
+    # a rotated client secret or a replaced key file makes other settings, and an IDLE
+    # connection follows them as it follows a changed password.
+    tokens: Tokens | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:

@@ -235,6 +235,43 @@ def test_sessions_that_drop_before_the_stable_period_keep_the_pause_growing(
     assert about(pauses, [0.5, 1.0, 2.0, 2.0]), pauses
 
 
+def test_a_new_credential_for_a_mailbox_gives_it_a_new_idle_connection(
+    imap_app: Flask, dovecot: Dovecot
+) -> None:
+    """A rotated client secret or a replaced key file is another token provider: the IDLE
+    connection signed in with the old one is ended and the mailbox watched with the new."""
+
+    def signed_in_as(provider: object) -> list[ImapAccount]:  # a provider stands for a key
+        return [
+            dataclasses.replace(a, settings=dataclasses.replace(a.settings, tokens=provider))
+            for a in idle_accounts(imap_app)
+            if a.settings is not None
+        ]
+
+    # The test Dovecot takes a password: the connector signs in with it, whatever the tokens.
+    watchers = IdleWatchers(
+        lambda account: lambda: True,
+        connector=lambda settings: connect(dataclasses.replace(settings, tokens=None)),
+        check_seconds=0.5,
+    )
+    old_key, new_key = object(), object()
+    try:
+        watchers.sync(signed_in_as(old_key))
+        wait_until(watching(watchers))
+        [first] = watchers.watchers.values()
+        watchers.sync(signed_in_as(old_key))  # the same credential: left as it is
+        assert list(watchers.watchers.values()) == [first]
+
+        watchers.sync(signed_in_as(new_key))
+        wait_until(watching(watchers))
+        [second] = watchers.watchers.values()
+    finally:
+        watchers.stop()
+
+    assert second is not first and second.settings.tokens is new_key
+    assert first.stopping.is_set()
+
+
 def test_while_the_server_is_down_one_line_says_so_and_it_comes_back(
     imap_app: Flask,
     watchers: IdleWatchers,
