@@ -40,7 +40,7 @@ from .services import missing_service, require_services
 __all__ = ["AMSTERDAM", "local", "missing_service", "require_services"]
 
 # Real services started by the suite itself: mail servers (Dovecot, aiosmtpd) and a browser.
-pytest_plugins = ["tests.mailservers", "tests.browser", "tests.webservers"]
+pytest_plugins = ["tests.mailservers", "tests.oauthfixtures", "tests.browser", "tests.webservers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DESK = ROOT / "examples" / "helpdesk.toml"

@@ -49,7 +49,6 @@ from tests.dovecot import SECOND_PASSWORD, SECOND_USER, Dovecot
 from tests.mailservers import (
     LOCALHOST,
     SmtpSink,
-    for_the_session,
 )
 from tests.oauthdovecot import OAuthDovecot
 from tests.oauthservers import OAuthStandIn, rsa_certificate, token_checker
@@ -64,38 +63,14 @@ SECRET = "client-secret-value"
 SERVICE_ACCOUNT = "intake@care-project.iam.gserviceaccount.com"
 
 
-@pytest.fixture(scope="session")
-def oauth_server() -> Iterator[OAuthStandIn]:
-    yield from for_the_session(OAuthStandIn(), "the OAuth stand-in cannot start")
-
-
 @pytest.fixture
 def clock() -> SimClock:
     return SimClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def stand_in(oauth_server: OAuthStandIn, clock: SimClock) -> Iterator[OAuthStandIn]:
-    """The stand-in with no apps, accounts or tokens, on the test's clock."""
-    oauth_server.reset()
-    oauth_server.clock = clock
-    yield oauth_server
-    oauth_server.reset()
-
-
-@pytest.fixture(scope="session")
-def oauth_dovecot_server(oauth_server: OAuthStandIn) -> Iterator[OAuthDovecot]:
-    yield from for_the_session(
-        OAuthDovecot(oauth_server),
-        "the test IMAP server with OAuth2 (Dovecot) is not available",
-    )
-
-
-@pytest.fixture
-def dovecot(oauth_dovecot_server: OAuthDovecot, stand_in: OAuthStandIn) -> OAuthDovecot:
-    oauth_dovecot_server.start()
-    oauth_dovecot_server.clear()
-    return oauth_dovecot_server
+def dovecot(oauth_dovecot: OAuthDovecot) -> OAuthDovecot:
+    return oauth_dovecot
 
 
 @pytest.fixture
