@@ -61,7 +61,8 @@ def secret(env: Mapping[str, str], name: str, mailbox: Mailbox) -> str:
 
 
 def missing_secrets(desk: Desk, env: Mapping[str, str]) -> list[str]:
-    """One line per secret the definition names that `env` does not hold."""
+    """One line per secret the definition names that `env` does not hold, and per key file
+    it names that cannot be read here."""
     found: list[str] = []
     for mailbox in desk.mailboxes:
         if mailbox.imap is None and mailbox.smtp is None:
@@ -69,6 +70,10 @@ def missing_secrets(desk: Desk, env: Mapping[str, str]) -> list[str]:
         for name in mailbox.signin.secret_names():
             if not env.get(name):
                 found.append(f"{name} (for {mailbox.address}) is not set")
+        for path in (mailbox.signin.certificate_path, mailbox.signin.service_account_file):
+            if path and not os.access(path, os.R_OK):
+                reason = "cannot be found" if not os.path.exists(path) else "cannot be read"
+                found.append(f"{path} (for {mailbox.address}) {reason}")
     return found
 
 

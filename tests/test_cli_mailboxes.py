@@ -96,6 +96,31 @@ def test_load_config_warns_of_a_missing_secret_and_export_names_no_secret(
     assert SECOND_PASSWORD not in exported
 
 
+def test_load_config_warns_of_a_key_file_it_cannot_find(
+    intake,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    # The Google key named by the definition is not on this machine: said, not refused.
+    text = EXAMPLE_DESK.read_text() + (
+        "\n[[mailbox]]\n"
+        'address = "zorg@delinde.nl"\n'
+        'organisation = "Zorggroep De Linde"\n'
+        'signin = "google"\n'
+        f'service_account_file = "{tmp_path / "google-key.json"}"\n'
+        'imap = { host = "imap.gmail.com", port = 993, tls = "ssl" }\n'
+    )
+    path = tmp_path / "desk.toml"
+    path.write_text(text)
+
+    code, out, _ = intake("load-config", str(path))
+
+    assert code == 0
+    assert (
+        f"warning: {tmp_path / 'google-key.json'} (for zorg@delinde.nl) cannot be found here;"
+        in out
+    )
+
+
 def test_check_mail_gives_the_servers_refusal_on_its_line_and_ok_on_the_other(
     intake,
     mailboxes: Path,
