@@ -1,16 +1,16 @@
 """Polling every mailbox of the desk, each on its own.
 
-Each mailbox is polled under its own database lock with its own folder position (both
-are keyed by its account: see mail/poller.py). One that fails (unreachable, a refused
-sign-in, a secret not set) does not hold up the others: its failure is kept in
-`mailbox_status` and logged when it starts (or changes: judged without the ids and
-timestamps a server puts in each refusal, such as Entra ID's Trace ID), and once more when
-the mailbox works again, never at every poll. A mailbox's own SMTP account is kept the same
-way by the outbox job (`record_sending`). The state of a mailbox taken out of the
-definition is let go at the next round. A failure of the database under a mailbox's poll is not
-the mailbox's: it is raised to the job, and the mailbox's state is left as it was. The
-desk is read at every round, so a mailbox added to the definition is polled from the next
-round on.
+Each mailbox is polled under its own database lock with its own folder position (both are
+keyed by its account: see mail/poller.py), up to PARALLEL_POLLS of them at once. One that
+fails (unreachable, a refused sign-in, a secret not set) or takes its time does not hold
+up the others: its failure is kept in `mailbox_status` and logged when it starts (or
+changes: judged without the ids and timestamps a server puts in each refusal, such as
+Entra ID's Trace ID), and once more when the mailbox works again, never at every poll. A
+mailbox's own SMTP account is kept the same way by the outbox job (`record_sending`). The
+state of a mailbox taken out of the definition is let go at the next round. A failure of
+the database under a mailbox's poll is not the mailbox's: it is raised to the job, and the
+mailbox's state is left as it was. The desk is read at every round, so a mailbox added to
+the definition is polled from the next round on.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# How many mailboxes one round polls at once (each on a connection of its own, and on a
+# database connection of the pool while it writes).
+PARALLEL_POLLS = 4
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,21 @@ def poll_every_mailbox(
     with database(app).session() as session:
         desk = current_desk(session, app)
     accounts = imap_accounts(desk, app.config)
-    rounds: list[MailboxRound] = []
-    for account in accounts:
-        rounds.append(_poll_one(app, account, connector))
-        record_round(app, rounds[-1])
+
+    def one(account: ImapAccount) -> MailboxRound:
+        done = _poll_one(app, account, connector)
+        record_round(app, done)
+        return done
+
+    if len(accounts) < 2:
+        rounds = [one(account) for account in accounts]
+    else:
+        # Side by side: a server that takes its time (one that drops packets holds a poll
+        # for its whole timeout) holds up no other mailbox.
+        workers = min(PARALLEL_POLLS, len(accounts))
+        with ThreadPoolExecutor(workers, thread_name_prefix="mail-poll") as pool:
+            polls = [pool.submit(one, account) for account in accounts]
+        rounds = [done.result() for done in polls]  # a database failure is raised here
     forget_statuses(app, desk, [a.key for a in accounts])
     return rounds
 

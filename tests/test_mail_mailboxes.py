@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from imapclient import IMAPClient
 from sqlalchemy import select
 
 from intake.core.clock import SimClock
@@ -20,7 +24,8 @@ from intake.core.db import database
 from intake.core.models import SENDING, MailboxStatus, OutboxMessage
 from intake.shell.jobs import flush_outbox, poll_mailbox, release_backlog
 from mail.mailboxes import MailboxRound, poll_every_mailbox, record_round
-from routing.desk import Desk, Signin
+from mail.poller import ImapSettings, connect
+from routing.desk import Desk, MailServer, Signin
 from tests.dovecot import Dovecot
 from tests.smtpsink import SmtpSink
 
@@ -38,6 +43,9 @@ from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
     noord_mailbox,
     two_desk,
 )
+
+# How long a poll waits for a server that does not answer, here (60 s in production).
+TIMEOUT = 4.0
 
 
 def round_of_mail(app: Flask) -> None:
@@ -140,6 +148,55 @@ def test_a_refused_password_leaves_the_other_mailbox_working_and_is_logged_once(
     with database(desk_app).session() as session:
         status = session.get(MailboxStatus, NOORD)
         assert status is not None and status.ok and status.error == ""
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A server that takes the connection and never says a word, as one behind a firewall
+    that drops packets: a poll of it waits for its whole timeout."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listening:
+        yield "127.0.0.1", listening.getsockname()[1]
+
+
+def test_a_server_that_never_answers_holds_up_no_other_mailbox(
+    desk_app: Flask,
+    example_desk: Desk,
+    dovecot: Dovecot,
+    linde: Dovecot,
+    linde_smtp: SmtpSink,
+    silent_server: tuple[str, int],
+) -> None:
+    host, port = silent_server
+    silent = dataclasses.replace(
+        noord_mailbox(dovecot), imap=MailServer(host=host, port=port, tls="ssl")
+    )
+    # Noord first: polled one after the other, Linde would wait for Noord's timeout.
+    load_desk(
+        desk_app,
+        dataclasses.replace(example_desk, mailboxes=(silent, linde_mailbox(dovecot, linde_smtp))),
+    )
+    linde.append(patient_mail(message_id="<linde@x.nl>"))
+
+    def patient(settings: ImapSettings) -> IMAPClient:
+        return connect(dataclasses.replace(settings, timeout=TIMEOUT))
+
+    rounds: list[MailboxRound] = []
+    polling = threading.Thread(
+        target=lambda: rounds.extend(poll_every_mailbox(desk_app, connector=patient))
+    )
+    started = time.monotonic()
+    polling.start()
+    try:
+        while not contacts(desk_app) and time.monotonic() - started < TIMEOUT:
+            time.sleep(0.05)
+        logged_after = time.monotonic() - started
+        still_waiting = polling.is_alive()
+    finally:
+        polling.join(timeout=3 * TIMEOUT)
+
+    assert [c.via for c in contacts(desk_app)] == [LINDE]
+    assert still_waiting and logged_after < TIMEOUT  # Linde's mail, while Noord's poll waits
+    assert {r.key: r.result is None for r in rounds} == {NOORD: True, LINDE: False}
 
 
 def test_a_mailbox_added_to_the_definition_is_polled_the_next_round(
