@@ -326,6 +326,32 @@ def test_stopping_ends_every_watcher_within_seconds_and_logs_out(
     assert watchers.watchers == {}
 
 
+def test_a_mailbox_added_to_the_definition_is_watched_and_its_mail_logged_within_seconds(
+    desk_app: Flask,
+    example_desk: Desk,
+    dovecot: Dovecot,
+    linde: Dovecot,
+    linde_smtp: SmtpSink,
+) -> None:
+    load_desk(desk_app, dataclasses.replace(example_desk, mailboxes=(noord_mailbox(dovecot),)))
+    watchers = watchers_of(desk_app)
+    try:
+        watchers.sync(idle_accounts(desk_app))
+        wait_until(watching(watchers, 1))
+
+        # The coordinator adds Linde's mailbox; the worker's idle-sync job runs.
+        both = (noord_mailbox(dovecot), linde_mailbox(dovecot, linde_smtp))
+        load_desk(desk_app, dataclasses.replace(example_desk, mailboxes=both))
+        watchers.sync(idle_accounts(desk_app))
+        wait_until(watching(watchers, 2))
+        linde.append(patient_mail(message_id="<linde-new@x.nl>"))
+        wait_until(lambda: len(contacts(desk_app)) == 1)
+    finally:
+        watchers.stop()
+
+    assert [(c.via, c.organisation) for c in contacts(desk_app)] == [(LINDE, "Zorggroep De Linde")]
+
+
 def test_a_mailbox_taken_out_of_the_definition_is_no_longer_watched(
     desk_app: Flask, two_desk: Desk, example_desk: Desk, dovecot: Dovecot
 ) -> None:

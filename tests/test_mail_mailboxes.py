@@ -13,15 +13,17 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from imapclient import IMAPClient
 from sqlalchemy import select
 
+from intake import create_app
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import SENDING, MailboxStatus, OutboxMessage
+from intake.core.models import SENDING, MailboxStatus, MailMessage, OutboxMessage
 from intake.shell.jobs import flush_outbox, poll_mailbox, release_backlog
 from mail.mailboxes import MailboxRound, poll_every_mailbox, record_round
 from mail.poller import ImapSettings, connect
@@ -29,7 +31,7 @@ from routing.desk import Desk, MailServer, Signin
 from tests.dovecot import Dovecot
 from tests.smtpsink import SmtpSink
 
-from .conftest import Twilio, contacts, leave_voicemail, load_desk, local
+from .conftest import Twilio, app_config, contacts, leave_voicemail, load_desk, local
 from .factories import patient_mail
 from .two_mailboxes import (  # noqa: F401  (fixtures used by name)
     LINDE,
@@ -316,6 +318,55 @@ def test_a_voicemail_for_an_organisation_with_its_own_smtp_is_noticed_through_it
     assert notice.mail_from == LINDE
     assert sorted(notice.rcpt_tos) == ["anna@example.org", "bram@example.org"]
     assert smtp.messages == []
+
+
+def test_two_workers_polling_the_same_mailboxes_at_once_log_each_mail_once(
+    desk_app: Flask,
+    two_desk: Desk,
+    dovecot: Dovecot,
+    linde: Dovecot,
+    database_url: str,
+    clock: SimClock,
+    tmp_path: Path,
+) -> None:
+    """Two workers share the mailboxes: each mailbox's lock lets one of them poll it at a
+    time, whichever it is, and the other goes on to the next mailbox."""
+    for n in range(6):
+        dovecot.append(patient_mail(message_id=f"<noord-{n}@x.nl>"))
+        linde.append(patient_mail(message_id=f"<linde-{n}@x.nl>"))
+    mail_settings = {
+        k: desk_app.config[k]
+        for k in ("MAILBOX_ENVIRONMENT", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_FROM")
+    }
+    other = create_app(app_config(database_url, clock, tmp_path / "other", **mail_settings))
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(app: Flask) -> None:
+        try:
+            start.wait(10)
+            for _ in range(3):
+                poll_every_mailbox(app)
+        except BaseException as exc:  # what the test is looking for
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=worker, args=(a,)) for a in (desk_app, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        database(other).engine.dispose()
+
+    assert errors == []
+    found = sorted(c.via for c in contacts(desk_app))
+    assert found == sorted([NOORD] * 6 + [LINDE] * 6)
+    with database(desk_app).session() as session:
+        stored = session.scalars(select(MailMessage.message_id)).all()
+    assert sorted(stored) == sorted(
+        [f"<noord-{n}@x.nl>" for n in range(6)] + [f"<linde-{n}@x.nl>" for n in range(6)]
+    )
 
 
 def test_workers_failing_on_the_same_mailbox_at_once_log_it_once(
