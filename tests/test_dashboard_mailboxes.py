@@ -1,4 +1,4 @@
-"""The Now page tells coordinators which mailbox cannot be read, and since when."""
+"""The Now page tells coordinators which mailbox cannot be read or send, and since when."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from intake.core.db import database
 from intake.core.models import SENDING, MailboxStatus
 from routing.desk import Desk, Mailbox
 
-from .auth import AuthActions
+from .auth import COORDINATOR, AuthActions
 from .conftest import load_desk, local
 
 
@@ -37,7 +37,7 @@ def test_a_failing_mailbox_is_shown_with_its_organisation_and_since_when(
         since="2026-11-23 10:02",
     )
     status(app, "helpdesk@example.org", ok=True, error="", since="2026-11-23 09:00")
-    auth.login()
+    auth.login(COORDINATOR, role="coordinator")
 
     page = client.get("/").get_data(as_text=True)
 
@@ -65,12 +65,23 @@ def test_a_refused_oauth2_sign_in_and_a_mailbox_that_cannot_send_are_each_named(
         error="SMTP login refused (535 5.7.139 Authentication unsuccessful)",
         since="2026-11-23 10:05",
     )
-    auth.login()
+    auth.login(COORDINATOR, role="coordinator")
 
     page = client.get("/").get_data(as_text=True)
 
     assert "Mailbox of Zorggroep De Linde: sign-in refused since 10:02" in page
     assert "Mailbox of Ziekenhuis Noord: mail cannot be sent since 10:05" in page
+
+
+def test_a_volunteer_is_not_shown_the_mailboxes_trouble(
+    app: Flask, desk: Desk, client: FlaskClient, auth: AuthActions
+) -> None:
+    status(app, "helpdesk@example.org", ok=False, error="TimeoutError", since="2026-11-23 10:02")
+    auth.login()  # staff
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert "Mailbox of" not in page
 
 
 def test_no_trouble_no_notice(

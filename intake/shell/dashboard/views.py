@@ -117,7 +117,8 @@ def render_now(status: int = 200, **extra: Any) -> str | Response:
         "following_words": describe_moment(following, local, current_user.language)
         if following
         else None,
-        "mail_trouble": mail_trouble(session, desk, local),
+        # For the coordinator, who passes it on to IT; a volunteer could do nothing with it.
+        "mail_trouble": mail_trouble(session, desk, local) if current_user.is_coordinator else [],
         **board_context(session, desk, local, current_user.id),
         **extra,
     }
