@@ -29,8 +29,9 @@ from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.errors import IntakeError, SignInError
 from intake.core.models import MailboxStatus
-from intake.shell.jobs import flush_outbox
+from intake.shell.jobs import flush_outbox, idle_accounts, poll_now
 from mail.check import check_every_mailbox
+from mail.idle import IdleWatchers
 from mail.mailboxes import poll_every_mailbox
 from mail.oauth import (
     GoogleTokens,
@@ -459,6 +460,38 @@ def test_a_mailbox_of_the_definition_is_read_and_answered_through_oauth2(
     ]
     sent = sink.messages  # the forward, through the mailbox's own SMTP with XOAUTH2
     assert [(m.mail_from, m.login) for m in sent] == [(MAILBOX, MAILBOX)]
+
+
+def test_a_mailbox_that_signs_in_with_oauth2_is_watched_with_idle(
+    oauth_app: Flask,
+    example_desk: Desk,
+    dovecot: OAuthDovecot,
+    sink: SmtpSink,
+    signin: Signin,
+    stand_in: OAuthStandIn,
+) -> None:
+    """The IDLE connection signs in as the poll does (XOAUTH2 with the mailbox's token), and
+    a mail appended while it waits is a contact within seconds."""
+    mailbox = oauth_mailbox(dovecot, sink, signin)
+    load_desk(oauth_app, dataclasses.replace(example_desk, mailboxes=(mailbox,)))
+    watchers = IdleWatchers(
+        lambda account: lambda: poll_now(oauth_app, account.key), check_seconds=0.5
+    )
+    try:
+        watchers.sync(idle_accounts(oauth_app))
+        deadline = time.monotonic() + 10
+        while [w.state for w in watchers.watchers.values()] != ["watching"]:
+            assert time.monotonic() < deadline, "IDLE did not start"
+            time.sleep(0.05)
+        dovecot.append(patient_mail(message_id="<idle-oauth@mail.example.nl>"))
+        while not contacts(oauth_app):
+            assert time.monotonic() < deadline + 10, "the mail was not logged within seconds"
+            time.sleep(0.05)
+    finally:
+        watchers.stop()
+
+    assert [(c.channel, c.via) for c in contacts(oauth_app)] == [("mail", MAILBOX)]
+    assert stand_in.introspections >= 2  # Dovecot checked the IDLE sign-in and the poll's
 
 
 def test_a_revoked_client_secret_fails_that_mailbox_with_entras_words_and_no_other(
