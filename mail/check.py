@@ -1,9 +1,10 @@
 """`intake check-mail`: can every mailbox be reached and signed in to, right now?
 
-One line per mailbox and protocol, through the same connect and sign-in the worker uses
-(so what it says is what the worker will meet): reachable or not, the TLS in use, signed
-in or the server's own refusal, the folder and how many messages it holds, and what waits
-in the outbox for that SMTP account.
+One line per mailbox, its IMAP and then its SMTP (` | ` between them), through the same
+connect and sign-in the worker uses (so what it says is what the worker will meet):
+reachable or not, the TLS in use, signed in or the server's own refusal, the folder and how
+many messages it holds, and what waits in the outbox for that SMTP account. The
+INTAKE_IMAP_* and INTAKE_SMTP_* accounts, where they are used, have a line each.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def _smtp_tls(settings: SmtpSettings) -> str:
     return "ssl" if implicit else ("starttls" if settings.starttls else "no TLS")
 
 
+def _named(name: str, text: str) -> str:
+    return f"{name} {text}" if name else text
+
+
 def check_imap(
     name: str,
     settings: ImapSettings | None,
@@ -60,8 +65,8 @@ def check_imap(
     connector: Callable[[ImapSettings], IMAPClient] = imap_connect,
 ) -> CheckLine:
     if settings is None:
-        return CheckLine(False, f"{name} IMAP: FAILED: {problem}")
-    where = f"{name} IMAP {settings.host}:{settings.port} ({_imap_tls(settings)})"
+        return CheckLine(False, _named(name, f"IMAP: FAILED: {problem}"))
+    where = _named(name, f"IMAP {settings.host}:{settings.port} ({_imap_tls(settings)})")
     try:
         client = connector(settings)
     except LoginError as exc:
@@ -94,8 +99,8 @@ def check_smtp(
 ) -> CheckLine:
     outbox = f"{waiting} waiting in the outbox"
     if settings is None:
-        return CheckLine(False, f"{name} SMTP: FAILED: {problem}; {outbox}")
-    where = f"{name} SMTP {settings.host}:{settings.port} ({_smtp_tls(settings)})"
+        return CheckLine(False, _named(name, f"SMTP: FAILED: {problem}; {outbox}"))
+    where = _named(name, f"SMTP {settings.host}:{settings.port} ({_smtp_tls(settings)})")
     try:
         session = open_session(connector, settings)
     except ConnectionTrouble as exc:
@@ -131,19 +136,21 @@ def check_every_mailbox(app: Flask) -> list[CheckLine]:
     for mailbox in desk.mailboxes if desk is not None else ():
         if mailbox.imap is None and mailbox.smtp is None:
             continue
-        name = describe(mailbox)
+        parts: list[CheckLine] = []
         if mailbox.imap is not None:
             covered.add(mailbox.address.casefold())
             try:
-                lines.append(check_imap(name, imap_settings(mailbox, env, endpoints)))
+                parts.append(check_imap("", imap_settings(mailbox, env, endpoints)))
             except MissingSecret as exc:
-                lines.append(check_imap(name, None, str(exc)))
+                parts.append(check_imap("", None, str(exc)))
         if mailbox.smtp is not None:
             count = waiting.get(account_of(mailbox), 0)
             try:
-                lines.append(check_smtp(name, smtp_settings(mailbox, env, endpoints), count))
+                parts.append(check_smtp("", smtp_settings(mailbox, env, endpoints), count))
             except MissingSecret as exc:
-                lines.append(check_smtp(name, None, count, str(exc)))
+                parts.append(check_smtp("", None, count, str(exc)))
+        text = " | ".join(part.text for part in parts)
+        lines.append(CheckLine(all(part.ok for part in parts), f"{describe(mailbox)} {text}"))
     legacy_imap = ImapSettings.from_config(config)
     if legacy_imap is not None and legacy_imap.address.casefold() not in covered:
         lines.append(check_imap(f"{legacy_imap.user} (INTAKE_IMAP_*)", legacy_imap))

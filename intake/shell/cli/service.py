@@ -160,7 +160,7 @@ def _poll_the_mailbox(app: Flask) -> str | None:
 
 @click.command(
     "check-mail",
-    help="Connect to every mailbox's IMAP and SMTP and sign in; one line each (exit 1: a failure).",
+    help="Sign in to every mailbox's IMAP and SMTP; a line per mailbox (exit 1: a failure).",
 )
 @click.pass_context
 def check_mail(ctx: click.Context) -> None:
@@ -171,4 +171,4 @@ def check_mail(ctx: click.Context) -> None:
         click.echo(line.text)
     failed = sum(1 for line in lines if not line.ok)
     if failed:
-        raise IntakeError(f"{failed} of {len(lines)} mail connections failed")
+        raise IntakeError(f"{failed} of {len(lines)} mailboxes failed")
