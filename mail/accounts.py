@@ -18,7 +18,7 @@ from typing import Any
 
 from routing.desk import Desk, Mailbox, MailServer
 
-from .credentials import MissingSecret, OAuthEndpoints, tokens_for
+from .credentials import MissingSecret, OAuthEndpoints, secret_from_file, tokens_for
 from .oauth import Tokens
 from .poller import ImapSettings
 from .smtp import SmtpSettings
@@ -70,7 +70,14 @@ def missing_secrets(desk: Desk, env: Mapping[str, str]) -> list[str]:
         for name in mailbox.signin.secret_names():
             if not env.get(name):
                 found.append(f"{name} (for {mailbox.address}) is not set")
-        for path in (mailbox.signin.certificate_path, mailbox.signin.service_account_file):
+        signin = mailbox.signin
+        files = (
+            signin.password_file,
+            signin.client_secret_file,
+            signin.certificate_path,
+            signin.service_account_file,
+        )
+        for path in files:
             if path and not os.access(path, os.R_OK):
                 reason = "cannot be found" if not os.path.exists(path) else "cannot be read"
                 found.append(f"{path} (for {mailbox.address}) {reason}")
@@ -82,6 +89,8 @@ def _credentials(
 ) -> tuple[str, Tokens | None]:
     """How the mailbox signs in, on IMAP and SMTP alike: its password, or its tokens."""
     if mailbox.signin.method == "password":
+        if mailbox.signin.password_file:
+            return secret_from_file(mailbox.signin.password_file, mailbox), None
         return secret(env, mailbox.signin.password_env, mailbox), None
     return "", tokens_for(mailbox, env, endpoints or OAuthEndpoints())
 

@@ -28,7 +28,7 @@ from routing.desk import Mailbox
 
 from .oauth import MICROSOFT_AUTHORITY, GoogleTokens, MicrosoftCertificate, MicrosoftTokens, Tokens
 
-__all__ = ["MissingSecret", "OAuthEndpoints", "tokens_for"]
+__all__ = ["MissingSecret", "OAuthEndpoints", "secret_from_file", "tokens_for"]
 
 _PEM_KEY = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.S
@@ -112,6 +112,9 @@ def _microsoft(mailbox: Mailbox, env: Mapping[str, str], endpoints: OAuthEndpoin
             )
         credential = secret
         certificate = None
+    elif signin.client_secret_file:
+        credential = secret_from_file(signin.client_secret_file, mailbox)
+        certificate = None
     else:
         credential = _read(signin.certificate_path, mailbox)
         certificate = _certificate(credential, signin.certificate_path, mailbox)
@@ -148,6 +151,16 @@ def _google(mailbox: Mailbox, endpoints: OAuthEndpoints) -> Tokens:
         )
     except SignInError as exc:  # a key google-auth cannot use
         raise MissingSecret(f"{exc} ({mailbox.signin.service_account_file})") from None
+
+
+def secret_from_file(path: str, mailbox: Mailbox) -> str:
+    """A password or client secret kept in a file of its own (one line; the line's end and
+    surrounding blanks are not part of it). Read at every connection: a replaced file is
+    used from the next one."""
+    value = _read(path, mailbox).strip()
+    if not value:
+        raise MissingSecret(f"{path} is empty (the secret of {mailbox.address})")
+    return value
 
 
 def _read(path: str, mailbox: Mailbox) -> str:

@@ -99,15 +99,18 @@ class Signin:
     """How a mailbox signs in, and the names of the environment variables of its secrets.
 
     Plain data: the secrets themselves never come here (nor into the database); `mail/`
-    reads them from the environment of the worker that connects.
+    reads them from the environment of the worker that connects, or from the files named
+    here (read again at every connection, so a replaced file needs no restart).
     """
 
     method: str = "password"  # one of SIGNIN_METHODS
     user: str = ""  # the login name, or for Google the user to act as; "" = the address
-    password_env: str = ""  # password
+    password_env: str = ""  # password: from this environment variable ...
+    password_file: str = ""  # ... or from this file
     tenant_id: str = ""  # microsoft
     client_id: str = ""  # microsoft
-    client_secret_env: str = ""  # microsoft: a client secret ...
+    client_secret_env: str = ""  # microsoft: a client secret (from a variable ...
+    client_secret_file: str = ""  # ... or a file) ...
     certificate_path: str = ""  # ... or a certificate (with its private key) on disk
     service_account_file: str = ""  # google: the service account's key file
 

@@ -1147,3 +1147,74 @@ def test_any_desk_survives_export_and_document_round_trips(data: st.DataObject) 
 
     assert parse_definition(export_toml(desk)) == desk
     assert desk_from_document(json.loads(json.dumps(desk_to_document(desk)))) == desk
+
+
+# --- how a mailbox signs in ----------------------------------------------------------------
+
+CONNECTED = 'organisation = "Ziekenhuis Noord"\nimap = { host = "imap.example.org" }\n'
+
+
+def with_signin(lines: str) -> str:
+    """BASE with its mailbox connected (its own IMAP) and signing in as `lines` say."""
+    return edit(
+        BASE, 'organisation = "Ziekenhuis Noord"\n\n[[staff]]', CONNECTED + lines + "\n[[staff]]"
+    )
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        'password_env = "INTAKE_MAILBOX_NOORD_PASSWORD"\n',
+        'password_file = "/etc/intake/noord-password"\n',
+        'signin = "microsoft"\ntenant_id = "t"\nclient_id = "c"\n'
+        'client_secret_env = "INTAKE_MAILBOX_NOORD_CLIENT_SECRET"\n',
+        'signin = "microsoft"\ntenant_id = "t"\nclient_id = "c"\n'
+        'client_secret_file = "/etc/intake/noord-client-secret"\n',
+        'signin = "microsoft"\ntenant_id = "t"\nclient_id = "c"\n'
+        'certificate_path = "/etc/intake/noord.pem"\n',
+        'signin = "google"\nservice_account_file = "/etc/intake/google-key.json"\n',
+    ],
+)
+def test_each_way_of_signing_in_is_read_and_written_back_the_same(lines: str) -> None:
+    desk = parse_definition(with_signin(lines))
+
+    assert parse_definition(export_toml(desk)) == desk
+    [mailbox] = desk.mailboxes
+    named = {k: v for k, v in vars(mailbox.signin).items() if v and k not in ("method", "user")}
+    assert set(named) == {line.split(" = ")[0] for line in lines.splitlines()} - {"signin"}
+
+
+@pytest.mark.parametrize(
+    ("lines", "where", "message"),
+    [
+        ("", "mailbox[1].password_env", "needs exactly one of password_env or password_file"),
+        (
+            'password_env = "INTAKE_MAILBOX_NOORD_PASSWORD"\npassword_file = "/etc/intake/pw"\n',
+            "mailbox[1].password_env",
+            "needs exactly one of password_env or password_file",
+        ),
+        (
+            'signin = "microsoft"\ntenant_id = "t"\nclient_id = "c"\n'
+            'client_secret_file = "/etc/intake/s"\ncertificate_path = "/etc/intake/noord.pem"\n',
+            "mailbox[1].client_secret_env",
+            "needs exactly one of client_secret_env, client_secret_file or certificate_path",
+        ),
+        (
+            'signin = "microsoft"\nclient_id = "c"\nclient_secret_file = "/etc/intake/s"\n',
+            "mailbox[1].tenant_id",
+            'is missing (signin = "microsoft" needs it)',
+        ),
+        ('signin = "google"\n', "mailbox[1].service_account_file", "is missing"),
+        (
+            'password_env = "INTAKE_MAILBOX_NOORD_PASSWORD"\nclient_secret_file = "/etc/s"\n',
+            "mailbox[1].client_secret_file",
+            'is only for signin = "microsoft", not "password"',
+        ),
+    ],
+)
+def test_a_sign_in_that_cannot_work_is_refused_where_it_is_wrong(
+    lines: str, where: str, message: str
+) -> None:
+    problems = problems_of(with_signin(lines))
+
+    assert [(p.where, message in p.message) for p in problems] == [(where, True)], problems

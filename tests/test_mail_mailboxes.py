@@ -28,7 +28,7 @@ from intake.shell.jobs import flush_outbox, poll_mailbox, release_backlog
 from mail.mailboxes import MailboxRound, poll_every_mailbox, record_round
 from mail.poller import ImapSettings, connect
 from routing.desk import Desk, MailServer, Signin
-from tests.dovecot import Dovecot
+from tests.dovecot import IMAP_PASSWORD, Dovecot
 from tests.smtpsink import SmtpSink
 
 from .conftest import Twilio, app_config, contacts, leave_voicemail, load_desk, local
@@ -199,6 +199,29 @@ def test_a_server_that_never_answers_holds_up_no_other_mailbox(
     assert [c.via for c in contacts(desk_app)] == [LINDE]
     assert still_waiting and logged_after < TIMEOUT  # Linde's mail, while Noord's poll waits
     assert {r.key: r.result is None for r in rounds} == {NOORD: True, LINDE: False}
+
+
+def test_a_password_kept_in_a_file_is_read_again_at_each_round(
+    desk_app: Flask, example_desk: Desk, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """A secrets file instead of an environment variable: replaced (a password changed),
+    it is used from the next round, with no restart; an empty one is a secret not set."""
+    secret = tmp_path / "noord-password"
+    secret.write_text("not-the-password\n")
+    mailbox = dataclasses.replace(noord_mailbox(dovecot), signin=Signin(password_file=str(secret)))
+    load_desk(desk_app, dataclasses.replace(example_desk, mailboxes=(mailbox,)))
+    desk_app.config["MAILBOX_ENVIRONMENT"] = {}  # nothing from the environment
+    dovecot.append(patient_mail(message_id="<noord-file@x.nl>"))
+
+    [refused] = poll_every_mailbox(desk_app)
+    secret.write_text("")
+    [empty] = poll_every_mailbox(desk_app)
+    secret.write_text(IMAP_PASSWORD + "\n")  # the line's end is not part of it
+    [read] = poll_every_mailbox(desk_app)
+
+    assert refused.result is None and "AUTHENTICATIONFAILED" in refused.error
+    assert empty.error == f"{secret} is empty (the secret of {NOORD})"
+    assert read.error == "" and [c.via for c in contacts(desk_app)] == [NOORD]
 
 
 def test_a_mailbox_added_to_the_definition_is_polled_the_next_round(

@@ -462,6 +462,31 @@ def test_a_mailbox_of_the_definition_is_read_and_answered_through_oauth2(
     assert [(m.mail_from, m.login) for m in sent] == [(MAILBOX, MAILBOX)]
 
 
+def test_a_client_secret_kept_in_a_file_signs_the_mailbox_in(
+    oauth_app: Flask,
+    example_desk: Desk,
+    dovecot: OAuthDovecot,
+    sink: SmtpSink,
+    stand_in: OAuthStandIn,
+    tmp_path: Path,
+) -> None:
+    stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, secret=SECRET)
+    secret = tmp_path / "noord-client-secret"
+    secret.write_text(SECRET + "\n")
+    from_file = Signin(
+        method="microsoft", tenant_id=TENANT, client_id=CLIENT_ID, client_secret_file=str(secret)
+    )
+    mailbox = oauth_mailbox(dovecot, sink, from_file)
+    load_desk(oauth_app, dataclasses.replace(example_desk, mailboxes=(mailbox,)))
+    oauth_app.config["MAILBOX_ENVIRONMENT"] = {}
+    dovecot.append(patient_mail(message_id="<secret-file@mail.example.nl>"))
+
+    rounds = poll_every_mailbox(oauth_app)
+
+    assert [(r.key, r.error) for r in rounds] == [(MAILBOX, "")]
+    assert [c.via for c in contacts(oauth_app)] == [MAILBOX]
+
+
 def test_a_mailbox_that_signs_in_with_oauth2_is_watched_with_idle(
     oauth_app: Flask,
     example_desk: Desk,

@@ -251,28 +251,34 @@ class DeskChecker(VoiceReader, ClosureReader):
             method=method,
             user=self.text(entry, (*path, "user")),
             password_env=self.value(entry, (*path, "password_env"), "", values.env_name),
+            password_file=self.text(entry, (*path, "password_file")),
             tenant_id=self.text(entry, (*path, "tenant_id")),
             client_id=self.text(entry, (*path, "client_id")),
             client_secret_env=self.value(entry, (*path, "client_secret_env"), "", values.env_name),
+            client_secret_file=self.text(entry, (*path, "client_secret_file")),
             certificate_path=self.text(entry, (*path, "certificate_path")),
             service_account_file=self.text(entry, (*path, "service_account_file")),
         )
         if not connected:
             return signin  # nothing to sign in to: the INTAKE_IMAP_*/_SMTP_* settings do that
         needed = {
-            "password": ("password_env",),
+            "password": (),
             "microsoft": ("tenant_id", "client_id"),
             "google": ("service_account_file",),
         }[method]
         for key in needed:
             if key not in entry:
                 self.problem((*path, key), f'is missing (signin = "{method}" needs it)')
-        if method == "microsoft" and ("client_secret_env" in entry) == (
-            "certificate_path" in entry
-        ):
+        # Where the secret comes from: exactly one of these.
+        one_of = {
+            "password": ("password_env", "password_file"),
+            "microsoft": ("client_secret_env", "client_secret_file", "certificate_path"),
+        }.get(method, ())
+        if one_of and sum(key in entry for key in one_of) != 1:
             self.problem(
-                (*path, "client_secret_env"),
-                'signin = "microsoft" needs either client_secret_env or certificate_path',
+                (*path, one_of[0]),
+                f'signin = "{method}" needs exactly one of {", ".join(one_of[:-1])}'
+                f" or {one_of[-1]}",
             )
         return signin
 

@@ -55,8 +55,15 @@ IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 # The sign-in settings each method needs or may have, besides `signin` itself.
 SIGNIN_KEYS: dict[str, tuple[str, ...]] = {
-    "password": ("user", "password_env"),
-    "microsoft": ("user", "tenant_id", "client_id", "client_secret_env", "certificate_path"),
+    "password": ("user", "password_env", "password_file"),
+    "microsoft": (
+        "user",
+        "tenant_id",
+        "client_id",
+        "client_secret_env",
+        "client_secret_file",
+        "certificate_path",
+    ),
     "google": ("user", "service_account_file"),
 }
 
