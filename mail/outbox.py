@@ -290,12 +290,15 @@ def flush(
     connect: Callable[[SmtpSettings], smtplib.SMTP] | None = None,
     limit: int = 500,
     account: str | None = None,
+    quiet: bool = False,
 ) -> FlushResult:
     """Send the due messages, oldest first, over one connection. Never raises for SMTP
     trouble: it is logged, and the rows say what happened. Database errors do raise.
 
     `account`: only the rows of that SMTP account (each account has its own lock); None:
-    every row, through `settings` (the one-account desk).
+    every row, through `settings` (the one-account desk). `quiet`: the caller keeps the
+    connection's state (`FlushResult.connection`) and logs its changes, so a connection
+    that cannot be had is logged here at INFO only.
     """
     sessions = session_factory.session if isinstance(session_factory, Database) else session_factory
     # One sender at a time across processes: SQLite has no SKIP LOCKED, and two flushes
@@ -311,7 +314,14 @@ def flush(
         return FlushResult(0, 0, 0)
     try:
         return _flush(
-            sessions, settings, now, connect=connect, limit=limit, lock=lock, account=account
+            sessions,
+            settings,
+            now,
+            connect=connect,
+            limit=limit,
+            lock=lock,
+            account=account,
+            quiet=quiet,
         )
     finally:
         if lock is not None:
@@ -327,6 +337,7 @@ def _flush(
     limit: int,
     lock: ExclusiveLock | None,
     account: str | None = None,
+    quiet: bool = False,
 ) -> FlushResult:
     query = select(OutboxMessage.id).where(
         OutboxMessage.sent_at.is_(None),
@@ -343,10 +354,9 @@ def _flush(
     try:
         smtp = open_session(connect or default_connect, settings)
     except ConnectionTrouble as trouble:
-        # A mailbox's own account (`account`) has its state kept and logged on a change by
-        # the caller; the one account of a desk without them is logged here, at each try.
-        level = logging.INFO if account else trouble.level
-        log.log(level, "outbox: cannot send: %s", trouble.summary)
+        log.log(
+            logging.INFO if quiet else trouble.level, "outbox: cannot send: %s", trouble.summary
+        )
         _charge(sessions, due[0], str(trouble), now, rest=due[1:])
         return FlushResult(0, len(due), 0, connection=trouble.summary)
     connection = ""

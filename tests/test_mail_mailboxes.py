@@ -307,6 +307,44 @@ def test_a_mailbox_whose_smtp_secret_is_missing_keeps_its_mail_and_says_so_once(
         assert status is not None and status.ok
 
 
+def test_a_mailbox_whose_smtp_server_is_down_is_logged_once_and_shown_until_it_sends(
+    desk_app: Flask,
+    two_desk: Desk,
+    twilio: Twilio,
+    linde_smtp: SmtpSink,
+    clock: SimClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    twilio.called = "+31857654321"  # Zorggroep De Linde's line: the notice goes out as Linde
+    leave_voicemail(twilio)
+    linde_smtp.stop()
+    try:
+        with caplog.at_level(logging.INFO, logger="mail"):
+            for _ in range(4):  # each retry after its backoff, 1, 2, 4 minutes
+                flush_outbox(desk_app)
+                clock.advance(5 * 60)
+        with database(desk_app).session() as session:
+            status = session.get(MailboxStatus, SENDING + LINDE)
+            assert status is not None and not status.ok
+            assert "no connection to the SMTP server" in status.error
+    finally:
+        linde_smtp.start()
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(":")[0] for r in errors] == [
+        f"mailbox {LINDE} (Zorggroep De Linde) cannot send"
+    ]
+    clock.advance(60 * 60)  # past the backoff of the last try
+    with caplog.at_level(logging.INFO, logger="mail"):
+        flush_outbox(desk_app)
+    [notice] = linde_smtp.wait_for(1)
+    assert notice.mail_from == LINDE
+    assert any("sends again" in r.getMessage() for r in caplog.records)
+    with database(desk_app).session() as session:
+        status = session.get(MailboxStatus, SENDING + LINDE)
+        assert status is not None and status.ok
+
+
 def test_a_mailbox_taken_out_of_the_definition_is_no_longer_counted_as_failing(
     desk_app: Flask, example_desk: Desk, two_desk: Desk, dovecot: Dovecot, linde_smtp: SmtpSink
 ) -> None:

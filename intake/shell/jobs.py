@@ -137,7 +137,7 @@ def flush_outbox(app: Flask) -> FlushResult | None:
             continue
         if settings is None:
             continue
-        done = flush(database(app), settings, clock, account=account)
+        done = flush(database(app), settings, clock, account=account, quiet=own is not None)
         if own is not None and done.connection is not None:
             record_sending(app, account, describe(own), done.connection or None)
         sent, postponed, failed = sent + done.sent, postponed + done.postponed, failed + done.failed
