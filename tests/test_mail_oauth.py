@@ -26,7 +26,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from intake.core.clock import SimClock
-from intake.core.db import database
+from intake.core.db import Base, database
 from intake.core.errors import IntakeError, SignInError
 from intake.core.models import MailboxStatus
 from intake.shell.jobs import flush_outbox, idle_accounts, poll_now
@@ -460,6 +460,40 @@ def test_a_mailbox_of_the_definition_is_read_and_answered_through_oauth2(
     ]
     sent = sink.messages  # the forward, through the mailbox's own SMTP with XOAUTH2
     assert [(m.mail_from, m.login) for m in sent] == [(MAILBOX, MAILBOX)]
+
+
+def test_no_secret_and_no_token_is_kept_in_the_database(
+    oauth_app: Flask,
+    example_desk: Desk,
+    dovecot: OAuthDovecot,
+    sink: SmtpSink,
+    stand_in: OAuthStandIn,
+) -> None:
+    """The client secret stays in the worker's environment and the tokens in its memory:
+    after a round that read, forwarded and sent, no column of any table holds either."""
+    stand_in.microsoft_app(TENANT, CLIENT_ID, MAILBOX, secret=SECRET)
+    microsoft = Signin(
+        method="microsoft", tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env=SECRET_ENV
+    )
+    mailbox = oauth_mailbox(dovecot, sink, microsoft)
+    load_desk(oauth_app, dataclasses.replace(example_desk, mailboxes=(mailbox,)))
+    dovecot.append(patient_mail(message_id="<secret-check@mail.example.nl>"))
+    poll_every_mailbox(oauth_app)
+    flush_outbox(oauth_app)
+    tokens = stand_in.tokens_for(MAILBOX)
+    assert tokens and sink.messages  # it did sign in, on both protocols
+
+    kept = []
+    with database(oauth_app).engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in connection.execute(table.select()):
+                kept += [
+                    bytes(v).decode("latin-1") if isinstance(v, bytes | memoryview) else str(v)
+                    for v in row
+                ]
+    everything = "\n".join(kept)
+    assert SECRET not in everything
+    assert not [token for token in tokens if token in everything]
 
 
 def test_a_client_secret_kept_in_a_file_signs_the_mailbox_in(
