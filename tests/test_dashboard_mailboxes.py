@@ -24,11 +24,16 @@ def status(app: Flask, mailbox: str, *, ok: bool, error: str, since: str) -> Non
         session.commit()
 
 
+def with_linde(app: Flask, example_desk: Desk) -> None:
+    """The example desk with a second organisation's mailbox, Zorggroep De Linde's."""
+    linde = Mailbox(address="helpdesk@delinde.nl", organisation="Zorggroep De Linde")
+    load_desk(app, dataclasses.replace(example_desk, mailboxes=(*example_desk.mailboxes, linde)))
+
+
 def test_a_failing_mailbox_is_shown_with_its_organisation_and_since_when(
     app: Flask, example_desk: Desk, client: FlaskClient, auth: AuthActions
 ) -> None:
-    linde = Mailbox(address="helpdesk@delinde.nl", organisation="Zorggroep De Linde")
-    load_desk(app, dataclasses.replace(example_desk, mailboxes=(*example_desk.mailboxes, linde)))
+    with_linde(app, example_desk)
     status(
         app,
         "helpdesk@delinde.nl",
@@ -48,8 +53,7 @@ def test_a_failing_mailbox_is_shown_with_its_organisation_and_since_when(
 def test_a_refused_oauth2_sign_in_and_a_mailbox_that_cannot_send_are_each_named(
     app: Flask, example_desk: Desk, client: FlaskClient, auth: AuthActions
 ) -> None:
-    linde = Mailbox(address="helpdesk@delinde.nl", organisation="Zorggroep De Linde")
-    load_desk(app, dataclasses.replace(example_desk, mailboxes=(*example_desk.mailboxes, linde)))
+    with_linde(app, example_desk)
     status(
         app,
         "helpdesk@delinde.nl",

@@ -267,16 +267,35 @@ def test_a_missing_secret_fails_that_mailbox_alone(
     assert contacts(desk_app) == []
 
 
+@pytest.fixture
+def linde_notice(desk_app: Flask, two_desk: Desk, twilio: Twilio) -> None:
+    """A voicemail on Zorggroep De Linde's line: its notice waits to go out as Linde,
+    through Linde's own SMTP account."""
+    twilio.called = "+31857654321"
+    leave_voicemail(twilio)
+
+
+def assert_linde_sends_again(
+    app: Flask, linde_smtp: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The next outbox run sends Linde's waiting notice as Linde, and says it sends again."""
+    with caplog.at_level(logging.INFO, logger="mail"):
+        flush_outbox(app)
+    [notice] = linde_smtp.wait_for(1)
+    assert notice.mail_from == LINDE
+    assert any("sends again" in r.getMessage() for r in caplog.records)
+    with database(app).session() as session:
+        status = session.get(MailboxStatus, SENDING + LINDE)
+        assert status is not None and status.ok
+
+
 def test_a_mailbox_whose_smtp_secret_is_missing_keeps_its_mail_and_says_so_once(
     desk_app: Flask,
-    two_desk: Desk,
-    twilio: Twilio,
+    linde_notice: None,
     linde_smtp: SmtpSink,
     clock: SimClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    twilio.called = "+31857654321"  # Zorggroep De Linde's line: the notice goes out as Linde
-    leave_voicemail(twilio)
     desk_app.config["MAILBOX_ENVIRONMENT"] = {
         k: v for k, v in SECRETS.items() if k != "INTAKE_MAILBOX_LINDE_PASSWORD"
     }
@@ -296,27 +315,16 @@ def test_a_mailbox_whose_smtp_secret_is_missing_keeps_its_mail_and_says_so_once(
         assert waiting.sent_at is None and waiting.failed_at is None
 
     desk_app.config["MAILBOX_ENVIRONMENT"] = dict(SECRETS)
-    with caplog.at_level(logging.INFO, logger="mail"):
-        flush_outbox(desk_app)
-
-    [notice] = linde_smtp.wait_for(1)
-    assert notice.mail_from == LINDE
-    assert any("sends again" in r.getMessage() for r in caplog.records)
-    with database(desk_app).session() as session:
-        status = session.get(MailboxStatus, SENDING + LINDE)
-        assert status is not None and status.ok
+    assert_linde_sends_again(desk_app, linde_smtp, caplog)
 
 
 def test_a_mailbox_whose_smtp_server_is_down_is_logged_once_and_shown_until_it_sends(
     desk_app: Flask,
-    two_desk: Desk,
-    twilio: Twilio,
+    linde_notice: None,
     linde_smtp: SmtpSink,
     clock: SimClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    twilio.called = "+31857654321"  # Zorggroep De Linde's line: the notice goes out as Linde
-    leave_voicemail(twilio)
     linde_smtp.stop()
     try:
         with caplog.at_level(logging.INFO, logger="mail"):
@@ -335,14 +343,7 @@ def test_a_mailbox_whose_smtp_server_is_down_is_logged_once_and_shown_until_it_s
         f"mailbox {LINDE} (Zorggroep De Linde) cannot send"
     ]
     clock.advance(60 * 60)  # past the backoff of the last try
-    with caplog.at_level(logging.INFO, logger="mail"):
-        flush_outbox(desk_app)
-    [notice] = linde_smtp.wait_for(1)
-    assert notice.mail_from == LINDE
-    assert any("sends again" in r.getMessage() for r in caplog.records)
-    with database(desk_app).session() as session:
-        status = session.get(MailboxStatus, SENDING + LINDE)
-        assert status is not None and status.ok
+    assert_linde_sends_again(desk_app, linde_smtp, caplog)
 
 
 def test_a_mailbox_taken_out_of_the_definition_is_no_longer_counted_as_failing(
