@@ -43,6 +43,7 @@ __all__ = [
     "has_own_mailboxes",
     "poll_every_mailbox",
     "poll_one_mailbox",
+    "poll_the_configured_mailbox",
     "record_sending",
     "same_problem",
 ]
@@ -134,11 +135,36 @@ def poll_every_mailbox(
     return rounds
 
 
+def poll_the_configured_mailbox(app: Flask) -> PollResult:
+    """The INTAKE_IMAP_* mailbox, while no [[mailbox]] names its own server: polled as it
+    always was, a failure raised to the job (which pauses and logs it), and its state kept
+    as every mailbox's is, for /readyz, /metrics and the Now page."""
+    try:
+        with database(app).session() as session:
+            desk: Desk | None = current_desk(session, app)
+    except NoDeskError:
+        desk = None
+    accounts = imap_accounts(desk, app.config) if desk is not None else []
+    # Kept quietly: the job logs this mailbox's failures itself, and its recovery.
+    try:
+        result = poll(app)
+    except Exception as exc:
+        if not is_database_failure(exc):
+            for account in accounts:
+                failed = MailboxRound(account.key, account.name, None, failure_text(exc))
+                record_round(app, failed, quiet=True)
+        raise
+    for account in accounts:
+        record_round(app, MailboxRound(account.key, account.name, result), quiet=True)
+    if desk is not None:
+        forget_statuses(app, desk, [a.key for a in accounts])
+    return result
+
+
 def forget_statuses(app: Flask, desk: Desk, polled: Iterable[str]) -> None:
     """Let go of the state of mailboxes no longer polled or sending for (taken out of the
     definition), so one that failed before it was taken out is not shown as failing for
-    ever. `polled`: the keys of the mailboxes read now (none while INTAKE_IMAP_* is read
-    by the single-mailbox poll, which keeps no state)."""
+    ever. `polled`: the keys of the mailboxes read now."""
     sending = {SENDING + m.address.casefold() for m in desk.mailboxes if m.smtp is not None}
     keep = {key[:320] for key in polled} | {key[:320] for key in sending}
     with database(app).session() as session:
@@ -182,12 +208,13 @@ def _poll_one(
     return MailboxRound(account.key, account.name, result)
 
 
-def record_round(app: Flask, done: MailboxRound) -> None:
-    """Keep the mailbox's state; log only when it changes."""
+def record_round(app: Flask, done: MailboxRound, *, quiet: bool = False) -> None:
+    """Keep the mailbox's state; log only when it changes (`quiet`: the caller logs)."""
     if done.result is not None and done.result.locked:
         return  # another process polls it: that one keeps its state
     error = done.error if done.result is None else None
-    _record(app, done.key, done.name, error, ("cannot be read", "works again"))
+    words = ("cannot be read", "works again")
+    _record(app, done.key, done.name, error, words, quiet=quiet)
 
 
 def record_sending(app: Flask, account: str, name: str, error: str | None) -> None:
@@ -196,7 +223,15 @@ def record_sending(app: Flask, account: str, name: str, error: str | None) -> No
     _record(app, SENDING + account, name, error, ("cannot send", "sends again"))
 
 
-def _record(app: Flask, key: str, name: str, error: str | None, words: tuple[str, str]) -> None:
+def _record(
+    app: Flask,
+    key: str,
+    name: str,
+    error: str | None,
+    words: tuple[str, str],
+    *,
+    quiet: bool = False,
+) -> None:
     failing, again = words
     now: datetime = app.config["CLOCK"]()
     ok = error is None
@@ -221,7 +256,7 @@ def _record(app: Flask, key: str, name: str, error: str | None, words: tuple[str
             .returning(MailboxStatus.mailbox)
         ).first()
         if made is not None:
-            if not ok:
+            if not ok and not quiet:
                 log.error("mailbox %s %s: %s", name, failing, error)
             session.commit()
             return
@@ -229,9 +264,9 @@ def _record(app: Flask, key: str, name: str, error: str | None, words: tuple[str
             select(MailboxStatus).where(MailboxStatus.mailbox == key).with_for_update()
         ).one()
         changed = status.ok != ok or not same_problem(status.error, error)
-        if not ok and changed:
+        if not ok and changed and not quiet:
             log.error("mailbox %s %s: %s", name, failing, error)
-        elif ok and not status.ok:
+        elif ok and not status.ok and not quiet:
             log.warning("mailbox %s %s (failing since %s)", name, again, status.since)
         if changed:
             status.ok, status.error, status.since = ok, error, now

@@ -24,12 +24,15 @@ import pytest
 from flask import Flask
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from intake.core.clock import SimClock
 from intake.core.db import database
 from intake.core.models import Contact, MailMessage, OutboxMessage
+from intake.shell.health import readiness
 from intake.shell.jobs import MAX_PAUSE, Retrying, flush_outbox, poll_mailbox
+from intake.shell.metrics import scrape
 from mail.poller import FETCH_COUNT, LOGGED_KEYWORD, ImapSettings, connect, poll
 from tests.mailservers import configure_mail
 
@@ -129,6 +132,37 @@ def test_an_unreachable_imap_server_is_retried_after_a_growing_pause_and_never_r
     assert (job.failures, job.resume_at) == (0, None)
     assert logged_ids(mail_app) == Counter({message_id(1): 1})
     assert f"mail-poll works again after {len(PAUSES)} failures" in caplog.text
+
+
+def test_the_one_configured_mailbox_is_reported_by_readyz_and_metrics_down_and_up(
+    mail_app: Flask, dovecot: Dovecot
+) -> None:
+    """The INTAKE_IMAP_* mailbox (no [[mailbox]] names its own) is kept like every mailbox:
+    /readyz and /metrics say when it could not be read and when it was read last."""
+    job = Retrying("mail-poll", poll_mailbox, mail_app)
+    with dovecot.down():
+        job()
+    [down] = readiness(mail_app)["mailboxes"]
+    assert (down["ok"], down["failures"], down["last_good_poll"]) == (False, 1, None)
+    assert mailbox_up(mail_app) == {down["mailbox"]: 0}
+
+    let_the_pause_pass(job)
+    job()
+
+    [up] = readiness(mail_app)["mailboxes"]
+    assert up["ok"] and up["last_good_poll"] is not None and up["mailbox"] == down["mailbox"]
+    assert mailbox_up(mail_app) == {down["mailbox"]: 1}
+
+
+def mailbox_up(app: Flask) -> dict[str, float]:
+    """intake_mailbox_up of /metrics, per mailbox label."""
+    text = scrape(app).decode()
+    return {
+        s.labels["mailbox"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "intake_mailbox_up"
+    }
 
 
 @LEAKED_SOCKET

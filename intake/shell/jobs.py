@@ -38,10 +38,10 @@ from mail.accounts import ImapAccount, MissingSecret, describe, imap_accounts, s
 from mail.idle import IdleWatchers
 from mail.ingest import Outgoing, release_held
 from mail.mailboxes import (
-    forget_statuses,
     has_own_mailboxes,
     poll_every_mailbox,
     poll_one_mailbox,
+    poll_the_configured_mailbox,
     record_sending,
 )
 from mail.outbox import FlushResult, SmtpSettings, due_accounts, flush
@@ -89,14 +89,7 @@ def purge_expired(app: Flask) -> int:
 def poll_mailbox(app: Flask) -> Any:
     if has_own_mailboxes(app):
         return poll_every_mailbox(app)  # each mailbox's failure is its own, logged there
-    result = poll(app)
-    with database(app).session() as session:
-        try:
-            desk = current_desk(session, app)
-        except NoDeskError:
-            desk = None
-    if desk is not None:  # the mailboxes polled before this desk, if any, are no more
-        forget_statuses(app, desk, [])
+    result = poll_the_configured_mailbox(app)
     if result.fetched:
         log.info(
             "mail poll: %d fetched, %d logged, %d seen before, %d left for a person",
