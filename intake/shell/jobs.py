@@ -56,6 +56,9 @@ IDLE_SYNC_SECONDS = 60
 MAX_PAUSE = timedelta(minutes=15)
 FIRST_PAUSE = timedelta(seconds=30)  # after a failure of the mailbox, SMTP or a bug
 FIRST_DATABASE_PAUSE = timedelta(seconds=1)  # after the database could not be reached
+# ... and at most this long: the worker is back within seconds of the database, as the web
+# is at its next request, however long the outage was.
+MAX_DATABASE_PAUSE = timedelta(seconds=15)
 
 T = TypeVar("T")
 
@@ -189,8 +192,9 @@ def again_if_dropped(name: str, run: Callable[[], T]) -> T:
 class Retrying:
     """Runs `job(app)`; a dropped database connection is tried again at once (see
     `again_if_dropped`), and a failure that stays waits longer each time before the next
-    try: from a second when the database cannot be reached (it is back as soon as the
-    server is, as for the webhooks), from 30 s otherwise, doubling up to MAX_PAUSE. Each
+    try: from a second when the database cannot be reached, doubling up to
+    MAX_DATABASE_PAUSE (it is back within seconds of the server, as the webhooks are), from
+    30 s otherwise, doubling up to MAX_PAUSE. Each
     failure is one line of the log (its traceback when it starts or changes), and the job
     working again is one more."""
 
@@ -219,8 +223,10 @@ class Retrying:
 
     def _failed(self, exc: Exception, now: datetime) -> None:
         self.failures += 1
-        first = FIRST_DATABASE_PAUSE if database_unreachable(exc) else FIRST_PAUSE
-        pause = min(first * 2 ** min(self.failures - 1, 20), MAX_PAUSE)
+        unreachable = database_unreachable(exc)
+        first = FIRST_DATABASE_PAUSE if unreachable else FIRST_PAUSE
+        longest = MAX_DATABASE_PAUSE if unreachable else MAX_PAUSE
+        pause = min(first * 2 ** min(self.failures - 1, 20), longest)
         self.resume_at = now + pause
         failure = f"{exc.__class__.__name__}: {exc}"
         changed = failure != self.failure
