@@ -22,6 +22,7 @@ from prometheus_client.samples import Sample
 from intake import create_app
 from intake.core.clock import SimClock
 from intake.core.db import database
+from intake.shell.proxy import trust_proxies
 from routing.desk import Desk
 
 from .conftest import Twilio, app_config, leave_voicemail, new_call
@@ -137,7 +138,14 @@ def guarded(app: Flask) -> FlaskClient:
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"],
+    [
+        None,
+        "Bearer wrong-token",
+        f"Basic {TOKEN}",
+        f"Bearer {TOKEN}x",
+        "Bearer",
+        "Bearer t\u00f6ken",
+    ],
 )
 def test_metrics_refuses_a_missing_or_wrong_token(
     guarded: FlaskClient, authorization: str | None
@@ -163,6 +171,26 @@ def test_metrics_on_its_own_bind_is_not_found_on_the_public_one(app: Flask) -> N
     private = scrape(client, base_url="http://127.0.0.1:9100")
 
     assert (public.status_code, other_host.status_code) == (404, 404)
+    assert "intake_database_up 1.0" in private
+
+
+def test_a_forwarded_host_or_port_does_not_reach_metrics_on_its_own_bind(app: Flask) -> None:
+    # Behind a trusted proxy the host and port a request names are the proxy's word; the
+    # bind is judged by the socket the request came in on.
+    app.config.update(METRICS_BIND="127.0.0.1:9100", TRUSTED_PROXIES=1)
+    trust_proxies(app)
+    client = app.test_client()
+
+    forged = [
+        client.get("/metrics", base_url="http://127.0.0.1:8000", headers=headers).status_code
+        for headers in (
+            {"X-Forwarded-Host": "127.0.0.1:9100"},
+            {"X-Forwarded-Host": "127.0.0.1", "X-Forwarded-Port": "9100"},
+        )
+    ]
+    private = scrape(client, base_url="http://127.0.0.1:9100")
+
+    assert forged == [404, 404]
     assert "intake_database_up 1.0" in private
 
 

@@ -172,7 +172,9 @@ def _on_metrics_bind(app: Flask) -> bool:
         return True
     host, _, port = bind.rpartition(":")
     host = host.strip("[]")
-    environ = request.environ  # gunicorn's SERVER_* name the socket, not the Host header
+    # gunicorn's SERVER_* name the socket, not the Host header; behind a trusted proxy,
+    # ProxyFix has put the forwarded host and port there, so the socket's are its originals.
+    environ = request.environ.get("werkzeug.proxy_fix.orig") or request.environ
     if str(environ.get("SERVER_PORT", "")) != port:
         return False
     if host in ANY_ADDRESS:
@@ -186,7 +188,9 @@ def _token_given(app: Flask) -> bool:
     if not token:
         return True
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a 500, not a 401).
+    given_bytes = given.strip().encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token.encode())
 
 
 def init_app(app: Flask) -> None:
