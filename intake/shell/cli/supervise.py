@@ -10,8 +10,8 @@ touches no database:
 - the scheduler: `intake worker`, in exactly one process. Not in the gunicorn master before
   it forks (threads and database connections do not survive a fork), and not in a gunicorn
   worker (there are several, and gunicorn restarts them). On SIGTERM it lets the running
-  job finish; the poller commits each message on its own, so one cut short by the final
-  SIGKILL is rolled back and read again by the next poll.
+  job finish; the poller commits a fetch batch at a time (a savepoint per message), so a
+  batch cut short by the final SIGKILL is rolled back and read again by the next poll.
 
 Both children get a session of their own, so a Ctrl-C in the terminal reaches only this
 process, which stops them as SIGTERM would; and each is sent SIGTERM should this process
