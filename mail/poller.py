@@ -178,6 +178,20 @@ def outgoing_for(app: Flask, desk: Desk, settings: ImapSettings) -> Outgoing:
     )
 
 
+STOPPING = "mail.stopping"
+
+
+def stop_between_batches(app: Flask) -> None:
+    """The worker is stopping (SIGTERM): every poll under way ends after the batch in hand,
+    committed and flagged, instead of reading the rest of its folder first."""
+    app.extensions.setdefault(STOPPING, threading.Event()).set()
+
+
+def stopping(app: Flask) -> bool:
+    event: threading.Event | None = app.extensions.get(STOPPING)
+    return event is not None and event.is_set()
+
+
 def poll(
     app: Flask,
     *,
@@ -249,6 +263,9 @@ def _poll_folder(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-read-ahead") as ahead:
         coming: Future[dict[int, dict[bytes, Any]]] | None = ahead.submit(_bodies, client, batch)
         while batch is not None and coming is not None:
+            if stopping(app):  # the worker is stopping: the rest waits for the next poll
+                log.info("mail poll stops between batches: the worker is stopping")
+                break
             bodies = coming.result()
             # The lease is renewed between batches: on SQLite a renewal is a write, which
             # would wait for the batch's own transaction.

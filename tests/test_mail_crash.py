@@ -15,6 +15,9 @@ polls until it runs out (five minutes, `intake.core.locks.DEFAULT_LEASE`, not co
 after each kill these tests set the dead holder's lease to have run out, which stands in
 for those five minutes. PostgreSQL's advisory lock frees when the killed process's
 connection closes, with nothing done by the test.
+
+A worker stopped by SIGTERM in the middle of a batch is the other side: a clean stop, exit 0
+with the lock given back, so nothing stands in for a lease running out there.
 """
 
 # ruff: noqa: F811  (the fixtures of two_mailboxes, imported by name, are arguments)
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -39,13 +43,15 @@ from sqlalchemy import select
 
 from intake.core.clock import SimClock
 from intake.core.db import database
-from intake.core.models import Contact, MailboxState, MailMessage, OutboxMessage
+from intake.core.lifecycle import Channel
+from intake.core.models import Contact, Lease, MailboxState, MailMessage, OutboxMessage
 from mail.poller import FETCH_COUNT, LOGGED_KEYWORD, connect, poll
 from tests.mailservers import configure_mail
 
 from .conftest import load_desk
 from .factories import always_open_desk, message_id, numbered_mail, patient_mail
 from .intake_process import (
+    STOP_TIMEOUT,
     Run,
     count,
     end_dead_leases,
@@ -450,3 +456,173 @@ def test_a_worker_killed_mid_batch_on_one_mailbox_while_another_idles_logs_each_
         flags = flags_of_all(mailbox)
         assert len(flags) == total
         assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags.values())
+
+
+# --- a worker stopped by SIGTERM in the middle of a batch ----------------------------------
+
+
+def half_written(app: Flask) -> list[str]:
+    """What a batch stopped half-way would leave: a stored message without its contact or
+    its one forward, or a mail contact or a forward without its stored message."""
+    with database(app).session() as session:
+        stored = session.execute(
+            select(MailMessage.message_id, MailMessage.contact_id, MailMessage.forwarded_to)
+        ).all()
+        contacts = dict(
+            session.execute(
+                select(Contact.id, Contact.message_id).where(Contact.channel == Channel.MAIL)
+            ).all()
+        )
+        forwards = Counter(
+            session.scalars(select(OutboxMessage.contact_id).where(OutboxMessage.kind == "forward"))
+        )
+    found = []
+    for mail, contact_id, forwarded_to in stored:
+        if contacts.get(contact_id) != mail:
+            found.append(f"{mail}: stored without its contact")
+        if forwards[contact_id] != 1 or forwarded_to is None:
+            found.append(f"{mail}: stored with {forwards[contact_id]} forwards")
+    of_stored = {contact_id for _, contact_id, _ in stored}
+    found += [f"contact {c} ({m}): no stored message" for c, m in contacts.items()
+              if c not in of_stored]  # fmt: skip
+    found += [f"forward of contact {c}: no stored message" for c in forwards if c not in of_stored]
+    return found
+
+
+def position_and_flags(app: Flask, dovecot: Dovecot) -> tuple[list[int], int, list[int]]:
+    """The UIDs stored, the mailbox's committed position, and the UIDs flagged as logged."""
+    with database(app).session() as session:
+        stored = sorted(session.scalars(select(MailMessage.uid)))
+        position = session.scalar(select(MailboxState.last_uid)) or 0
+    flagged = sorted(u for u, f in flags_of_all(dovecot).items() if LOGGED_KEYWORD in f)
+    return stored, position, flagged
+
+
+def polled_once(err: Path) -> bool:
+    """The worker's scheduled poll has run to its end once (APScheduler says so at INFO)."""
+    return bool(re.search(r'Job "mail-poll .*" executed successfully$', err.read_text(), re.M))
+
+
+# How the mail reaches the worker, and so which thread polls it when SIGTERM comes: the
+# scheduled poll, stopped by `scheduler.shutdown(wait=True)` (IDLE off: with it on, the
+# watcher's first wake and the scheduled poll race for mail waiting at the start), or the
+# poll an IDLE connection wakes, stopped by `IdleWatchers.stop()` (the poll an hour away).
+ARRIVALS = {
+    "waiting-at-start-for-the-scheduled-poll": {"INTAKE_IDLE": "0"},
+    "arriving-while-it-idles": {"INTAKE_POLL_SECONDS": "3600"},
+}
+
+
+@pytest.mark.parametrize("arrival", ARRIVALS)
+def test_a_worker_sigtermed_mid_batch_exits_0_with_every_message_whole_and_each_logged_once(
+    crash_app: Flask,
+    database_url: str,
+    dovecot: Dovecot,
+    tmp_path: Path,
+    arrival: str,
+) -> None:
+    """`intake worker` gets SIGTERM, as systemd or `docker stop` sends, while it writes the
+    first of the fetch batches waiting in its mailbox. It stops cleanly: exit 0 within
+    STOP_TIMEOUT, no traceback, every message in the database whole, none flagged on the
+    server without being stored, the mailbox's lock given back; and once a second worker
+    has done the rest, every message is logged exactly once.
+
+    Exit 0 is the worker's clean stop: it takes SIGTERM by `sigwait` once it runs (the
+    signal is blocked in every thread), lets the job under way end and returns.
+    `intake.shell.cli.supervise` takes a child's -SIGTERM as clean only while the child is
+    still starting; this one is mid-batch, long past that.
+
+    Had the signal ended the process instead (its default action, as SIGHUP's does), the
+    exit status would be the signal's, the scheduler's stop line missing, and on SQLite
+    the poller's lease left behind (the next worker would wait five minutes for it); a
+    batch committed in pieces, or flags set before the commit, shows in `half_written` and
+    in the flags."""
+    # Sending off: the forwards are queued all the same, and no flush of them is there for
+    # a stop to wait for.
+    env = intake_env(
+        database_url, tmp_path, dovecot, None, INTAKE_LOG_LEVEL="INFO", **ARRIVALS[arrival]
+    )
+    # Large mail, as in the first SIGKILL test: a batch is written about 2 MB (some ten
+    # messages) at a time, each group logged as it is written, so the signal is aimed at
+    # the first batch's first groups with most of it still to write. Two batches or more:
+    # a batch holds FETCH_COUNT messages at most (fewer once FETCH_BYTES are reached).
+    corpus = crash_corpus("term", MESSAGES, big=700 * 1024)
+    at = random.Random(SEED + 3).randint(1, 8)
+
+    def fill() -> None:
+        with dovecot.session() as client:
+            client.multiappend("INBOX", corpus)
+
+    if arrival.startswith("waiting"):
+        fill()
+    first, out, err = start_intake(["worker"], env, tmp_path, "worker1")
+    try:
+        if not arrival.startswith("waiting"):
+            # IDLE on, and the scheduled poll's first run over: the mail is the watcher's.
+            wait_until(lambda: idling(err, 1)() and polled_once(err))
+            fill()
+
+        def inside_the_first_batch() -> bool:
+            ingested = ingested_by(err)
+            if count(crash_app, MailMessage):
+                pytest.fail(f"the first batch was committed before {at} of it were seen")
+            return ingested >= at
+
+        wait_until(inside_the_first_batch)
+        first.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        ingested_then = ingested_by(err)
+        committed_then = count(crash_app, MailMessage)  # read after the signal was sent
+        try:
+            code = first.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {STOP_TIMEOUT} s after SIGTERM:\n{err.read_text()[-3000:]}")
+        took = time.monotonic() - signalled
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    log = err.read_text()
+
+    # The signal came inside the first batch: messages ingested, none committed yet.
+    assert ingested_then >= at and committed_then == 0, (ingested_then, committed_then)
+    assert code == 0, (code, took, log[-3000:])
+    assert "worker running" in out.read_text()
+    # The one line a stop leaves, APScheduler's; with IDLE, written before the woken poll
+    # ends (the worker waits for that poll in `IdleWatchers.stop()`, and says nothing more).
+    assert "Scheduler has been shut down" in log
+    assert "Traceback" not in log
+    assert " ERROR " not in log
+    assert "did not stop in time" not in log  # an IDLE poll left running as the process ends
+    assert half_written(crash_app) == []
+    stored, position, flagged = position_and_flags(crash_app, dovecot)
+    uids = sorted(flags_of_all(dovecot))
+    assert len(uids) == MESSAGES
+    # Whole batches: what is stored is exactly the mail up to the committed position, and
+    # nothing is flagged that is not stored. The poll stops after the batch in hand (the
+    # rest of the folder waits for the next worker), not after reading it all.
+    assert stored == [u for u in uids if u <= position]
+    assert set(flagged) <= set(stored)
+    assert 0 < len(stored) < MESSAGES  # the batch in hand finished, the next not begun
+    with database(crash_app).session() as session:
+        assert session.scalars(select(Lease.name)).all() == []  # the lock was given back
+
+    # The second worker, until its scheduled poll has run once (or stepped aside for its
+    # IDLE watcher's first poll) and what the first one left is done: all stored, flagged.
+    second, out, err = start_intake(["worker"], env, tmp_path, "worker2")
+    try:
+        wait_until(lambda: polled_once(err))
+        wait_until(lambda: count(crash_app, MailMessage) == MESSAGES)
+        wait_until(lambda: position_and_flags(crash_app, dovecot)[2] == uids)
+    finally:
+        code = stop(second, signal.SIGTERM)
+    assert code == 0, err.read_text()[-3000:]
+    assert "Traceback" not in err.read_text()
+
+    with database(crash_app).session() as session:
+        logged = Counter(session.scalars(select(Contact.message_id)))
+        [state] = session.scalars(select(MailboxState)).all()
+    assert logged == Counter({message_id(n, "term"): 1 for n in range(MESSAGES)})
+    assert half_written(crash_app) == []
+    assert state.last_uid == max(uids)
+    assert all({"\\Seen", LOGGED_KEYWORD} <= f for f in flags_of_all(dovecot).values())

@@ -23,7 +23,7 @@ from intake.shell.jobs import (
 )
 from mail.check import check_every_mailbox
 from mail.mailboxes import has_own_mailboxes, poll_every_mailbox
-from mail.poller import PollResult, poll
+from mail.poller import PollResult, poll, stop_between_batches
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -90,6 +90,7 @@ def worker(ctx: click.Context) -> None:
     idle = ", IMAP IDLE per mailbox" if watchers is not None else ""
     click.echo(f"worker running: mail polling{idle}, outbox, backlog and retention jobs")
     signal.sigwait(STOP_SIGNALS)
+    stop_between_batches(app)  # a poll under way ends after its batch in hand
     scheduler.shutdown(wait=True)  # the jobs under way end as they would
     if watchers is not None:
         watchers.stop()  # each logs out; a few seconds at most
