@@ -4,11 +4,11 @@ contact's page, Twilio's REST API (a local stand-in, tests/twilioapi.py, spoken 
 called, and the signed webhooks take it from there. The patient sees the helpline's
 number, never the colleague's own."""
 
+# ruff: noqa: F811  (the fixtures of voicecalls, imported by name, are arguments)
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator
-from xml.etree import ElementTree as ET
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -17,26 +17,20 @@ from sqlalchemy import select
 
 from intake.core.db import database
 from intake.core.models import Callback, ContactEvent
-from routing.desk import Desk
 
 from .auth import COORDINATOR, STAFF, AuthActions, csrf_token
 from .concurrency import at_once
-from .conftest import ANNA, AUTH_TOKEN, EXAMPLE_DESK, LINE_NOORD, Twilio
+from .conftest import ANNA, EXAMPLE_DESK, LINE_NOORD, Twilio
 from .factories import add_contact
-from .twilioapi import PlacedCall, TwilioApi
+from .twilioapi import TwilioApi
 from .twiml import tags
+from .voicecalls import (  # noqa: F401  (twilio_api: a fixture, used by name)
+    PATIENT,
+    colleague_leg,
+    twilio_api,
+)
 
 Intake = Callable[..., tuple[int, str, str]]
-ACCOUNT_SID = "AC" + "1" * 32
-PATIENT = "+31687654321"
-
-
-@pytest.fixture
-def twilio_api(app: Flask, desk: Desk) -> Iterator[TwilioApi]:
-    api = TwilioApi(ACCOUNT_SID, AUTH_TOKEN, {line.number for line in desk.lines}).start()
-    app.config.update(TWILIO_API_BASE=api.base, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
-    yield api
-    api.close()
 
 
 def voicemail_contact(app: Flask, caller: str = PATIENT) -> int:
@@ -49,19 +43,6 @@ def press_call_back(client: FlaskClient, contact_id: int) -> str:
     answer = client.post(f"{page}/callback", data={"csrf_token": csrf_token(client, page)})
     assert answer.status_code == 302, answer.status_code
     return client.get(page).get_data(as_text=True)
-
-
-def colleague_leg(twilio: Twilio, call: PlacedCall, url: str, **fields: str) -> ET.Element:
-    """A request of the call Twilio placed to the colleague, signed as Twilio signs it."""
-    return twilio.twiml(
-        url,
-        CallSid=call.sid,
-        From=call.from_,
-        To=call.to,
-        Direction="outbound-api",
-        CallStatus="in-progress",
-        **fields,
-    )
 
 
 def steps(app: Flask, contact_id: int) -> list[str]:

@@ -3,13 +3,14 @@ their place, may press 1 to be called back (keeping their place), and after the 
 longest wait leaves a voicemail. Twilio's side is played with signed requests; the TwiML
 is parsed."""
 
+# ruff: noqa: F811  (the fixtures of voicecalls, imported by name, are arguments)
 from __future__ import annotations
 
 import dataclasses
 import html
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -26,7 +27,6 @@ from .audio import mp3_bytes, upload, wav_bytes
 from .auth import COORDINATOR, AuthActions, csrf_token
 from .conftest import (
     ANNA,
-    AUTH_TOKEN,
     BRAM,
     EXAMPLE_DESK,
     LINE_NOORD,
@@ -38,37 +38,13 @@ from .conftest import (
 from .factories import add_contact
 from .twilioapi import TwilioApi
 from .twiml import only, said, tags
+from .voicecalls import (  # noqa: F401  (fixtures, used by name)
+    QUEUE_SID,
+    busy_calls,
+    twilio_api,
+)
 
 Intake = Callable[..., tuple[int, str, str]]
-QUEUE_SID = "QU" + "7" * 32
-ACCOUNT_SID = "AC" + "1" * 32
-
-
-@pytest.fixture
-def twilio_api(app: Flask, desk: Desk) -> Iterator[TwilioApi]:
-    """Twilio's REST API, which rings the colleague who frees up first."""
-    api = TwilioApi(ACCOUNT_SID, AUTH_TOKEN, {line.number for line in desk.lines}).start()
-    app.config.update(TWILIO_API_BASE=api.base, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
-    yield api
-    api.close()
-
-
-@pytest.fixture
-def busy_calls(app: Flask, desk: Desk, clock: SimClock, twilio_api: TwilioApi) -> dict[str, str]:
-    """Anna and Bram, on shift on Monday morning, are each on a helpdesk call: its CallSid."""
-    sids = {}
-    for staff in ("anna", "bram"):
-        sids[staff] = new_sid("CA")
-        add_contact(
-            app,
-            outcome="answered",
-            answered_by=staff,
-            caller="+31600000001",
-            via=LINE_NOORD,
-            call_sid=sids[staff],
-            started_at=clock() - timedelta(minutes=4),
-        )
-    return sids
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ Twilio runs where it is used: a call's own TwiML, a wait URL's (the only place f
 <Leave>), or a <Queue url>'s.
 """
 
+# ruff: noqa: F811  (the fixtures of voicecalls, imported by name, are arguments)
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,7 @@ import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import time, timedelta
+from datetime import time
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import quote
@@ -52,6 +53,13 @@ from .conftest import (
 from .factories import add_contact
 from .twilioapi import PlacedCall, TwilioApi
 from .twiml import dialled, only, said, tags
+from .voicecalls import (  # noqa: F401  (fixtures, used by name)
+    PATIENT,
+    QUEUE_SID,
+    busy_calls,
+    twilio_api,
+)
+from .voicecalls import colleague_leg as placed_leg
 
 # --- Twilio's documented limits -----------------------------------------------------------
 # https://www.twilio.com/docs/voice/twiml (which verbs nest), .../say, .../dial, .../number,
@@ -365,38 +373,6 @@ def test_more_colleagues_than_twilio_rings_at_once_ring_in_rounds_of_ten(
 
 # --- the queue ----------------------------------------------------------------------------
 
-ACCOUNT_SID = "AC" + "1" * 32
-QUEUE_SID = "QU" + "7" * 32
-PATIENT = "+31687654321"
-
-
-@pytest.fixture
-def twilio_api(app: Flask, desk: Desk) -> Iterator[TwilioApi]:
-    """Twilio's REST API (tests/twilioapi.py): with it the line queues callers, rings the
-    colleague who frees up first, and calls patients back."""
-    api = TwilioApi(ACCOUNT_SID, AUTH_TOKEN, {line.number for line in desk.lines}).start()
-    app.config.update(TWILIO_API_BASE=api.base, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
-    yield api
-    api.close()
-
-
-@pytest.fixture
-def busy_calls(app: Flask, clock: SimClock, twilio_api: TwilioApi) -> dict[str, str]:
-    """Anna and Bram, on shift on Monday morning, are each on a helpdesk call: its CallSid."""
-    sids = {}
-    for staff in ("anna", "bram"):
-        sids[staff] = new_sid("CA")
-        add_contact(
-            app,
-            outcome="answered",
-            answered_by=staff,
-            caller="+31600000001",
-            via=LINE_NOORD,
-            call_sid=sids[staff],
-            started_at=clock() - timedelta(minutes=4),
-        )
-    return sids
-
 
 def queued(twilio: Twilio) -> ET.Element:
     """The caller's first request, accepted; the <Enqueue> in it."""
@@ -522,17 +498,7 @@ def test_a_free_colleague_takes_the_first_caller_with_a_dial_queue_twilio_accept
 
 def colleague_leg(twilio: Twilio, call: PlacedCall, url: str, **fields: str) -> ET.Element:
     """A request of the call Twilio placed to the colleague; the answer, accepted."""
-    return accepted(
-        twilio.twiml(
-            url,
-            CallSid=call.sid,
-            From=call.from_,
-            To=call.to,
-            Direction="outbound-api",
-            CallStatus="in-progress",
-            **fields,
-        )
-    )
+    return accepted(placed_leg(twilio, call, url, **fields))
 
 
 @pytest.mark.parametrize(
